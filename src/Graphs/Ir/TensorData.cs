@@ -1,0 +1,45 @@
+namespace ModelForge.Graphs.Ir;
+
+/// <summary>
+/// Where an initializer's numbers come from. Data is never held in the graph for weights: a <see cref="WeightData"/>
+/// names a checkpoint tensor read on demand (memory-mapped) when a back-end needs it, one tensor at a time.
+/// </summary>
+public abstract record TensorData;
+
+/// <summary>A checkpoint tensor, by the key the builder used (the family's adapter maps it to the file's name).</summary>
+public sealed record WeightData(string Key) : TensorData;
+
+/// <summary>Small literal constants (scalars, index tables), row-major. Exactly one array is set.</summary>
+public sealed record LiteralData : TensorData
+{
+    public float[]? Floats { get; init; }
+
+    public long[]? Longs { get; init; }
+
+    public static LiteralData Of(params float[] v) => new() { Floats = v };
+
+    public static LiteralData OfLongs(params long[] v) => new() { Longs = v };
+}
+
+/// <summary>
+/// A constant computed at export time from other constants (e.g. a position table resized with PyTorch's
+/// antialiased bicubic for the exported grid). <paramref name="Compute"/> gets its sources as f32, row-major,
+/// and returns f32 row-major data of the initializer's shape.
+/// </summary>
+public sealed record DerivedData(
+    string Description,
+    IReadOnlyList<TensorData> Sources,
+    Func<IReadOnlyList<float[]>, float[]> Compute) : TensorData;
+
+/// <summary>Read access to checkpoint tensors by the builder's key (implemented over safetensors by the adapter).</summary>
+public interface IWeightSource
+{
+    /// <summary>Stored element type and shape of a key, or null when absent.</summary>
+    TensorType? Describe(string key);
+
+    /// <summary>Reads a tensor converted to f32.</summary>
+    float[] ReadFloat32(string key);
+
+    /// <summary>Raw little-endian bytes in the stored dtype (no copy where the source is memory-mapped).</summary>
+    ReadOnlyMemory<byte> ReadRaw(string key);
+}

@@ -1,0 +1,33 @@
+using ModelForge.Graphs.Ir;
+
+namespace ModelForge.Graphs.Ops;
+
+/// <summary>LayerNorm over the last axis: inputs x [..., C], scale [C], bias [C] (ONNX LayerNormalization, axis -1).</summary>
+public sealed record LayerNorm(double Epsilon) : Op
+{
+    public override IReadOnlyList<TensorType> Infer(IReadOnlyList<TensorType> inputs)
+    {
+        Arity(inputs, 3, 3);
+        FloatType(inputs[0], "LayerNorm input");
+        Dim c = inputs[0].Shape[^1];
+        for (int i = 1; i < 3; i++)
+        {
+            if (inputs[i].Shape.Rank != 1 || inputs[i].Shape[0] != c)
+                throw new GraphException($"{(i == 1 ? "scale" : "bias")} must be [{c}], got {inputs[i].Shape}");
+            SameType(inputs[0], inputs[i], "LayerNorm");
+        }
+        return [inputs[0]];
+    }
+}
+
+/// <summary>Softmax along one axis.</summary>
+public sealed record Softmax(int Axis) : Op
+{
+    public override IReadOnlyList<TensorType> Infer(IReadOnlyList<TensorType> inputs)
+    {
+        Arity(inputs, 1, 1);
+        FloatType(inputs[0], "Softmax input");
+        inputs[0].Shape.Axis(Axis);
+        return [inputs[0]];
+    }
+}
