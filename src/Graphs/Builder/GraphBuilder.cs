@@ -52,21 +52,21 @@ public sealed class GraphBuilder
 
     /// <summary>A literal constant in the compute type.</summary>
     public Value Constant(string local, float[] data, params long[] shape) =>
-        Graph.AddInitializer(Graph.UniqueName(Qualify(local)), ComputeType, Shape.Known(shape), LiteralData.Of(data));
+        Graph.AddInitializer(Qualify(local), ComputeType, Shape.Known(shape), LiteralData.Of(data), makeUnique: true);
 
     /// <summary>A rank-0 constant, shared by every use of the same number.</summary>
     public Value Scalar(float v)
     {
         if (_scalars.TryGetValue(v, out var s)) return s;
-        string name = Graph.UniqueName("const." + v.ToString("R", System.Globalization.CultureInfo.InvariantCulture));
-        return _scalars[v] = Graph.AddInitializer(name, ComputeType, Shape.Scalar, LiteralData.Of(v));
+        string name = "const." + v.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+        return _scalars[v] = Graph.AddInitializer(name, ComputeType, Shape.Scalar, LiteralData.Of(v), makeUnique: true);
     }
 
     /// <summary>A constant computed at export time from other constants (see <see cref="DerivedData"/>).</summary>
     public Value Derived(string local, long[] shape, string description, IReadOnlyList<Value> sources, Func<IReadOnlyList<float[]>, float[]> compute)
     {
         var data = new DerivedData(description, sources.Select(s => s.Initializer?.Data ?? throw new GraphException($"derived constant '{local}' reads non-constant '{s.Name}'")).ToArray(), compute);
-        return Graph.AddInitializer(Graph.UniqueName(Qualify(local)), ComputeType, Shape.Known(shape), data);
+        return Graph.AddInitializer(Qualify(local), ComputeType, Shape.Known(shape), data, makeUnique: true);
     }
 
     public Value Op(Op op, params Value[] inputs) => Graph.AddNode(Qualify(op.Kind.ToLowerInvariant()), op, inputs)[0];

@@ -15,6 +15,7 @@ public sealed class Graph
     private readonly Dictionary<string, Value> _traces = [];
     private readonly Dictionary<string, Value> _byName = [];
     private readonly HashSet<string> _usedNames = [];
+    private readonly SortedDictionary<string, Shape> _declaredWeights = new(StringComparer.Ordinal);
 
     public Graph(string name) => Name = name;
 
@@ -57,14 +58,17 @@ public sealed class Graph
         return v;
     }
 
-    public Value AddInitializer(string name, DataType dtype, Shape shape, TensorData data)
+    /// <summary>Adds a constant; with <paramref name="makeUnique"/> a taken name gets a numeric suffix instead of failing.</summary>
+    public Value AddInitializer(string name, DataType dtype, Shape shape, TensorData data, bool makeUnique = false)
     {
         if (!shape.IsFullyKnown) throw new GraphException($"initializer '{name}' needs a known shape, got {shape}");
-        if (!_usedNames.Add(name)) throw new GraphException($"duplicate value name '{name}'");
+        if (makeUnique) name = UniqueName(name);
+        else if (!_usedNames.Add(name)) throw new GraphException($"duplicate value name '{name}'");
         var init = new Initializer(null!, data);
         var v = new Value(name, new TensorType(dtype, shape), null, init);
         init.Value = v;
         _initializers.Add(init);
+        if (data is WeightData w) _declaredWeights[w.Key] = shape;
         _byName[name] = v;
         return v;
     }
@@ -116,8 +120,29 @@ public sealed class Graph
 
     public void AddTrace(string name, Value value) => _traces[name] = value;
 
-    /// <summary>Number of parameters held by weight initializers (derived and literal constants excluded).</summary>
-    public long ParameterCount => _initializers.Where(i => i.Data is WeightData).Sum(i => i.Value.Shape.ElementCount.Value);
+    /// <summary>
+    /// Removes nodes and initializers that no output or trace depends on (e.g. a checkpoint table read only to
+    /// derive a resized constant). Inputs stay. Returns the number of removed nodes + initializers.
+    /// </summary>
+    public int PruneUnused()
+    {
+        var live = new HashSet<Value>(_outputs.Concat(_traces.Values));
+        for (int i = _nodes.Count - 1; i >= 0; i--)
+            if (_nodes[i].Outputs.Any(live.Contains))
+                foreach (var input in _nodes[i].Inputs) live.Add(input);
+        int removed = _nodes.RemoveAll(n => !n.Outputs.Any(live.Contains));
+        removed += _initializers.RemoveAll(init => !live.Contains(init.Value));
+        return removed;
+    }
+
+    /// <summary>
+    /// Every checkpoint weight the builder declared (key -> shape), including weights read only by export-time
+    /// derived constants; unaffected by <see cref="PruneUnused"/>. This is what a checkpoint must provide.
+    /// </summary>
+    public IReadOnlyDictionary<string, Shape> DeclaredWeights => _declaredWeights;
+
+    /// <summary>Number of checkpoint parameters the graph reads (all declared weights).</summary>
+    public long ParameterCount => _declaredWeights.Values.Sum(s => s.ElementCount.Value);
 
     public override string ToString() => $"graph {Name}: {_inputs.Count} inputs, {_nodes.Count} nodes, {_initializers.Count} initializers, {_outputs.Count} outputs";
 }

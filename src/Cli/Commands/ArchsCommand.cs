@@ -1,0 +1,32 @@
+using System.CommandLine;
+using ModelForge.Graphs.Architectures;
+using Spectre.Console;
+
+namespace ModelForge.Cli.Commands;
+
+/// <summary>`modelforge archs`: the architectures and their released defaults.</summary>
+public static class ArchsCommand
+{
+    public static Command Create()
+    {
+        var json = new Option<bool>("--json") { Description = "Print each architecture's default config as JSON" };
+        var cmd = new Command("archs", "List the architectures ModelForge can build, with their defaults") { json };
+        cmd.SetAction(parse => CommonOptions.Guard(parse, () =>
+        {
+            foreach (var a in ArchitectureRegistry.All)
+            {
+                AnsiConsole.MarkupLine($"[bold]{Markup.Escape(a.Name)}[/]: {Markup.Escape(a.Paradigm)}");
+                AnsiConsole.MarkupLine($"  checkpoint keys: {Markup.Escape(string.Join(", ", a.Adapter.SignaturePrefixes.Select(p => p + "*")))}");
+                if (parse.GetValue(json)) Console.WriteLine(a.DefaultConfigJson);
+                else
+                {
+                    var g = a.Build(null, new BuildRequest());
+                    AnsiConsole.MarkupLine($"  default: {g.ParameterCount:N0} parameters read, inputs {Markup.Escape(string.Join(", ", g.Inputs.Select(i => $"{i.Name} {i.Type}")))}");
+                    AnsiConsole.MarkupLine($"  outputs: {Markup.Escape(string.Join(", ", g.Outputs.Select(o => $"{o.Name} {o.Type}")))}");
+                }
+            }
+            return ExitCodes.Ok;
+        }));
+        return cmd;
+    }
+}

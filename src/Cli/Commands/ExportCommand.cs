@@ -1,0 +1,63 @@
+using System.CommandLine;
+using ModelForge.Converters.Artifacts;
+using ModelForge.Converters.Onnx;
+using ModelForge.Graphs.Architectures;
+using Spectre.Console;
+
+namespace ModelForge.Cli.Commands;
+
+/// <summary>`modelforge export`: checkpoint -> ONNX artifact folder (model.onnx [+ model.onnx.data] + manifest.json).</summary>
+public static class ExportCommand
+{
+    public static Command Create()
+    {
+        var arch = CommonOptions.Arch();
+        arch.Required = true;
+        var checkpoint = CommonOptions.Checkpoint();
+        checkpoint.Required = true;
+        var config = CommonOptions.Config();
+        var imageSize = CommonOptions.ImageSize();
+        var opset = CommonOptions.Opset();
+        var target = new Option<string>("--target") { Description = "onnx | tensorrt", DefaultValueFactory = _ => "onnx" };
+        target.AcceptOnlyFromAmong("onnx", "tensorrt");
+        var output = new Option<string>("--out", "-o") { Description = "Destination folder (written atomically)", Required = true };
+        var force = new Option<bool>("--force") { Description = "Replace an existing destination" };
+        var external = new Option<string>("--external-data") { Description = "auto (above 1 GiB of weights; always above 2 GB) | always | never", DefaultValueFactory = _ => "auto" };
+        external.AcceptOnlyFromAmong("auto", "always", "never");
+
+        var cmd = new Command("export", "Export a vision encoder from a safetensors checkpoint")
+        {
+            arch, checkpoint, config, imageSize, target, output, force, opset, external,
+        };
+        cmd.SetAction(parse => CommonOptions.Guard(parse, () =>
+        {
+            if (parse.GetValue(target) == "tensorrt")
+                throw new UsageException("--target tensorrt: TensorRT is not available in this build (no TensorRT on this machine); export --target onnx and build the engine with trtexec --onnx=model.onnx where TensorRT is installed");
+            var architecture = ArchitectureRegistry.Get(parse.GetValue(arch)!);
+            using var cfg = CommonOptions.ReadConfig(parse.GetValue(config));
+            long threshold = parse.GetValue(external) switch { "always" => 0, "never" => long.MaxValue, _ => 1L << 30 };
+            var request = new ExportRequest(architecture, parse.GetValue(checkpoint)!, cfg?.RootElement,
+                new BuildRequest(parse.GetValue(imageSize)), parse.GetValue(output)!,
+                new OnnxExportOptions(parse.GetValue(opset), threshold), parse.GetValue(force));
+            var summary = ExportPipeline.Run(request, msg => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(msg)}[/]"));
+            Print(summary);
+            return ExitCodes.Ok;
+        }));
+        return cmd;
+    }
+
+    private static void Print(ExportSummary s)
+    {
+        var table = new Table().AddColumns("", "");
+        table.HideHeaders();
+        table.AddRow("model", Markup.Escape(s.ModelPath));
+        if (s.ExternalDataPath is not null) table.AddRow("external data", Markup.Escape(s.ExternalDataPath));
+        foreach (var i in s.Inputs) table.AddRow("input", Markup.Escape(i));
+        foreach (var o in s.Outputs) table.AddRow("output", Markup.Escape(o));
+        table.AddRow("parameters", s.Parameters.ToString("N0", System.Globalization.CultureInfo.InvariantCulture));
+        table.AddRow("nodes", s.Nodes.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        table.AddRow("bytes", s.TotalBytes.ToString("N0", System.Globalization.CultureInfo.InvariantCulture));
+        table.AddRow("time", $"{s.Elapsed.TotalSeconds:F2} s");
+        AnsiConsole.Write(table);
+    }
+}

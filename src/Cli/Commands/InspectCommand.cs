@@ -1,0 +1,40 @@
+using System.CommandLine;
+using ModelForge.Converters.Checkpoints;
+using ModelForge.Graphs.Architectures;
+using Spectre.Console;
+
+namespace ModelForge.Cli.Commands;
+
+/// <summary>`modelforge inspect PATH`: a checkpoint's tensors and which architecture its keys match.</summary>
+public static class InspectCommand
+{
+    public static Command Create()
+    {
+        var path = new Argument<string>("path") { Description = "Checkpoint file, folder or sharded index" };
+        var filter = new Option<string?>("--filter") { Description = "Only tensors whose name contains this text" };
+        var limit = new Option<int>("--limit") { Description = "Show at most this many tensors (0 = all)", DefaultValueFactory = _ => 0 };
+        var cmd = new Command("inspect", "List a checkpoint's tensors (name, dtype, shape) and the architecture they match") { path, filter, limit };
+        cmd.SetAction(parse => CommonOptions.Guard(parse, () =>
+        {
+            using var ckpt = Checkpoint.Open(parse.GetValue(path)!);
+            string? f = parse.GetValue(filter);
+            var tensors = ckpt.Tensors.Where(t => f is null || t.Name.Contains(f, StringComparison.Ordinal)).ToList();
+            int max = parse.GetValue(limit);
+            var table = new Table().AddColumns("tensor", "dtype", "shape", "bytes");
+            foreach (var t in max > 0 ? tensors.Take(max) : tensors)
+                table.AddRow(Markup.Escape(t.Name), t.DType.ToString(), "[" + string.Join(", ", t.Shape) + "]", t.ByteLength.ToString("N0", System.Globalization.CultureInfo.InvariantCulture));
+            AnsiConsole.Write(table);
+            long parameters = ckpt.Tensors.Sum(t => t.ElementCount);
+            AnsiConsole.MarkupLine($"{ckpt.Tensors.Count:N0} tensors, {parameters:N0} elements in {Markup.Escape(ckpt.Path)}");
+            var names = ckpt.Tensors.Select(t => t.Name).ToHashSet();
+            foreach (var a in ArchitectureRegistry.All)
+            {
+                int owned = names.Count(a.Adapter.Owns);
+                double score = a.Adapter.MatchScore(names);
+                AnsiConsole.MarkupLine($"{Markup.Escape(a.Name)}: {(score == 1 ? "[green]matches[/]" : score > 0 ? "[yellow]partly matches[/]" : "no match")} ({owned:N0} of its tensors; others ignored)");
+            }
+            return ExitCodes.Ok;
+        }));
+        return cmd;
+    }
+}

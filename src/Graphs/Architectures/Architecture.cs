@@ -1,0 +1,42 @@
+using System.Text.Json;
+using ModelForge.Graphs.Architectures.DeepEncoder;
+using ModelForge.Graphs.Ir;
+
+namespace ModelForge.Graphs.Architectures;
+
+/// <summary>What a caller asks a family to build: input size (or mode), batch axis name and compute type.</summary>
+public sealed record BuildRequest(int? ImageSize = null, string BatchSymbol = "B", DataType ComputeType = DataType.Float32);
+
+/// <summary>One model family: its config, builder and checkpoint adapter, behind one name (--arch).</summary>
+public abstract class Architecture
+{
+    public abstract string Name { get; }
+
+    /// <summary>The paradigm of the family (serial compression, dual tower, tile based, adaptive resolution).</summary>
+    public abstract string Paradigm { get; }
+
+    public abstract CheckpointAdapter Adapter { get; }
+
+    /// <summary>The released model's hyperparameters, as the JSON a --config file would hold.</summary>
+    public abstract string DefaultConfigJson { get; }
+
+    /// <summary>Builds the graph from an optional config document (fixture.json format; null = released defaults).</summary>
+    public abstract Graph Build(JsonElement? config, BuildRequest request);
+
+    /// <summary>The request that reproduces one golden fixture case (its "cases" entry).</summary>
+    public abstract BuildRequest RequestForCase(JsonElement fixtureCase);
+}
+
+/// <summary>The families ModelForge knows, by --arch name.</summary>
+public static class ArchitectureRegistry
+{
+    public static IReadOnlyList<Architecture> All { get; } = [new DeepEncoderArchitecture()];
+
+    public static Architecture Get(string name) =>
+        All.FirstOrDefault(a => string.Equals(a.Name, name, StringComparison.OrdinalIgnoreCase))
+        ?? throw new GraphException($"unknown architecture '{name}' (known: {string.Join(", ", All.Select(a => a.Name))})");
+
+    /// <summary>The family whose checkpoint keys best match, with its score (0..1), or null when none matches at all.</summary>
+    public static (Architecture Arch, double Score)? Identify(IReadOnlyCollection<string> checkpointKeys) =>
+        All.Select(a => (Arch: a, Score: a.Adapter.MatchScore(checkpointKeys))).Where(x => x.Score > 0).OrderByDescending(x => x.Score).Cast<(Architecture, double)?>().FirstOrDefault();
+}

@@ -1,0 +1,42 @@
+namespace ModelForge.Graphs.Architectures;
+
+/// <summary>
+/// Maps a family's builder weight keys to the names its released checkpoints use, and says which checkpoint
+/// tensors belong to the vision encoder (a full VLM checkpoint also holds the language model, which is ignored).
+/// Renames, prefix changes and (for families that store q/k/v separately) packing live here, not in builders.
+/// </summary>
+public abstract class CheckpointAdapter
+{
+    /// <summary>Family name as used by --arch.</summary>
+    public abstract string Family { get; }
+
+    /// <summary>Checkpoint tensor name for a builder key.</summary>
+    public abstract string ToCheckpointKey(string builderKey);
+
+    /// <summary>Whether a checkpoint tensor is part of this family's vision encoder (and so must be used or known).</summary>
+    public abstract bool Owns(string checkpointKey);
+
+    /// <summary>Vision tensors the released checkpoint has that the graph does not read (e.g. CLIP's patch embedding in DeepEncoder).</summary>
+    public virtual IReadOnlyCollection<string> UnusedKeys => [];
+
+    /// <summary>Key prefixes whose presence identifies the family (for `inspect` and wrong-family errors).</summary>
+    public abstract IReadOnlyList<string> SignaturePrefixes { get; }
+
+    /// <summary>Share of the signature prefixes found among the given checkpoint keys (0..1).</summary>
+    public double MatchScore(IReadOnlyCollection<string> keys) =>
+        SignaturePrefixes.Count(p => keys.Any(k => k.StartsWith(p, StringComparison.Ordinal))) / (double)SignaturePrefixes.Count;
+}
+
+/// <summary>An adapter that adds a fixed prefix (e.g. "model.") to builder keys.</summary>
+public class PrefixAdapter(string family, string prefix, IReadOnlyList<string> ownedPrefixes, IReadOnlyList<string> signature, IReadOnlyCollection<string>? unused = null) : CheckpointAdapter
+{
+    public override string Family => family;
+
+    public override string ToCheckpointKey(string builderKey) => prefix + builderKey;
+
+    public override bool Owns(string checkpointKey) => ownedPrefixes.Any(p => checkpointKey.StartsWith(p, StringComparison.Ordinal));
+
+    public override IReadOnlyCollection<string> UnusedKeys => unused ?? [];
+
+    public override IReadOnlyList<string> SignaturePrefixes => signature;
+}

@@ -1,0 +1,41 @@
+using ModelForge.Graphs.Builder;
+using ModelForge.Graphs.Ir;
+
+namespace ModelForge.Graphs.Blocks;
+
+/// <summary>Names and sizes of a packed-qkv multi-head self-attention module.</summary>
+public sealed record AttentionOptions(long Dim, int Heads, string Qkv = "qkv", string Proj = "proj", bool QkvBias = true)
+{
+    public long HeadDim => Dim / Heads;
+}
+
+/// <summary>
+/// Multi-head self-attention as plain ops (q k^T * scale + bias -> softmax -> v), equal to PyTorch's
+/// scaled_dot_product_attention math path; a fusion pass may turn it into a runtime's fused kernel.
+/// </summary>
+public static class Attention
+{
+    /// <summary>
+    /// x [N, S, C] -> [N, S, C]. The qkv projection is packed [3C, C] with q, k, v stacked in that order, each
+    /// laid out [heads, head_dim]. <paramref name="bias"/> receives q [N, heads, S, d] and returns an additive
+    /// bias broadcastable to the scores [N, heads, S, S] (SAM's decomposed relative positions), or null.
+    /// </summary>
+    public static Value SelfAttention(this GraphBuilder b, Value x, AttentionOptions o, Func<Value, Value?>? bias = null)
+    {
+        if (o.Dim % o.Heads != 0) throw new GraphException($"{b.Prefix}: dim {o.Dim} is not divisible by {o.Heads} heads");
+        Dim n = x.Shape[0], s = x.Shape[1];
+        var qkv = b.Linear(o.Qkv, x, o.Dim, 3 * o.Dim, o.QkvBias);
+        Value Head(int i)
+        {
+            var part = b.Slice(qkv, -1, i * o.Dim, (i + 1) * o.Dim);           // [N, S, C]
+            var split = b.Reshape(part, n, s, o.Heads, o.HeadDim);               // [N, S, h, d]
+            return b.Transpose(split, 0, 2, 1, 3);                               // [N, h, S, d]
+        }
+        var (q, k, v) = (Head(0), Head(1), Head(2));
+        var scores = b.Mul(b.MatMul(q, b.Transpose(k, 0, 1, 3, 2)), (float)(1.0 / Math.Sqrt(o.HeadDim))); // [N, h, S, S]
+        if (bias?.Invoke(q) is { } extra) scores = b.Add(scores, extra);
+        var ctx = b.MatMul(b.Softmax(scores, -1), v);                            // [N, h, S, d]
+        var merged = b.Reshape(b.Transpose(ctx, 0, 2, 1, 3), n, s, o.Dim);      // [N, S, C]
+        return b.Linear(o.Proj, merged, o.Dim, o.Dim);
+    }
+}

@@ -1,0 +1,130 @@
+using System.Text.Json;
+using ModelForge.Converters.Checkpoints;
+using ModelForge.Graphs.Architectures;
+using ModelForge.Graphs.Ir;
+
+namespace ModelForge.Validators.Fixtures;
+
+/// <summary>A fixture problem the user can fix (missing file, bad JSON, golden tensors that don't fit): one line.</summary>
+public sealed class FixtureException(string message) : Exception(message);
+
+/// <summary>One case of a golden fixture: its JSON entry and the golden tensors (inputs, outputs, traces) by short name.</summary>
+public sealed record FixtureCase(
+    string Name,
+    JsonElement Json,
+    IReadOnlyDictionary<string, HostTensor> Inputs,
+    IReadOnlyDictionary<string, HostTensor> Outputs,
+    IReadOnlyDictionary<string, HostTensor> Traces);
+
+/// <summary>
+/// A golden fixture folder (format of shared/golden/README.md): fixture.json (architecture, hyperparameters,
+/// cases), model.safetensors (checkpoint in the family's released layout), golden.safetensors
+/// (caseN.input.*, caseN.output.*, caseN.trace.*) computed by the ORIGINAL PyTorch implementation.
+/// </summary>
+public sealed class GoldenFixture : IDisposable
+{
+    private readonly JsonDocument _doc;
+
+    private GoldenFixture(string dir, JsonDocument doc, Architecture arch, Checkpoint checkpoint, IReadOnlyList<FixtureCase> cases)
+    {
+        Directory = dir;
+        _doc = doc;
+        Architecture = arch;
+        Checkpoint = checkpoint;
+        Cases = cases;
+    }
+
+    public string Directory { get; }
+
+    public string Name => _doc.RootElement.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString()! : Path.GetFileName(Directory);
+
+    public Architecture Architecture { get; }
+
+    /// <summary>The fixture.json root: also the architecture's config document.</summary>
+    public JsonElement Config => _doc.RootElement;
+
+    public Checkpoint Checkpoint { get; }
+
+    public IReadOnlyList<FixtureCase> Cases { get; }
+
+    /// <summary>Loads and checks a fixture folder; every problem is a <see cref="FixtureException"/> or <see cref="CheckpointFormatException"/>.</summary>
+    public static GoldenFixture Load(string dir)
+    {
+        if (!System.IO.Directory.Exists(dir)) throw new FixtureException($"{dir}: fixture folder not found");
+        string jsonPath = Path.Combine(dir, "fixture.json");
+        if (!File.Exists(jsonPath)) throw new FixtureException($"{jsonPath}: not found (a fixture folder needs fixture.json, model.safetensors, golden.safetensors)");
+        if (new FileInfo(jsonPath).Length > 16 << 20) throw new FixtureException($"{jsonPath}: larger than 16 MiB, not a fixture description");
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(File.ReadAllBytes(jsonPath), new JsonDocumentOptions { MaxDepth = 32 });
+        }
+        catch (JsonException e)
+        {
+            throw new FixtureException($"{jsonPath}: not valid JSON ({e.Message.Split('.')[0]})");
+        }
+        Checkpoint? checkpoint = null;
+        try
+        {
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object) throw new FixtureException($"{jsonPath}: must be a JSON object");
+            string archName = root.TryGetProperty("architecture", out var a) && a.ValueKind == JsonValueKind.String
+                ? a.GetString()! : throw new FixtureException($"{jsonPath}: no \"architecture\" string");
+            Architecture arch;
+            try
+            {
+                arch = ArchitectureRegistry.Get(archName);
+            }
+            catch (GraphException e)
+            {
+                throw new FixtureException($"{jsonPath}: {e.Message}");
+            }
+            if (!root.TryGetProperty("cases", out var casesJson) || casesJson.ValueKind != JsonValueKind.Array || casesJson.GetArrayLength() == 0)
+                throw new FixtureException($"{jsonPath}: \"cases\" must be a non-empty array");
+            checkpoint = Checkpoint.Open(Path.Combine(dir, "model.safetensors"));
+            var cases = ReadCases(Path.Combine(dir, "golden.safetensors"), jsonPath, casesJson);
+            return new GoldenFixture(dir, doc, arch, checkpoint, cases);
+        }
+        catch
+        {
+            checkpoint?.Dispose();
+            doc.Dispose();
+            throw;
+        }
+    }
+
+    private static List<FixtureCase> ReadCases(string goldenPath, string jsonPath, JsonElement casesJson)
+    {
+        using var golden = SafetensorsFile.Open(goldenPath);
+        var cases = new List<FixtureCase>();
+        foreach (var c in casesJson.EnumerateArray())
+        {
+            string name = c.ValueKind == JsonValueKind.Object && c.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String
+                ? n.GetString()! : throw new FixtureException($"{jsonPath}: every case needs a \"name\" string");
+            Dictionary<string, HostTensor> Part(string kind) => golden.Tensors
+                .Where(t => t.Name.StartsWith($"{name}.{kind}.", StringComparison.Ordinal))
+                .ToDictionary(t => t.Name[(name.Length + kind.Length + 2)..], t => ReadTensor(golden, t));
+            var inputs = Part("input");
+            var outputs = Part("output");
+            if (inputs.Count == 0) throw new FixtureException($"{goldenPath}: no {name}.input.* tensors for case {name}");
+            if (outputs.Count == 0) throw new FixtureException($"{goldenPath}: no {name}.output.* tensors for case {name}");
+            cases.Add(new FixtureCase(name, c.Clone(), inputs, outputs, Part("trace")));
+        }
+        return cases;
+    }
+
+    private static HostTensor ReadTensor(SafetensorsFile file, TensorInfo t)
+    {
+        if (t.DType == DataType.Int64)
+            return new HostTensor(t.Shape, System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(file.GetBytes(t.Name)).ToArray());
+        if (t.DType is DataType.Int32 or DataType.Int16 or DataType.Int8 or DataType.UInt8)
+            return new HostTensor(t.Shape, file.ReadAsFloat32(t.Name).Select(v => (long)v).ToArray());
+        return new HostTensor(t.Shape, file.ReadAsFloat32(t.Name));
+    }
+
+    public void Dispose()
+    {
+        Checkpoint.Dispose();
+        _doc.Dispose();
+    }
+}

@@ -1,0 +1,85 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Xml.Linq;
+using ModelForge.Validators.Parity;
+
+namespace ModelForge.Validators.Reports;
+
+/// <summary>Machine-readable forms of a <see cref="ValidationReport"/>: JSON and JUnit XML, written atomically.</summary>
+public static class ReportWriters
+{
+    public static void WriteJson(ValidationReport report, string path)
+    {
+        var doc = new
+        {
+            subject = report.Subject,
+            architecture = report.Architecture,
+            device = report.Device,
+            precision = report.Precision,
+            passed = report.Passed,
+            tolerances = report.Tolerances,
+            cases = report.Cases.Select(c => new
+            {
+                name = c.Case,
+                passed = c.Passed,
+                first_divergence = c.FirstDivergence,
+                seconds = c.Seconds,
+                outputs = c.Outputs.Select(o => new
+                {
+                    output = o.Output,
+                    comparison = o.Comparison,
+                    passed = o.Result.Passed,
+                    failure = o.Result.Failure,
+                    elements = o.Result.Elements,
+                    max_abs = Finite(o.Result.MaxAbs),
+                    max_rel = Finite(o.Result.MaxRel),
+                    mean_abs = Finite(o.Result.MeanAbs),
+                    cosine = Finite(o.Result.Cosine),
+                    nmse = Finite(o.Result.Nmse),
+                    out_of_tolerance = Finite(o.Result.OutOfToleranceShare),
+                }),
+            }),
+        };
+        WriteAtomically(path, JsonSerializer.Serialize(doc, new JsonSerializerOptions { WriteIndented = true }) + "\n");
+    }
+
+    /// <summary>One JUnit test case per case x comparison x output; failures carry the metric line.</summary>
+    public static void WriteJunit(ValidationReport report, string path)
+    {
+        var all = report.AllOutputs.ToArray();
+        var suites = report.Cases.Select(c => new XElement("testsuite",
+            new XAttribute("name", $"{report.Subject}.{c.Case}"),
+            new XAttribute("tests", c.Outputs.Count),
+            new XAttribute("failures", c.Outputs.Count(o => !o.Result.Passed)),
+            new XAttribute("errors", 0),
+            new XAttribute("time", Num(c.Seconds.Values.Sum())),
+            c.Outputs.Select(o => new XElement("testcase",
+                new XAttribute("classname", $"{report.Subject}.{c.Case}"),
+                new XAttribute("name", $"{o.Comparison}: {o.Output}"),
+                new XAttribute("time", "0"),
+                o.Result.Passed ? null : new XElement("failure", new XAttribute("message", o.Result.Failure ?? "failed"), Metrics(o.Result))))));
+        var root = new XElement("testsuites",
+            new XAttribute("name", $"modelforge validate {report.Subject}"),
+            new XAttribute("tests", all.Length),
+            new XAttribute("failures", all.Count(o => !o.Result.Passed)),
+            suites);
+        WriteAtomically(path, new XDocument(new XDeclaration("1.0", "utf-8", null), root).ToString() + "\n");
+    }
+
+    public static string Metrics(ComparisonResult r) =>
+        $"max_abs={Num(r.MaxAbs)} max_rel={Num(r.MaxRel)} mean_abs={Num(r.MeanAbs)} cosine={Num(r.Cosine)} nmse={Num(r.Nmse)} out_of_tol={Num(r.OutOfToleranceShare)}";
+
+    private static string Num(double v) => v.ToString("G4", CultureInfo.InvariantCulture);
+
+    private static double? Finite(double v) => double.IsFinite(v) ? v : null;
+
+    private static void WriteAtomically(string path, string text)
+    {
+        string full = Path.GetFullPath(path);
+        string? dir = Path.GetDirectoryName(full);
+        if (dir is not null) Directory.CreateDirectory(dir);
+        string tmp = $"{full}.partial-{Environment.ProcessId}";
+        File.WriteAllText(tmp, text);
+        File.Move(tmp, full, overwrite: true);
+    }
+}
