@@ -1,0 +1,179 @@
+using System.IO.MemoryMappedFiles;
+using ModelForge.Graphs.Ir;
+
+namespace ModelForge.Converters.Checkpoints;
+
+/// <summary>
+/// One .safetensors file, memory-mapped, lazy: the header is parsed and validated at <see cref="Open"/>, data read on demand.
+/// Spans returned by <see cref="GetBytes"/> point into the map and are valid until <see cref="Dispose"/>.
+/// Reads are thread-safe; Dispose must not race with them.
+/// </summary>
+public sealed unsafe class SafetensorsFile : IDisposable
+{
+    /// <summary>Elements converted per step by the float32 readers (keeps each source span well under 2 GiB).</summary>
+    private const int ConvertChunk = 1 << 20;
+
+    private readonly Dictionary<string, TensorEntry> _entries;
+    private readonly MemoryMappedFile? _map;
+    private readonly MemoryMappedViewAccessor? _view;
+    private readonly byte* _data;
+    private bool _disposed;
+
+    private SafetensorsFile(string path, SafetensorsHeader header, MemoryMappedFile? map, MemoryMappedViewAccessor? view, byte* data)
+    {
+        Path = path;
+        Metadata = header.Metadata;
+        _entries = new Dictionary<string, TensorEntry>(header.Tensors.Count, StringComparer.Ordinal);
+        foreach (var t in header.Tensors) _entries.Add(t.Info.Name, t);
+        Tensors = header.Tensors.Select(t => t.Info).OrderBy(t => t.Name, StringComparer.Ordinal).ToArray();
+        _map = map;
+        _view = view;
+        _data = data;
+    }
+
+    /// <summary>Full path of the file.</summary>
+    public string Path { get; }
+
+    /// <summary>The header's __metadata__ (empty when absent).</summary>
+    public IReadOnlyDictionary<string, string> Metadata { get; }
+
+    /// <summary>All tensors, sorted by name (ordinal).</summary>
+    public IReadOnlyList<TensorInfo> Tensors { get; }
+
+    /// <summary>
+    /// Opens <paramref name="path"/>, validates its header against <paramref name="limits"/> and the file size, and maps it.
+    /// </summary>
+    /// <exception cref="CheckpointFormatException">The file is missing, unreadable or malformed; the message names the defect.</exception>
+    public static SafetensorsFile Open(string path, SafetensorsLimits? limits = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        limits ??= SafetensorsLimits.Default;
+        limits.Validate();
+        string full = System.IO.Path.GetFullPath(path);
+
+        FileStream stream;
+        try
+        {
+            stream = new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.RandomAccess);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            string why = e is FileNotFoundException or DirectoryNotFoundException ? "no such file" : $"cannot open ({e.Message})";
+            throw new CheckpointFormatException(full, why, e);
+        }
+
+        MemoryMappedFile? map = null;
+        MemoryMappedViewAccessor? view = null;
+        try
+        {
+            long length = stream.Length;
+            if (length < 8) throw new CheckpointFormatException(full, $"file is {length} bytes, shorter than the 8-byte header length (truncated?)");
+            Span<byte> prefix = stackalloc byte[8];
+            stream.ReadExactly(prefix);
+            ulong n = SafetensorsDTypes.ReadHeaderLength(prefix);
+            // All three checks come before anything of size n is allocated.
+            if (n == 0) throw new CheckpointFormatException(full, "header length is 0");
+            if (n > (ulong)limits.MaxHeaderBytes)
+                throw new CheckpointFormatException(full, $"header length {n} exceeds the limit of {limits.MaxHeaderBytes} bytes");
+            if (n > (ulong)(length - 8))
+                throw new CheckpointFormatException(full, $"header length {n} runs past the end of the file ({length} bytes; truncated?)");
+
+            byte[] json = new byte[(int)n];
+            stream.ReadExactly(json);
+            long dataStart = 8 + (long)n;
+            long dataLength = length - dataStart;
+            var header = SafetensorsHeader.Parse(full, json, dataLength, limits);
+
+            byte* data = null;
+            if (dataLength > 0)
+            {
+                // Never map an empty region: a file with no tensor data is served without a map.
+                map = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
+                view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+                if (view.Capacity < length) throw new CheckpointFormatException(full, "file shrank while it was being opened");
+                byte* basePtr = null;
+                view.SafeMemoryMappedViewHandle.AcquirePointer(ref basePtr);
+                data = basePtr + view.PointerOffset + dataStart;
+            }
+            else
+            {
+                stream.Dispose();
+            }
+            return new SafetensorsFile(full, header, map, view, data);
+        }
+        catch
+        {
+            view?.Dispose();
+            map?.Dispose();
+            stream.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Whether the file holds a tensor called <paramref name="name"/>.</summary>
+    public bool Contains(string name) => _entries.ContainsKey(name);
+
+    /// <summary>The tensor called <paramref name="name"/>.</summary>
+    /// <exception cref="KeyNotFoundException">No such tensor; the message names it and the file.</exception>
+    public TensorInfo Get(string name) => Entry(name).Info;
+
+    /// <summary>The tensor's raw little-endian bytes, straight from the map (no copy). Valid until Dispose.</summary>
+    /// <exception cref="NotSupportedException">The tensor is 2 GiB or larger, more than a span can hold.</exception>
+    public ReadOnlySpan<byte> GetBytes(string name)
+    {
+        var e = Entry(name);
+        if (e.Info.ByteLength > int.MaxValue)
+            throw new NotSupportedException($"{Path}: tensor '{name}' is {e.Info.ByteLength} bytes, more than one span can hold; read it with ReadAsFloat32");
+        return Slice(e.Begin, (int)e.Info.ByteLength);
+    }
+
+    /// <summary>Converts the tensor to float32 into <paramref name="destination"/>, which must hold exactly its element count.</summary>
+    public void ReadAsFloat32(string name, Span<float> destination)
+    {
+        var e = Entry(name);
+        long count = e.Info.ElementCount;
+        if (destination.Length != count)
+            throw new ArgumentException($"tensor '{name}' has {count} elements but the destination holds {destination.Length}", nameof(destination));
+        int size = e.Info.DType.SizeOf();
+        for (int done = 0; done < destination.Length; done += ConvertChunk)
+        {
+            int n = Math.Min(ConvertChunk, destination.Length - done);
+            SafetensorsDTypes.ToFloat32(e.Info.DType, Slice(e.Begin + (long)done * size, n * size), destination.Slice(done, n));
+        }
+    }
+
+    /// <summary>Converts the tensor to a new float32 array.</summary>
+    public float[] ReadAsFloat32(string name)
+    {
+        long count = Get(name).ElementCount;
+        if (count > Array.MaxLength)
+            throw new NotSupportedException($"{Path}: tensor '{name}' has {count} elements, more than one array can hold");
+        var result = new float[count];
+        ReadAsFloat32(name, result);
+        return result;
+    }
+
+    /// <summary>Releases the map and the file.</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        if (_view is not null)
+        {
+            _view.SafeMemoryMappedViewHandle.ReleasePointer();
+            _view.Dispose();
+        }
+        _map?.Dispose();
+    }
+
+    private TensorEntry Entry(string name)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (!_entries.TryGetValue(name, out var e))
+            throw new KeyNotFoundException($"{Path}: no tensor named '{name}'");
+        return e;
+    }
+
+    private ReadOnlySpan<byte> Slice(long offset, int length) =>
+        length == 0 ? ReadOnlySpan<byte>.Empty : new ReadOnlySpan<byte>(_data + offset, length);
+}
