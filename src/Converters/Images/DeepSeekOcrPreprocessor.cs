@@ -1,0 +1,61 @@
+namespace ModelForge.Converters.Images;
+
+/// <summary>
+/// What DeepSeek-OCR's processor makes of one image: the padded global view, the tiles (row-major, empty when the image
+/// is not tiled) and the grid (TilesWide columns x TilesHigh rows; (1, 1) when not tiled).
+/// </summary>
+public sealed record DeepSeekOcrInput(RgbImage Global, IReadOnlyList<RgbImage> Tiles, int TilesWide, int TilesHigh);
+
+/// <summary>
+/// DeepSeek-OCR image preprocessing, as <c>DeepseekOCRProcessor.tokenize_with_images</c> in
+/// DeepSeek-OCR-vllm/process/image_process.py:
+/// <list type="number">
+/// <item>tiles: only in crop modes and only when width &gt; 640 or height &gt; 640 (the literal 640 of the original, in
+/// every crop mode): <see cref="TileGrid.Choose"/> with minCrops..maxCrops tiles of ImageSize, then
+/// <see cref="TileGrid.Cut"/>;</item>
+/// <item>global view: in modes without crop and ImageSize &lt;= 640 (tiny, small) the image is first resized to a square
+/// ImageSize x ImageSize (aspect NOT kept); then <c>ImageOps.pad</c> to BaseSize with fill int(0.5 * 255) = 127.</item>
+/// </list>
+/// Normalisation afterwards: mean 0.5, std 0.5 per channel (<see cref="Normalize"/>).
+/// </summary>
+public static class DeepSeekOcrPreprocessor
+{
+    /// <summary>Images up to this size on both sides are never tiled (hard-coded 640 in the original processor).</summary>
+    public const int NoTilingLimit = 640;
+
+    /// <summary>The pad colour: tuple(int(x * 255) for x in mean) with mean 0.5.</summary>
+    public const byte PadValue = 127;
+
+    private static readonly float[] MeanStd = [0.5f, 0.5f, 0.5f];
+
+    /// <summary>Preprocesses one RGB image for <paramref name="mode"/>.</summary>
+    public static DeepSeekOcrInput Preprocess(RgbImage image, DeepSeekOcrMode mode, int minCrops = 2, int maxCrops = 6)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        ArgumentNullException.ThrowIfNull(mode);
+
+        IReadOnlyList<RgbImage> tiles = [];
+        var grid = (Columns: 1, Rows: 1);
+        if (mode.Crop && (image.Width > NoTilingLimit || image.Height > NoTilingLimit))
+        {
+            grid = TileGrid.Choose(image.Width, image.Height, minCrops, maxCrops, mode.ImageSize);
+            tiles = TileGrid.Cut(image, grid.Columns, grid.Rows, mode.ImageSize);
+        }
+
+        var source = image;
+        if (mode.ImageSize <= NoTilingLimit && !mode.Crop)
+        {
+            source = PilImageOps.Resize(image, mode.ImageSize, mode.ImageSize);
+        }
+
+        var global = PilImageOps.Pad(source, mode.BaseSize, mode.BaseSize, (PadValue, PadValue, PadValue));
+        return new DeepSeekOcrInput(global, tiles, grid.Columns, grid.Rows);
+    }
+
+    /// <summary>The grid DeepSeek-OCR's <c>count_tiles</c> picks (tileSize 640 by default), as (columns, rows).</summary>
+    public static (int Columns, int Rows) CountTiles(int width, int height, int minCrops = 2, int maxCrops = 6, int tileSize = 640)
+        => TileGrid.Choose(width, height, minCrops, maxCrops, tileSize);
+
+    /// <summary>Float32 [3, H, W] tensor, (p / 255 - 0.5) / 0.5.</summary>
+    public static float[] Normalize(RgbImage image) => PilImageOps.ToNormalizedChw(image, MeanStd, MeanStd);
+}
