@@ -73,8 +73,9 @@ public sealed unsafe class SafetensorsFile : IDisposable
             ulong n = SafetensorsDTypes.ReadHeaderLength(prefix);
             // All three checks come before anything of size n is allocated.
             if (n == 0) throw new CheckpointFormatException(full, "header length is 0");
-            if (n > (ulong)limits.MaxHeaderBytes)
-                throw new CheckpointFormatException(full, $"header length {n} exceeds the limit of {limits.MaxHeaderBytes} bytes");
+            long maxHeader = Math.Min(limits.MaxHeaderBytes, Array.MaxLength);
+            if (n > (ulong)maxHeader)
+                throw new CheckpointFormatException(full, $"header length {n} exceeds the limit of {maxHeader} bytes");
             if (n > (ulong)(length - 8))
                 throw new CheckpointFormatException(full, $"header length {n} runs past the end of the file ({length} bytes; truncated?)");
 

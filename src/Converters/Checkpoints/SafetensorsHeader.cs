@@ -37,7 +37,7 @@ internal sealed class SafetensorsHeader
         var reader = new Utf8JsonReader(json, new JsonReaderOptions
         {
             // One level more than allowed, so the too-deep token is seen by Next() and reported as nesting.
-            MaxDepth = limits.MaxJsonDepth + 1,
+            MaxDepth = limits.MaxJsonDepth == int.MaxValue ? int.MaxValue : limits.MaxJsonDepth + 1,
             CommentHandling = JsonCommentHandling.Disallow,
             AllowTrailingCommas = false,
         });
