@@ -10,12 +10,17 @@ public sealed record DeepSeekOcrInput(RgbImage Global, IReadOnlyList<RgbImage> T
 /// DeepSeek-OCR image preprocessing, as <c>DeepseekOCRProcessor.tokenize_with_images</c> in
 /// DeepSeek-OCR-vllm/process/image_process.py:
 /// <list type="number">
-/// <item>tiles: only in crop modes and only when width &gt; 640 or height &gt; 640 (the literal 640 of the original, in
-/// every crop mode): <see cref="TileGrid.Choose"/> with minCrops..maxCrops tiles of ImageSize, then
+/// <item>cropping = mode.Crop and (width &gt; 640 or height &gt; 640) (the literal 640 of the original, in every crop
+/// mode); when cropping: <see cref="TileGrid.Choose"/> with minCrops..maxCrops tiles of ImageSize, then
 /// <see cref="TileGrid.Cut"/>;</item>
-/// <item>global view: in modes without crop and ImageSize &lt;= 640 (tiny, small) the image is first resized to a square
+/// <item>global view: when ImageSize &lt;= 640 and not cropping, the image is first resized to a square
 /// ImageSize x ImageSize (aspect NOT kept); then <c>ImageOps.pad</c> to BaseSize with fill int(0.5 * 255) = 127.</item>
 /// </list>
+/// The golden outputs of the original processor (fixtures/golden/preprocess) decide one detail: a small image (both sides
+/// &lt;= 640) in gundam mode is NOT cropped, so it takes the square-resize branch (640 x 640, then padded, i.e. upscaled, to
+/// 1024 x 1024) rather than being padded with its aspect ratio kept; dsocr_small_300x200_gundam_global.png matches that
+/// bit for bit, whereas an aspect-kept pad would put grey bars where the golden has image content. Processor copies that pass
+/// <c>cropping=True</c> for every image would pad instead.
 /// Normalisation afterwards: mean 0.5, std 0.5 per channel (<see cref="Normalize"/>).
 /// </summary>
 public static class DeepSeekOcrPreprocessor
@@ -36,14 +41,15 @@ public static class DeepSeekOcrPreprocessor
 
         IReadOnlyList<RgbImage> tiles = [];
         var grid = (Columns: 1, Rows: 1);
-        if (mode.Crop && (image.Width > NoTilingLimit || image.Height > NoTilingLimit))
+        bool cropping = mode.Crop && (image.Width > NoTilingLimit || image.Height > NoTilingLimit);
+        if (cropping)
         {
             grid = TileGrid.Choose(image.Width, image.Height, minCrops, maxCrops, mode.ImageSize);
             tiles = TileGrid.Cut(image, grid.Columns, grid.Rows, mode.ImageSize);
         }
 
         var source = image;
-        if (mode.ImageSize <= NoTilingLimit && !mode.Crop)
+        if (mode.ImageSize <= NoTilingLimit && !cropping)
         {
             source = PilImageOps.Resize(image, mode.ImageSize, mode.ImageSize);
         }

@@ -12,7 +12,8 @@ namespace ModelForge.Converters.Images;
 /// <remarks>
 /// Every refusal is an <see cref="ImageFormatException"/> "&lt;file&gt;: &lt;defect&gt;": unrecognised or corrupt data,
 /// truncated data (Skia's IncompleteInput, which would otherwise yield silently zero-filled rows), zero-sized images and
-/// images above <see cref="MaxPixels"/>, which is checked from the header before any pixel memory is allocated.
+/// images above the pixel limit (<see cref="DefaultMaxPixels"/> unless the caller gives another), which is checked from
+/// the header before any pixel memory is allocated.
 /// </remarks>
 public static class ImageLoader
 {
@@ -22,11 +23,8 @@ public static class ImageLoader
     /// </summary>
     public const long DefaultMaxPixels = 178_956_970;
 
-    /// <summary>Largest width * height accepted by <see cref="Load(string)"/> and <see cref="Decode"/>.</summary>
-    public static long MaxPixels { get; set; } = DefaultMaxPixels;
-
-    /// <summary>Reads and decodes an image file.</summary>
-    public static RgbImage Load(string path)
+    /// <summary>Reads and decodes an image file, refusing images of more than <paramref name="maxPixels"/> pixels.</summary>
+    public static RgbImage Load(string path, long maxPixels = DefaultMaxPixels)
     {
         ArgumentNullException.ThrowIfNull(path);
         byte[] bytes;
@@ -39,14 +37,14 @@ public static class ImageLoader
             throw new ImageFormatException(path, $"cannot be read ({e.Message})", e);
         }
 
-        return Decode(bytes, path);
+        return Decode(bytes, path, maxPixels);
     }
 
     /// <summary>Decodes an encoded image held in memory; <paramref name="label"/> names it in error messages.</summary>
-    public static RgbImage Decode(ReadOnlySpan<byte> encoded, string label, long? maxPixels = null)
+    public static RgbImage Decode(ReadOnlySpan<byte> encoded, string label, long maxPixels = DefaultMaxPixels)
     {
         ArgumentNullException.ThrowIfNull(label);
-        long limit = maxPixels ?? MaxPixels;
+        long limit = maxPixels;
         if (encoded.IsEmpty)
         {
             throw new ImageFormatException(label, "file is empty (0 bytes)");

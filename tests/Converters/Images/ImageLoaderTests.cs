@@ -1,0 +1,169 @@
+using System.Buffers.Binary;
+using System.IO.Compression;
+using System.Text;
+using FluentAssertions;
+using ModelForge.Converters.Images;
+using SkiaSharp;
+using Xunit;
+
+namespace ModelForge.Tests.Converters.Images;
+
+public sealed class ImageLoaderTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "modelforge-imageloader-" + Guid.NewGuid().ToString("N"));
+
+    public ImageLoaderTests() => Directory.CreateDirectory(_dir);
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public void Loads_the_golden_png_as_rgb()
+    {
+        var img = ImageLoader.Load(PreprocessGolden.PathOf("small_300x200.png"));
+        (img.Width, img.Height).Should().Be((300, 200));
+        img.Pixels.Should().HaveCount(300 * 200 * 3);
+    }
+
+    [Fact]
+    public void Truncated_png_is_refused_naming_the_file()
+    {
+        var bytes = File.ReadAllBytes(PreprocessGolden.PathOf("small_300x200.png"));
+        var path = Write("truncated.png", bytes.AsSpan(0, bytes.Length / 2).ToArray());
+        Refusal(path).Should().StartWith(path + ": ").And.Contain("truncated");
+    }
+
+    [Fact]
+    public void Empty_file_is_refused()
+    {
+        var path = Write("empty.png", []);
+        Refusal(path).Should().Be(path + ": file is empty (0 bytes)");
+    }
+
+    [Fact]
+    public void Garbage_is_refused()
+    {
+        var path = Write("garbage.jpg", Encoding.ASCII.GetBytes("this is not an image, just some text pretending to be one"));
+        Refusal(path).Should().StartWith(path + ": ");
+    }
+
+    [Fact]
+    public void Corrupt_image_data_is_refused()
+    {
+        // A valid header and a deflate stream of the wrong content: the rows cannot be decoded.
+        var path = Write("corrupt.png", Png(8, 8, colorType: 2, Encoding.ASCII.GetBytes("not zlib at all, not zlib at all")));
+        Refusal(path).Should().StartWith(path + ": ");
+    }
+
+    [Fact]
+    public void Huge_declared_dimensions_are_refused_from_the_header_before_decoding()
+    {
+        // IHDR says 100000 x 100000 (10^10 pixels, 40 GB as RGBA); the data is a few bytes, so only a header check can
+        // answer with the size (a decode attempt would fail on memory or on the missing data instead).
+        var path = Write("huge.png", Png(100_000, 100_000, colorType: 2, Deflate(new byte[16])));
+        Refusal(path).Should().StartWith(path + ": ").And.Contain("100000x100000").And.Contain("above the limit");
+    }
+
+    [Fact]
+    public void The_pixel_limit_can_be_lowered_per_call()
+    {
+        var bytes = File.ReadAllBytes(PreprocessGolden.PathOf("small_300x200.png"));
+        var act = () => ImageLoader.Decode(bytes, "small", maxPixels: 50_000);
+        act.Should().Throw<ImageFormatException>().WithMessage("small: image is 300x200 = 60,000 pixels, above the limit of 50,000");
+    }
+
+    [Fact]
+    public void Alpha_is_dropped_not_composited_and_grey_is_expanded()
+    {
+        // RGBA pixel (10, 200, 30, alpha 0): PIL's convert("RGB") keeps (10, 200, 30); premultiplying would give black.
+        var rgba = Png(1, 1, colorType: 6, Deflate([0, 10, 200, 30, 0]));
+        ImageLoader.Decode(rgba, "rgba").Pixels.Should().Equal(10, 200, 30);
+
+        var grey = Png(2, 1, colorType: 0, Deflate([0, 7, 250]));
+        ImageLoader.Decode(grey, "grey").Pixels.Should().Equal(7, 7, 7, 250, 250, 250);
+    }
+
+    [Theory]
+    [InlineData(SKEncodedOrigin.TopLeft, 3, 2, new byte[] { 1, 2, 3, 4, 5, 6 })]
+    [InlineData(SKEncodedOrigin.TopRight, 3, 2, new byte[] { 3, 2, 1, 6, 5, 4 })]
+    [InlineData(SKEncodedOrigin.BottomRight, 3, 2, new byte[] { 6, 5, 4, 3, 2, 1 })]
+    [InlineData(SKEncodedOrigin.BottomLeft, 3, 2, new byte[] { 4, 5, 6, 1, 2, 3 })]
+    [InlineData(SKEncodedOrigin.LeftTop, 2, 3, new byte[] { 1, 4, 2, 5, 3, 6 })]
+    [InlineData(SKEncodedOrigin.RightTop, 2, 3, new byte[] { 4, 1, 5, 2, 6, 3 })]
+    [InlineData(SKEncodedOrigin.RightBottom, 2, 3, new byte[] { 6, 3, 5, 2, 4, 1 })]
+    [InlineData(SKEncodedOrigin.LeftBottom, 2, 3, new byte[] { 3, 6, 2, 5, 1, 4 })]
+    public void Exif_orientation_gives_the_upright_image(SKEncodedOrigin origin, int w, int h, byte[] expected)
+    {
+        // Stored 3x2 image with red channel 1 2 3 / 4 5 6. RightTop (EXIF 6) is displayed rotated 90 degrees clockwise:
+        // the left column read bottom-up becomes the top row (4 1), as PIL's exif_transpose (ROTATE_270) does.
+        var stored = new RgbImage(3, 2, [.. new byte[] { 1, 2, 3, 4, 5, 6 }.SelectMany(v => new byte[] { v, 0, 0 })]);
+        var upright = ImageLoader.Orient(stored, origin);
+        (upright.Width, upright.Height).Should().Be((w, h));
+        upright.Pixels.Where((_, i) => i % 3 == 0).Should().Equal(expected);
+    }
+
+    private string Write(string name, byte[] bytes)
+    {
+        var path = Path.Combine(_dir, name);
+        File.WriteAllBytes(path, bytes);
+        return path;
+    }
+
+    private static string Refusal(string path)
+    {
+        var act = () => ImageLoader.Load(path);
+        return act.Should().Throw<ImageFormatException>().Which.Message;
+    }
+
+    /// <summary>A PNG file from an IHDR (8-bit, given colour type) and one IDAT payload, with valid CRCs.</summary>
+    private static byte[] Png(int width, int height, byte colorType, byte[] idat)
+    {
+        var ihdr = new byte[13];
+        BinaryPrimitives.WriteInt32BigEndian(ihdr, width);
+        BinaryPrimitives.WriteInt32BigEndian(ihdr.AsSpan(4), height);
+        ihdr[8] = 8;
+        ihdr[9] = colorType;
+        using var ms = new MemoryStream();
+        ms.Write([0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A]);
+        Chunk(ms, "IHDR", ihdr);
+        Chunk(ms, "IDAT", idat);
+        Chunk(ms, "IEND", []);
+        return ms.ToArray();
+    }
+
+    private static void Chunk(Stream s, string type, byte[] data)
+    {
+        Span<byte> be = stackalloc byte[4];
+        BinaryPrimitives.WriteInt32BigEndian(be, data.Length);
+        s.Write(be);
+        var typed = Encoding.ASCII.GetBytes(type).Concat(data).ToArray();
+        s.Write(typed);
+        BinaryPrimitives.WriteUInt32BigEndian(be, Crc32(typed));
+        s.Write(be);
+    }
+
+    private static uint Crc32(byte[] data)
+    {
+        uint c = 0xFFFFFFFF;
+        foreach (byte b in data)
+        {
+            c ^= b;
+            for (int k = 0; k < 8; k++)
+            {
+                c = (c & 1) != 0 ? 0xEDB88320 ^ (c >> 1) : c >> 1;
+            }
+        }
+
+        return ~c;
+    }
+
+    private static byte[] Deflate(byte[] raw)
+    {
+        using var ms = new MemoryStream();
+        using (var z = new ZLibStream(ms, CompressionLevel.Optimal, leaveOpen: true))
+        {
+            z.Write(raw);
+        }
+
+        return ms.ToArray();
+    }
+}
