@@ -19,6 +19,7 @@ public static class Program
         root.Add(ValidateCommand.Create());
         root.Add(InspectCommand.Create());
         root.Add(ArchsCommand.Create());
+        root.Add(RunCommand.Create());
 
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0 && !args.Any(a => a is "-h" or "--help" or "-?"))

@@ -22,12 +22,13 @@ public static class ExportCommand
         target.AcceptOnlyFromAmong("onnx", "tensorrt");
         var output = new Option<string>("--out", "-o") { Description = "Destination folder (written atomically)", Required = true };
         var force = new Option<bool>("--force") { Description = "Replace an existing destination" };
+        var mode = new Option<string?>("--mode") { Description = "Resolution mode (deepencoder: tiny, small, base, large, gundam, gundam-m); exclusive with --image-size" };
         var external = new Option<string>("--external-data") { Description = "auto (above 1 GiB of weights; always above 2 GB) | always | never", DefaultValueFactory = _ => "auto" };
         external.AcceptOnlyFromAmong("auto", "always", "never");
 
         var cmd = new Command("export", "Export a vision encoder from a safetensors checkpoint")
         {
-            arch, checkpoint, config, imageSize, target, output, force, opset, external,
+            arch, checkpoint, config, imageSize, mode, target, output, force, opset, external,
         };
         cmd.SetAction(parse => CommonOptions.Guard(parse, () =>
         {
@@ -36,9 +37,14 @@ public static class ExportCommand
             var architecture = ArchitectureRegistry.Get(parse.GetValue(arch)!);
             using var cfg = CommonOptions.ReadConfig(parse.GetValue(config));
             long threshold = parse.GetValue(external) switch { "always" => 0, "never" => long.MaxValue, _ => 1L << 30 };
-            var request = new ExportRequest(architecture, parse.GetValue(checkpoint)!, cfg?.RootElement,
-                new BuildRequest(parse.GetValue(imageSize)), parse.GetValue(output)!,
-                new OnnxExportOptions(parse.GetValue(opset), threshold), parse.GetValue(force));
+            string? modeName = parse.GetValue(mode);
+            if (modeName is not null && parse.GetValue(imageSize) is not null)
+                throw new UsageException("--mode fixes the input sizes; drop --image-size");
+            var parts = modeName is null
+                ? [new ArtifactPart("model", new BuildRequest(parse.GetValue(imageSize)))]
+                : architecture.PlanMode(cfg?.RootElement, modeName);
+            var request = new ExportRequest(architecture, parse.GetValue(checkpoint)!, cfg?.RootElement, parts, parse.GetValue(output)!,
+                new OnnxExportOptions(parse.GetValue(opset), threshold), parse.GetValue(force), modeName?.ToLowerInvariant());
             var summary = ExportPipeline.Run(request, msg => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(msg)}[/]"));
             Print(summary);
             return ExitCodes.Ok;
@@ -50,12 +56,14 @@ public static class ExportCommand
     {
         var table = new Table().AddColumns("", "");
         table.HideHeaders();
-        table.AddRow("model", Markup.Escape(s.ModelPath));
-        if (s.ExternalDataPath is not null) table.AddRow("external data", Markup.Escape(s.ExternalDataPath));
-        foreach (var i in s.Inputs) table.AddRow("input", Markup.Escape(i));
-        foreach (var o in s.Outputs) table.AddRow("output", Markup.Escape(o));
+        foreach (var p in s.Parts)
+        {
+            table.AddRow(p.Name, Markup.Escape(p.ModelPath) + $" ({p.Nodes} nodes)");
+            if (p.ExternalDataPath is not null) table.AddRow("  external data", Markup.Escape(p.ExternalDataPath));
+            foreach (var i in p.Inputs) table.AddRow("  input", Markup.Escape(i));
+            foreach (var o in p.Outputs) table.AddRow("  output", Markup.Escape(o));
+        }
         table.AddRow("parameters", s.Parameters.ToString("N0", System.Globalization.CultureInfo.InvariantCulture));
-        table.AddRow("nodes", s.Nodes.ToString(System.Globalization.CultureInfo.InvariantCulture));
         table.AddRow("bytes", s.TotalBytes.ToString("N0", System.Globalization.CultureInfo.InvariantCulture));
         table.AddRow("time", $"{s.Elapsed.TotalSeconds:F2} s");
         AnsiConsole.Write(table);

@@ -8,27 +8,25 @@ using ModelForge.Graphs.Ir;
 
 namespace ModelForge.Converters.Artifacts;
 
-/// <summary>What to export: family, checkpoint, optional config document, input size, destination.</summary>
+/// <summary>
+/// What to export: family, checkpoint, optional config document, the graphs (one "model" part, or a mode's parts such
+/// as "global" + "local"), destination.
+/// </summary>
 public sealed record ExportRequest(
     Architecture Architecture,
     string CheckpointPath,
     JsonElement? Config,
-    BuildRequest Build,
+    IReadOnlyList<ArtifactPart> Parts,
     string OutDir,
     OnnxExportOptions Onnx,
-    bool Force = false);
+    bool Force = false,
+    string? Mode = null);
+
+/// <summary>What one part of an export wrote.</summary>
+public sealed record ExportedPart(string Name, string ModelPath, string? ExternalDataPath, IReadOnlyList<string> Inputs, IReadOnlyList<string> Outputs, int Nodes);
 
 /// <summary>What an export wrote.</summary>
-public sealed record ExportSummary(
-    string OutDir,
-    string ModelPath,
-    string? ExternalDataPath,
-    long TotalBytes,
-    long Parameters,
-    IReadOnlyList<string> Inputs,
-    IReadOnlyList<string> Outputs,
-    int Nodes,
-    TimeSpan Elapsed);
+public sealed record ExportSummary(string OutDir, IReadOnlyList<ExportedPart> Parts, long TotalBytes, long Parameters, TimeSpan Elapsed);
 
 /// <summary>
 /// checkpoint -> adapter check -> graph -> ONNX (+ external data) -> manifest, written atomically into OutDir.
@@ -40,31 +38,41 @@ public static class ExportPipeline
     {
         var clock = Stopwatch.StartNew();
         using var checkpoint = Checkpoint.Open(r.CheckpointPath);
-        progress?.Invoke($"building {r.Architecture.Name} graph");
-        var graph = r.Architecture.Build(r.Config, r.Build);
-        WeightBinder.Verify(graph, checkpoint, r.Architecture.Adapter);
-        long parameters = graph.ParameterCount;
-        graph.PruneUnused();
-        var unsupported = OnnxExporter.Unsupported(graph, r.Onnx);
-        if (unsupported.Count > 0)
-            throw new ArtifactException($"the ONNX back-end cannot take {unsupported.Count} nodes: {string.Join(", ", unsupported.Take(10))}");
+        var graphs = new List<(ArtifactPart Part, Graph Graph)>();
+        long parameters = 0;
+        foreach (var part in r.Parts)
+        {
+            progress?.Invoke($"building {r.Architecture.Name} graph '{part.Name}' ({part.Request.ImageSize?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "default"} px)");
+            var graph = r.Architecture.Build(r.Config, part.Request);
+            WeightBinder.Verify(graph, checkpoint, r.Architecture.Adapter);
+            parameters = Math.Max(parameters, graph.ParameterCount);
+            graph.PruneUnused();
+            var unsupported = OnnxExporter.Unsupported(graph, r.Onnx);
+            if (unsupported.Count > 0)
+                throw new ArtifactException($"the ONNX back-end cannot take {unsupported.Count} nodes of '{part.Name}': {string.Join(", ", unsupported.Take(10))}");
+            graphs.Add((part, graph));
+        }
 
         using var staging = AtomicDirectory.Begin(r.OutDir, r.Force);
-        progress?.Invoke("writing ONNX");
         var weights = new CheckpointWeights(checkpoint, r.Architecture.Adapter);
-        var result = OnnxExporter.Export(graph, weights, Path.Combine(staging.Staging, "model.onnx"), r.Onnx);
-        WriteManifest(Path.Combine(staging.Staging, "manifest.json"), r, graph, parameters, staging.Staging);
+        var written = new List<(ArtifactPart Part, Graph Graph, OnnxExportResult Result)>();
+        foreach (var (part, graph) in graphs)
+        {
+            progress?.Invoke($"writing {part.Name}.onnx");
+            written.Add((part, graph, OnnxExporter.Export(graph, weights, Path.Combine(staging.Staging, part.Name + ".onnx"), r.Onnx)));
+        }
+        WriteManifest(Path.Combine(staging.Staging, "manifest.json"), r, written.Select(w => (w.Part, w.Graph)).ToList(), parameters, staging.Staging);
         staging.Commit();
 
         string Final(string p) => Path.Combine(staging.Destination, Path.GetFileName(p));
         long bytes = Directory.EnumerateFiles(staging.Destination).Sum(f => new FileInfo(f).Length);
-        return new ExportSummary(staging.Destination, Final(result.ModelPath), result.ExternalDataPath is null ? null : Final(result.ExternalDataPath),
-            bytes, parameters, graph.Inputs.Select(i => $"{i.Name} {i.Type}").ToArray(), graph.Outputs.Select(o => $"{o.Name} {o.Type}").ToArray(),
-            graph.Nodes.Count, clock.Elapsed);
+        var parts = written.Select(w => new ExportedPart(w.Part.Name, Final(w.Result.ModelPath), w.Result.ExternalDataPath is null ? null : Final(w.Result.ExternalDataPath),
+            w.Graph.Inputs.Select(i => $"{i.Name} {i.Type}").ToArray(), w.Graph.Outputs.Select(o => $"{o.Name} {o.Type}").ToArray(), w.Graph.Nodes.Count)).ToArray();
+        return new ExportSummary(staging.Destination, parts, bytes, parameters, clock.Elapsed);
     }
 
     /// <summary>manifest.json: what the artifact is and how it was made; deterministic (no timestamps).</summary>
-    private static void WriteManifest(string path, ExportRequest r, Graph graph, long parameters, string dir)
+    private static void WriteManifest(string path, ExportRequest r, IReadOnlyList<(ArtifactPart Part, Graph Graph)> graphs, long parameters, string dir)
     {
         var files = Directory.EnumerateFiles(dir).Where(f => Path.GetFileName(f) != "manifest.json").OrderBy(f => f, StringComparer.Ordinal)
             .Select(f => new Dictionary<string, object> { ["name"] = Path.GetFileName(f), ["bytes"] = new FileInfo(f).Length, ["sha256"] = Sha256(f) })
@@ -75,13 +83,18 @@ public static class ExportPipeline
             ["architecture"] = r.Architecture.Name,
             ["target"] = "onnx",
             ["opset"] = r.Onnx.Opset,
-            ["image_size"] = graph.Metadata.GetValueOrDefault("image_size"),
+            ["mode"] = r.Mode,
             ["parameters"] = parameters,
-            ["precision"] = r.Build.ComputeType.ShortName(),
-            ["inputs"] = graph.Inputs.Select(Describe).ToArray(),
-            ["outputs"] = graph.Outputs.Select(Describe).ToArray(),
+            ["parts"] = graphs.Select(g => new Dictionary<string, object?>
+            {
+                ["name"] = g.Part.Name,
+                ["file"] = g.Part.Name + ".onnx",
+                ["image_size"] = g.Graph.Metadata.GetValueOrDefault("image_size"),
+                ["precision"] = g.Part.Request.ComputeType.ShortName(),
+                ["inputs"] = g.Graph.Inputs.Select(Describe).ToArray(),
+                ["outputs"] = g.Graph.Outputs.Select(Describe).ToArray(),
+            }).ToArray(),
             ["config"] = r.Config is { } c ? JsonSerializer.Deserialize<JsonElement>(c.GetRawText()) : JsonSerializer.Deserialize<JsonElement>(r.Architecture.DefaultConfigJson),
-            ["metadata"] = new SortedDictionary<string, string>(graph.Metadata, StringComparer.Ordinal),
             ["files"] = files,
         };
         File.WriteAllText(path, JsonSerializer.Serialize(manifest, new JsonSerializerOptions { WriteIndented = true }) + "\n");

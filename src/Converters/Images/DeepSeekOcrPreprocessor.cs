@@ -1,3 +1,5 @@
+using ModelForge.Graphs.Architectures.DeepEncoder;
+
 namespace ModelForge.Converters.Images;
 
 /// <summary>

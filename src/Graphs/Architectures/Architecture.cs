@@ -4,8 +4,14 @@ using ModelForge.Graphs.Ir;
 
 namespace ModelForge.Graphs.Architectures;
 
-/// <summary>What a caller asks a family to build: input size (or mode), batch axis name and compute type.</summary>
-public sealed record BuildRequest(int? ImageSize = null, string BatchSymbol = "B", DataType ComputeType = DataType.Float32);
+/// <summary>
+/// What a caller asks a family to build: input size, batch axis name, compute type, and whether the graph is the
+/// local-tile part of a tiled mode (tile axis instead of batch, only the outputs the token assembly needs).
+/// </summary>
+public sealed record BuildRequest(int? ImageSize = null, string BatchSymbol = "B", DataType ComputeType = DataType.Float32, bool Tiles = false);
+
+/// <summary>One graph of an artifact: its file stem ("model", "global", "local") and how to build it.</summary>
+public sealed record ArtifactPart(string Name, BuildRequest Request);
 
 /// <summary>One model family: its config, builder and checkpoint adapter, behind one name (--arch).</summary>
 public abstract class Architecture
@@ -22,6 +28,13 @@ public abstract class Architecture
 
     /// <summary>Builds the graph from an optional config document (fixture.json format; null = released defaults).</summary>
     public abstract Graph Build(JsonElement? config, BuildRequest request);
+
+    /// <summary>Resolution modes the family knows (empty when it has none).</summary>
+    public virtual IReadOnlyList<string> Modes => [];
+
+    /// <summary>The graphs a mode needs (e.g. DeepSeek-OCR Gundam: a global view and a local-tile graph).</summary>
+    public virtual IReadOnlyList<ArtifactPart> PlanMode(JsonElement? config, string mode) =>
+        throw new GraphException($"{Name} has no resolution modes (--mode {mode}); use --image-size");
 
     /// <summary>The request that reproduces one golden fixture case (its "cases" entry).</summary>
     public abstract BuildRequest RequestForCase(JsonElement fixtureCase);

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using FluentAssertions;
 using ModelForge.Converters.Images;
+using ModelForge.Graphs.Architectures.DeepEncoder;
 using Xunit;
 using Xunit.Abstractions;
 

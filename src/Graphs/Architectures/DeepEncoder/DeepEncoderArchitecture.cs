@@ -20,10 +20,34 @@ public sealed class DeepEncoderArchitecture : Architecture
 
     public override Graph Build(JsonElement? config, BuildRequest request)
     {
-        var cfg = config is { } c ? DeepEncoderConfig.FromJson(c) : DeepEncoderConfig.Default;
-        var options = new DeepEncoderBuildOptions(request.ImageSize ?? cfg.Sam.ImageSize, request.BatchSymbol, request.ComputeType);
+        var cfg = Config(config);
+        var options = new DeepEncoderBuildOptions(request.ImageSize ?? cfg.Sam.ImageSize, request.BatchSymbol, request.ComputeType, request.Tiles);
         return DeepEncoderBuilder.Build(cfg, options);
     }
+
+    public override IReadOnlyList<string> Modes => DeepSeekOcrMode.All.Select(m => m.Name).ToArray();
+
+    /// <summary>
+    /// Global view at the mode's base size; Gundam modes add a local-tile graph whose tile axis T is dynamic (2..9 tiles
+    /// from the tiling rule, any count works). Sizes scale with the config's SAM training size (tiny fixtures: 256).
+    /// </summary>
+    public override IReadOnlyList<ArtifactPart> PlanMode(JsonElement? config, string mode)
+    {
+        var cfg = Config(config);
+        DeepSeekOcrMode m;
+        try
+        {
+            m = DeepSeekOcrMode.Parse(mode).Scaled(cfg.Sam.ImageSize, cfg.Sam.PatchSize);
+        }
+        catch (ArgumentException e)
+        {
+            throw new GraphException(e.Message);
+        }
+        var global = new ArtifactPart("global", new BuildRequest(m.BaseSize));
+        return m.TileSize is { } tile ? [global, new ArtifactPart("local", new BuildRequest(tile, "T", Tiles: true))] : [global];
+    }
+
+    private static DeepEncoderConfig Config(JsonElement? config) => config is { } c ? DeepEncoderConfig.FromJson(c) : DeepEncoderConfig.Default;
 
     public override BuildRequest RequestForCase(JsonElement fixtureCase) =>
         new(fixtureCase.TryGetProperty("image_size", out var s) && s.TryGetInt32(out int size) ? size

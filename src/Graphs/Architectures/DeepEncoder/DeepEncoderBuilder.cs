@@ -4,8 +4,11 @@ using ModelForge.Graphs.Ir;
 
 namespace ModelForge.Graphs.Architectures.DeepEncoder;
 
-/// <summary>What to build: the square input size and the name of the batch (or tile) axis.</summary>
-public sealed record DeepEncoderBuildOptions(int ImageSize = 1024, string BatchSymbol = "B", DataType ComputeType = DataType.Float32);
+/// <summary>
+/// What to build: the square input size, the name of the batch (or tile) axis, and whether this is the local-tile
+/// graph of a Gundam mode (outputs only projected [T, t², P] and image_newline [P], which the mosaic assembly needs).
+/// </summary>
+public sealed record DeepEncoderBuildOptions(int ImageSize = 1024, string BatchSymbol = "B", DataType ComputeType = DataType.Float32, bool Tiles = false);
 
 /// <summary>
 /// DeepSeek-OCR's DeepEncoder: SAM-B (window attention, 4 global blocks, decomposed rel-pos) -> neck -> two
@@ -25,21 +28,28 @@ public static class DeepEncoderBuilder
         var b = new GraphBuilder("deepencoder", options.ComputeType);
         b.Graph.Metadata["architecture"] = "deepencoder";
         b.Graph.Metadata["image_size"] = options.ImageSize.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        b.Graph.Metadata["part"] = options.Tiles ? "local" : "global";
         var pixels = b.Input("pixel_values", Dim.Sym(options.BatchSymbol), 3, options.ImageSize, options.ImageSize);
 
         Value sam;
         using (b.Scope("sam_model")) sam = Sam(b, cfg.Sam, pixels, samGrid);
-        b.Output("sam", sam);
+        if (!options.Tiles) b.Output("sam", sam);
 
         var samTokens = b.FlattenSpatial(sam);                                        // [B, g2², C3]
         Value clip;
         using (b.Scope("vision_model")) clip = Clip(b, cfg.Clip, samTokens, clipGrid);
-        b.Output("clip", clip);
+        if (!options.Tiles) b.Output("clip", clip);
 
         long tokens = (long)clipGrid * clipGrid;
         var features = b.Concat(-1, b.Slice(clip, 1, 1, 1 + tokens), samTokens);      // [B, g2², D + C3]
-        b.Output("features", features);
         var projected = b.Linear("projector.layers", features, cfg.Projector.InputDim, cfg.Projector.OutputDim);
+        if (options.Tiles)
+        {
+            b.Output("projected", projected);
+            b.Output("image_newline", b.WeightByKey("image_newline", cfg.Projector.OutputDim));
+            return b.Graph;
+        }
+        b.Output("features", features);
         b.Output("projected", projected);
         b.Output("global_view_tokens", GlobalViewLayout(b, projected, clipGrid, cfg.Projector.OutputDim));
         return b.Graph;

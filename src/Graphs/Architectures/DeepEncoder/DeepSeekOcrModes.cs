@@ -18,15 +18,21 @@ public sealed record DeepSeekOcrMode(string Name, int BaseSize, int? TileSize)
 
     public static IReadOnlyList<DeepSeekOcrMode> All { get; } = [Tiny, Small, Base, Large, Gundam, GundamM];
 
-    /// <summary>Whether the mode cuts local tiles (Gundam, Gundam-M).</summary>
-    public bool HasTiles => TileSize is not null;
+    /// <summary>Whether the mode cuts local tiles (Gundam, Gundam-M): the original processor's crop_mode.</summary>
+    public bool Crop => TileSize is not null;
+
+    /// <summary>The original processor's image_size: the tile size in crop modes, else the global view's size.</summary>
+    public int ImageSize => TileSize ?? BaseSize;
 
     /// <summary>Smallest and largest tile counts of the tiling rule (count_tiles / dynamic_preprocess).</summary>
     public const int MinTiles = 2, MaxTiles = 9;
 
+    /// <summary>The mode of that name (case-insensitive); ArgumentException listing the valid names otherwise.</summary>
     public static DeepSeekOcrMode Parse(string name) =>
-        All.FirstOrDefault(m => string.Equals(m.Name, name, StringComparison.OrdinalIgnoreCase))
-        ?? throw new GraphException($"unknown mode '{name}' (known: {string.Join(", ", All.Select(m => m.Name))})");
+        All.FirstOrDefault(m => string.Equals(m.Name, name.Trim(), StringComparison.OrdinalIgnoreCase))
+        ?? throw new ArgumentException($"unknown DeepSeek-OCR mode '{name}'; valid modes: {string.Join(", ", All.Select(m => m.Name))}");
+
+    public override string ToString() => $"{Name} (global {BaseSize}, tiles {(TileSize is { } t ? t.ToString(System.Globalization.CultureInfo.InvariantCulture) : "none")})";
 
     /// <summary>
     /// The mode's sizes for a config whose SAM was trained at <paramref name="samImageSize"/> instead of 1024 (the golden
