@@ -16,7 +16,7 @@ public static class ArchsCommand
             foreach (var a in ArchitectureRegistry.All)
             {
                 AnsiConsole.MarkupLine($"[bold]{Markup.Escape(a.Name)}[/]: {Markup.Escape(a.Paradigm)}");
-                AnsiConsole.MarkupLine($"  checkpoint keys: {Markup.Escape(string.Join(", ", a.Adapter.SignaturePrefixes.Select(p => p + "*")))}");
+                AnsiConsole.MarkupLine($"  checkpoint keys: {Markup.Escape(string.Join(", ", FamilySignatures.All.Single(f => f.Family == a.Name).Prefixes.Select(p => p + "*")))}");
                 if (parse.GetValue(json)) Console.WriteLine(a.DefaultConfigJson);
                 else
                 {

@@ -26,13 +26,11 @@ public static class InspectCommand
             AnsiConsole.Write(table);
             long parameters = ckpt.Tensors.Sum(t => t.ElementCount);
             AnsiConsole.MarkupLine($"{ckpt.Tensors.Count:N0} tensors, {parameters:N0} elements in {Markup.Escape(ckpt.Path)}");
-            var names = ckpt.Tensors.Select(t => t.Name).ToHashSet();
-            foreach (var a in ArchitectureRegistry.All)
-            {
-                int owned = names.Count(a.Adapter.Owns);
-                double score = a.Adapter.MatchScore(names);
-                AnsiConsole.MarkupLine($"{Markup.Escape(a.Name)}: {(score == 1 ? "[green]matches[/]" : score > 0 ? "[yellow]partly matches[/]" : "no match")} ({owned:N0} of its tensors; others ignored)");
-            }
+            string? family = FamilySignatures.Identify(ckpt.Tensors.Select(t => t.Name));
+            var arch = ArchitectureRegistry.All.FirstOrDefault(a => a.Name == family);
+            AnsiConsole.MarkupLine(family is null ? "matches no known vision-encoder family"
+                : arch is null ? $"looks like a [bold]{family}[/] checkpoint (no builder for it yet)"
+                : $"looks like a [bold]{family}[/] checkpoint: {ckpt.Tensors.Count(t => arch.Adapter.Owns(t.Name)):N0} vision-encoder tensors, the rest is ignored by --arch {family}");
             return ExitCodes.Ok;
         }));
         return cmd;

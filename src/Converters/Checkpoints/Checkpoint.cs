@@ -41,8 +41,27 @@ public sealed class Checkpoint : IDisposable
             return isIndex ? OpenIndexed(full, file, limits) : OpenSingle(full, file, limits);
         }
         if (File.Exists(full))
+        {
+            RefusePickle(full);
             return full.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? OpenIndexed(full, full, limits) : OpenSingle(full, full, limits);
+        }
         throw new CheckpointFormatException(full, "no such file or folder");
+    }
+
+    /// <summary>
+    /// PyTorch pickle checkpoints (.bin/.pt/.pth/.ckpt, or any file starting with a pickle or zip header) can execute
+    /// code when loaded; ModelForge never reads them.
+    /// </summary>
+    private static void RefusePickle(string file)
+    {
+        string ext = System.IO.Path.GetExtension(file).ToLowerInvariant();
+        Span<byte> head = stackalloc byte[2];
+        int n;
+        using (var s = File.OpenRead(file)) n = s.ReadAtLeast(head, 2, throwOnEndOfStream: false);
+        bool pickle = n == 2 && head[0] == 0x80 && head[1] <= 5;
+        bool zip = n == 2 && head[0] == (byte)'P' && head[1] == (byte)'K';
+        if (ext is ".bin" or ".pt" or ".pth" or ".ckpt" or ".pkl" || pickle || zip)
+            throw new CheckpointFormatException(file, "looks like a PyTorch pickle/zip checkpoint, which can run code when loaded and is never read; convert it to .safetensors (e.g. with the safetensors convert script) and pass that");
     }
 
     /// <summary>Whether any shard holds a tensor called <paramref name="name"/>.</summary>

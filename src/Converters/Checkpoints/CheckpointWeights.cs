@@ -60,6 +60,15 @@ public static class WeightBinder
         var unexpected = checkpoint.Tensors.Select(t => t.Name).Where(n => adapter.Owns(n) && !used.Contains(n)).ToList();
 
         var parts = new List<string>();
+        if (missing.Count > graph.DeclaredWeights.Count / 2)
+        {
+            // Mostly absent: probably another family's checkpoint (or a language-model-only file); say which it resembles.
+            string? family = FamilySignatures.Identify(checkpoint.Tensors.Select(t => t.Name));
+            if (family is not null && family != adapter.Family)
+                parts.Add($"it looks like a {family} checkpoint (--arch {family})");
+            else if (family is null)
+                parts.Add("it holds no vision-encoder tensors of a known family");
+        }
         void Add(string what, List<string> items)
         {
             if (items.Count == 0) return;

@@ -48,8 +48,4 @@ public static class ArchitectureRegistry
     public static Architecture Get(string name) =>
         All.FirstOrDefault(a => string.Equals(a.Name, name, StringComparison.OrdinalIgnoreCase))
         ?? throw new GraphException($"unknown architecture '{name}' (known: {string.Join(", ", All.Select(a => a.Name))})");
-
-    /// <summary>The family whose checkpoint keys best match, with its score (0..1), or null when none matches at all.</summary>
-    public static (Architecture Arch, double Score)? Identify(IReadOnlyCollection<string> checkpointKeys) =>
-        All.Select(a => (Arch: a, Score: a.Adapter.MatchScore(checkpointKeys))).Where(x => x.Score > 0).OrderByDescending(x => x.Score).Cast<(Architecture, double)?>().FirstOrDefault();
 }

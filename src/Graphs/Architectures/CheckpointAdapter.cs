@@ -18,17 +18,10 @@ public abstract class CheckpointAdapter
 
     /// <summary>Vision tensors the released checkpoint has that the graph does not read (e.g. CLIP's patch embedding in DeepEncoder).</summary>
     public virtual IReadOnlyCollection<string> UnusedKeys => [];
-
-    /// <summary>Key prefixes whose presence identifies the family (for `inspect` and wrong-family errors).</summary>
-    public abstract IReadOnlyList<string> SignaturePrefixes { get; }
-
-    /// <summary>Share of the signature prefixes found among the given checkpoint keys (0..1).</summary>
-    public double MatchScore(IReadOnlyCollection<string> keys) =>
-        SignaturePrefixes.Count(p => keys.Any(k => k.StartsWith(p, StringComparison.Ordinal))) / (double)SignaturePrefixes.Count;
 }
 
 /// <summary>An adapter that adds a fixed prefix (e.g. "model.") to builder keys.</summary>
-public class PrefixAdapter(string family, string prefix, IReadOnlyList<string> ownedPrefixes, IReadOnlyList<string> signature, IReadOnlyCollection<string>? unused = null) : CheckpointAdapter
+public class PrefixAdapter(string family, string prefix, IReadOnlyList<string> ownedPrefixes, IReadOnlyCollection<string>? unused = null) : CheckpointAdapter
 {
     public override string Family => family;
 
@@ -37,6 +30,4 @@ public class PrefixAdapter(string family, string prefix, IReadOnlyList<string> o
     public override bool Owns(string checkpointKey) => ownedPrefixes.Any(p => checkpointKey.StartsWith(p, StringComparison.Ordinal));
 
     public override IReadOnlyCollection<string> UnusedKeys => unused ?? [];
-
-    public override IReadOnlyList<string> SignaturePrefixes => signature;
 }

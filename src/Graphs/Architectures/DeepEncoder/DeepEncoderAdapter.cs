@@ -8,6 +8,5 @@ public sealed class DeepEncoderAdapter() : PrefixAdapter(
     "deepencoder",
     "model.",
     ["model.sam_model.", "model.vision_model.", "model.projector.", "model.image_newline", "model.view_seperator"],
-    ["model.sam_model.", "model.vision_model.", "model.projector."],
     // CLIP's own patch embedding: DeepEncoder feeds CLIP with SAM features instead (602,112 parameters in the release).
     ["vision_model.embeddings.patch_embedding.weight"]);

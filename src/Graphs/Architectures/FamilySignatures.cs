@@ -1,0 +1,28 @@
+namespace ModelForge.Graphs.Architectures;
+
+/// <summary>
+/// Key prefixes that identify the vision encoders of the four paradigms in their released checkpoints, including
+/// families whose builders are not written yet, so a checkpoint given to the wrong --arch gets "looks like X".
+/// </summary>
+public static class FamilySignatures
+{
+    public static IReadOnlyList<(string Family, string[] Prefixes)> All { get; } =
+    [
+        ("deepencoder", ["model.sam_model.", "model.vision_model.", "model.projector."]),
+        ("vary", ["transformer.vision_tower.", "transformer.vision_tower_high.", "transformer.mm_projector"]),
+        ("internvl2", ["vision_model.embeddings.", "vision_model.encoder.layers.", "mlp1."]),
+        ("qwen2vl", ["visual.patch_embed.", "visual.blocks.", "visual.merger."]),
+    ];
+
+    /// <summary>The family whose prefixes the keys match best (all of them for a full match), or null.</summary>
+    public static string? Identify(IEnumerable<string> keys)
+    {
+        var names = keys as IReadOnlyCollection<string> ?? keys.ToArray();
+        var best = All
+            .Select(f => (f.Family, Score: f.Prefixes.Count(p => names.Any(k => k.StartsWith(p, StringComparison.Ordinal))) / (double)f.Prefixes.Length))
+            .Where(x => x.Score > 0)
+            .OrderByDescending(x => x.Score)
+            .FirstOrDefault();
+        return best.Family;
+    }
+}
