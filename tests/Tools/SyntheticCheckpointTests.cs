@@ -97,7 +97,10 @@ public class SyntheticCheckpointTests
         Directory.GetFiles(dir.Path).Should().Equal(path); // no temp file left behind
         using (var f = File.OpenRead(path))
             Convert.ToHexStringLower(MD5.HashData(f)).Should().Be(SyntheticDeepEncoderCheckpoint.SingleFileMd5);
-        new FileInfo(path).Length.Should().Be(8 + HeaderLength(path) + 2 * VisionParams);
+        // The file also holds model.image_newline / model.view_seperator, which are not counted as vision params.
+        var all = SyntheticDeepEncoderCheckpoint.TensorShapes(single: true).Values.Sum(SyntheticDeepEncoderCheckpoint.Numel);
+        all.Should().Be(VisionParams + 2 * 1280);
+        new FileInfo(path).Length.Should().Be(8 + HeaderLength(path) + 2 * all);
     }
 
     [Fact]
