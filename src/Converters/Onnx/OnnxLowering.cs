@@ -1,0 +1,188 @@
+using Google.Protobuf;
+using ModelForge.Converters.Onnx.Proto;
+using ModelForge.Graphs.Ir;
+using ModelForge.Graphs.Ops;
+
+namespace ModelForge.Converters.Onnx;
+
+/// <summary>
+/// Lowers IR nodes to ONNX nodes (exhaustive over op kinds; unknown kinds are refused by <see cref="Unsupported"/>
+/// before anything is written). Auxiliary constants (shape tensors, slice bounds, GELU coefficients) are small inline
+/// initializers named after the node ("node/shape"); symbolic dims become Shape sub-graphs of the graph input that
+/// defines the symbol, computed once per symbol.
+/// </summary>
+internal sealed class OnnxLowering(Graph graph, GraphProto proto, int opset)
+{
+    private readonly HashSet<string> _names = CollectNames(graph);
+    private readonly Dictionary<string, string> _symbolTensors = [];
+
+    public const int MinOpset = 17, MaxOpset = 21;
+
+    /// <summary>Nodes this lowering cannot express at the opset, as "name (Kind: reason)".</summary>
+    public static IReadOnlyList<string> Unsupported(Graph g, int opset)
+    {
+        var result = new List<string>();
+        foreach (var n in g.Nodes)
+        {
+            string? why = n.Op switch
+            {
+                Add or Sub or Mul or Div or Neg or Sqrt or Sigmoid or Gelu or Identity or Cast or MatMul or Conv2d
+                    or LayerNorm or Softmax or Transpose or Concat or Slice or Pad => null,
+                Reshape r => SymbolsResolvable(g, r.Target),
+                Expand e => SymbolsResolvable(g, e.Target),
+                _ => "no ONNX lowering for this op kind",
+            };
+            if (why is not null) result.Add($"{n.Name} ({n.Op.Kind}: {why})");
+        }
+        return result;
+    }
+
+    private static string? SymbolsResolvable(Graph g, Shape target) =>
+        target.Symbols.FirstOrDefault(s => SymbolSource(g, s) is null) is { } missing ? $"symbol '{missing}' is not a dimension of any graph input" : null;
+
+    private static (string Input, int Axis)? SymbolSource(Graph g, string symbol)
+    {
+        foreach (var input in g.Inputs)
+            for (int a = 0; a < input.Shape.Rank; a++)
+                if (input.Shape[a].Symbol == symbol && input.Shape[a].Factor == 1) return (input.Name, a);
+        return null;
+    }
+
+    private static HashSet<string> CollectNames(Graph g)
+    {
+        var names = new HashSet<string>(g.Inputs.Select(i => i.Name));
+        names.UnionWith(g.Initializers.Select(i => i.Value.Name));
+        names.UnionWith(g.Nodes.SelectMany(n => n.Outputs.Select(o => o.Name).Append(n.Name)));
+        return names;
+    }
+
+    private string Fresh(string name)
+    {
+        if (_names.Add(name)) return name;
+        for (int i = 1; ; i++)
+            if (_names.Add($"{name}_{i}")) return $"{name}_{i}";
+    }
+
+    private NodeProto Node(string opType, string name, IEnumerable<string> inputs, IEnumerable<string> outputs, params AttributeProto[] attributes)
+    {
+        var n = new NodeProto { OpType = opType, Name = name };
+        n.Input.AddRange(inputs);
+        n.Output.AddRange(outputs);
+        n.Attribute.AddRange(attributes);
+        proto.Node.Add(n);
+        return n;
+    }
+
+    private string Temp(string opType, string owner, string[] inputs, params AttributeProto[] attributes)
+    {
+        string output = Fresh($"{owner}/{opType.ToLowerInvariant()}");
+        Node(opType, output, inputs, [output], attributes);
+        return output;
+    }
+
+    private string Int64s(string owner, string what, params long[] values)
+    {
+        string name = Fresh($"{owner}/{what}");
+        var t = new TensorProto { Name = name, DataType = OnnxTypes.Code(DataType.Int64), RawData = ByteString.CopyFrom(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan())) };
+        t.Dims.Add(values.Length);
+        proto.Initializer.Add(t);
+        return name;
+    }
+
+    private string Scalar(string owner, string what, float value, DataType dtype)
+    {
+        string name = Fresh($"{owner}/{what}");
+        proto.Initializer.Add(new TensorProto { Name = name, DataType = OnnxTypes.Code(dtype), RawData = ByteString.CopyFrom(TensorMaterializer.Encode([value], dtype)) });
+        return name;
+    }
+
+    /// <summary>An int64 [rank] tensor holding the shape; symbolic dims read from the defining graph input at run time.</summary>
+    private string ShapeTensor(string owner, Shape target, bool allowInfer)
+    {
+        int unknown = target.Dims.Count(d => !d.IsKnown || d == Dim.Of(-1));
+        if (unknown == 0 || (allowInfer && unknown == 1))
+            return Int64s(owner, "shape", target.Dims.Select(d => d.IsKnown ? d.Value : -1).ToArray());
+        var parts = target.Dims.Select(d => d.IsKnown ? Int64s(owner, "dim", d.Value) : SymbolDim(owner, d)).ToArray();
+        return Temp("Concat", owner, parts, OnnxTypes.Int("axis", 0));
+    }
+
+    private string SymbolDim(string owner, Dim d)
+    {
+        if (!_symbolTensors.TryGetValue(d.Symbol!, out var sym))
+        {
+            var (input, axis) = SymbolSource(graph, d.Symbol!) ?? throw new InvalidOperationException($"symbol {d.Symbol} has no source");
+            sym = Fresh($"dim.{d.Symbol}");
+            Node("Shape", sym, [input], [sym], OnnxTypes.Int("start", axis), OnnxTypes.Int("end", axis + 1));
+            _symbolTensors[d.Symbol!] = sym;
+        }
+        return d.Factor == 1 ? sym : Temp("Mul", owner, [sym, Int64s(owner, "factor", d.Factor)]);
+    }
+
+    public void Emit(Node node)
+    {
+        string[] ins = node.Inputs.Select(i => i.Name).ToArray();
+        string[] outs = node.Outputs.Select(o => o.Name).ToArray();
+        string name = node.Name;
+        DataType dtype = node.Outputs[0].DType;
+        switch (node.Op)
+        {
+            case Add: Node("Add", name, ins, outs); break;
+            case Sub: Node("Sub", name, ins, outs); break;
+            case Mul: Node("Mul", name, ins, outs); break;
+            case Div: Node("Div", name, ins, outs); break;
+            case Neg: Node("Neg", name, ins, outs); break;
+            case Sqrt: Node("Sqrt", name, ins, outs); break;
+            case Sigmoid: Node("Sigmoid", name, ins, outs); break;
+            case Identity: Node("Identity", name, ins, outs); break;
+            case MatMul: Node("MatMul", name, ins, outs); break;
+            case Cast c: Node("Cast", name, ins, outs, OnnxTypes.Int("to", OnnxTypes.Code(c.To))); break;
+            case Softmax s: Node("Softmax", name, ins, outs, OnnxTypes.Int("axis", s.Axis)); break;
+            case Transpose t: Node("Transpose", name, ins, outs, OnnxTypes.Ints("perm", t.Perm.Select(p => (long)p))); break;
+            case Concat c: Node("Concat", name, ins, outs, OnnxTypes.Int("axis", c.Axis)); break;
+            case Gelu g: EmitGelu(g, name, ins[0], outs[0], dtype); break;
+            case LayerNorm ln:
+                Node("LayerNormalization", name, ins, outs, OnnxTypes.Int("axis", -1), OnnxTypes.Float("epsilon", (float)ln.Epsilon));
+                break;
+            case Conv2d c:
+                var w = node.Inputs[1].Shape;
+                Node("Conv", name, ins, outs,
+                    OnnxTypes.Ints("kernel_shape", [w[2].Value, w[3].Value]),
+                    OnnxTypes.Ints("strides", [c.StrideH, c.StrideW]),
+                    OnnxTypes.Ints("pads", [c.PadH, c.PadW, c.PadH, c.PadW]),
+                    OnnxTypes.Ints("dilations", [1, 1]),
+                    OnnxTypes.Int("group", c.Groups));
+                break;
+            case Slice s:
+                Node("Slice", name, [ins[0], Int64s(name, "starts", s.Start), Int64s(name, "ends", s.End), Int64s(name, "axes", s.Axis)], outs);
+                break;
+            case Pad p: Node("Pad", name, [ins[0], Int64s(name, "pads", p.Pads)], outs, OnnxTypes.Str("mode", "constant")); break;
+            case Reshape r: Node("Reshape", name, [ins[0], ShapeTensor(name, r.Target, allowInfer: true)], outs); break;
+            case Expand e: Node("Expand", name, [ins[0], ShapeTensor(name, e.Target, allowInfer: false)], outs); break;
+            default: throw new NotSupportedException($"{name}: no ONNX lowering for {node.Op.Kind}");
+        }
+    }
+
+    /// <summary>GELU: the Gelu op from opset 20; below, exact = 0.5 x (1 + erf(x / sqrt 2)), tanh form likewise.</summary>
+    private void EmitGelu(Gelu g, string name, string x, string y, DataType dtype)
+    {
+        if (opset >= 20)
+        {
+            Node("Gelu", name, [x], [y], OnnxTypes.Str("approximate", g.Tanh ? "tanh" : "none"));
+            return;
+        }
+        string inner;
+        if (!g.Tanh)
+        {
+            inner = Temp("Erf", name, [Temp("Mul", name, [x, Scalar(name, "inv_sqrt2", (float)(1 / Math.Sqrt(2)), dtype)])]);
+        }
+        else
+        {
+            string cube = Temp("Mul", name, [Temp("Mul", name, [x, x]), x]);
+            string poly = Temp("Add", name, [x, Temp("Mul", name, [cube, Scalar(name, "c", 0.044715f, dtype)])]);
+            inner = Temp("Tanh", name, [Temp("Mul", name, [poly, Scalar(name, "sqrt_2_over_pi", (float)Math.Sqrt(2 / Math.PI), dtype)])]);
+        }
+        string onePlus = Temp("Add", name, [inner, Scalar(name, "one", 1f, dtype)]);
+        string half = Temp("Mul", name, [x, Scalar(name, "half", 0.5f, dtype)]);
+        Node("Mul", name, [half, onePlus], [y]);
+    }
+}
