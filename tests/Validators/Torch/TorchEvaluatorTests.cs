@@ -4,6 +4,7 @@ using ModelForge.Graphs.Ir;
 using ModelForge.Graphs.Ops;
 using ModelForge.Validators.Torch;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace ModelForge.Tests.Validators.Torch;
 
@@ -11,7 +12,7 @@ namespace ModelForge.Tests.Validators.Torch;
 /// The TorchSharp reference evaluator, op by op, against expectations computed here with plain loops; plus symbolic
 /// batches, input validation (which must reject mistakes before libtorch sees them), precision overrides and extras.
 /// </summary>
-public partial class TorchEvaluatorTests
+public partial class TorchEvaluatorTests(ITestOutputHelper output)
 {
     [Fact]
     public void Binary_ops_broadcast_like_numpy()
@@ -237,17 +238,22 @@ public partial class TorchEvaluatorTests
         Check(r["y"], [2, 2, 3], [.. cls, .. cls, .. cls, .. cls], 0);
     }
 
-    [Fact]
-    public void Every_op_kind_is_supported_and_runs()
+    [Theory]
+    [InlineData(null)]
+    [InlineData(DataType.Float16)]
+    [InlineData(DataType.BFloat16)]
+    public void Every_op_kind_is_supported_and_runs(DataType? precision)
     {
         var (graph, weights) = AllOps();
         var kinds = graph.Nodes.Select(n => n.Op.GetType()).ToHashSet();
         kinds.Should().BeEquivalentTo(OpCatalog.All, "the coverage graph must hold every op kind of the catalog");
         TorchEvaluator.Unsupported(graph).Should().BeEmpty();
 
-        using var ev = new TorchEvaluator(graph, weights);
+        // Every kernel also runs in f16 and bf16 (on the CPU too: a missing half kernel would kill the process).
+        using var ev = new TorchEvaluator(graph, weights, new TorchEvalOptions(Precision: precision));
         var r = ev.Run(new Dictionary<string, HostTensor> { ["x"] = new([2, 2, 4, 4], Seq(64)) });
         r["y"].Shape.Should().Equal(graph.Outputs[0].Shape.Evaluate(new Dictionary<string, long> { ["B"] = 2 }));
         r["y"].Data.Should().OnlyContain(v => float.IsFinite(v));
+        r["y"].Data.Should().Contain(v => v != 0);
     }
 }
