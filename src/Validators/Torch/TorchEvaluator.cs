@@ -25,6 +25,7 @@ public sealed class TorchEvaluator : IDisposable
 {
     private readonly Graph _graph;
     private readonly Device _device;
+    private readonly string _deviceName;
     private readonly DataType? _precision;
     private readonly Dictionary<Value, Tensor> _constants = [];
     // Index of the last node reading each value (absent: read by no node). Computed once per graph.
@@ -48,6 +49,7 @@ public sealed class TorchEvaluator : IDisposable
         if (unsupported.Count > 0)
             throw new NotSupportedException($"the TorchSharp evaluator cannot take {unsupported.Count} nodes: {string.Join(", ", unsupported.Take(10))}");
         _device = ParseDevice(options.Device);
+        _deviceName = options.Device;
 
         for (int i = 0; i < graph.Nodes.Count; i++)
             foreach (var v in graph.Nodes[i].Inputs)
@@ -64,8 +66,8 @@ public sealed class TorchEvaluator : IDisposable
         }
     }
 
-    /// <summary>The device tensors live on.</summary>
-    public string Device => _device.ToString();
+    /// <summary>The device tensors live on, as given in the options ("cpu", "cuda", "cuda:1").</summary>
+    public string Device => _deviceName;
 
     /// <summary>
     /// Nodes whose op kind this evaluator cannot run, as "node name (Kind)"; empty when the whole graph runs.
