@@ -89,11 +89,11 @@ public static class RunCommand
             var parts = root.GetProperty("parts").EnumerateArray().ToDictionary(e => e.GetProperty("name").GetString()!, e => e);
             var globalPart = parts.GetValueOrDefault("global").ValueKind == JsonValueKind.Object ? parts["global"] : parts.GetValueOrDefault("model");
             if (globalPart.ValueKind != JsonValueKind.Object) throw new UsageException($"{manifest}: no global or model part");
-            string File(JsonElement part) => System.IO.Path.Combine(path, part.GetProperty("file").GetString()!);
+            string ModelFile(JsonElement part) => System.IO.Path.Combine(path, part.GetProperty("file").GetString()!);
             int Size(JsonElement part) => int.Parse(part.GetProperty("image_size").GetString()!, System.Globalization.CultureInfo.InvariantCulture);
             int? localSize = parts.TryGetValue("local", out var local) ? Size(local) : null;
             var mode = DeepSeekOcrMode.Parse(modeName) with { BaseSize = Size(globalPart), TileSize = localSize };
-            return new Artifact(path, mode, File(globalPart), localSize is null ? null : File(local));
+            return new Artifact(path, mode, ModelFile(globalPart), localSize is null ? null : ModelFile(local));
         }
 
         private static DeepSeekOcrMode ModeWithSizes(string name, string path, int? tile)

@@ -39,9 +39,10 @@ public static class VitBlock
             attn = attention is null ? b.SelfAttention(normed, o.AttentionOptions) : attention(normed);
         if (o.LayerScale) attn = b.Mul(attn, b.Weight("ls1", o.Dim));
         x = b.Add(x, attn);
+        var normed2 = b.LayerNorm(o.Norm2, x, o.Dim, o.Eps);
         Value mlp;
         using (b.Scope(o.Mlp))
-            mlp = b.Mlp(b.LayerNorm(o.Norm2, x, o.Dim, o.Eps), o.Dim, o.MlpHidden, o.Activation, o.Fc1, o.Fc2);
+            mlp = b.Mlp(normed2, o.Dim, o.MlpHidden, o.Activation, o.Fc1, o.Fc2);
         if (o.LayerScale) mlp = b.Mul(mlp, b.Weight("ls2", o.Dim));
         return b.Add(x, mlp);
     }

@@ -1,0 +1,125 @@
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using ModelForge.Graphs.Ir;
+
+namespace ModelForge.Validators.Onnx;
+
+/// <summary>Execution provider of ONNX Runtime. Same managed API for the CPU and GPU native packages.</summary>
+public enum OrtProvider
+{
+    Cpu,
+    Cuda,
+}
+
+/// <summary>Session settings.</summary>
+public sealed record OrtRunnerOptions(
+    OrtProvider Provider = OrtProvider.Cpu,
+    int IntraOpThreads = 0,
+    GraphOptimizationLevel Optimization = GraphOptimizationLevel.ORT_ENABLE_ALL);
+
+/// <summary>
+/// Runs an ONNX file with ONNX Runtime on <see cref="HostTensor"/>s. Input names, dtypes and shapes are checked against
+/// the model before ONNX Runtime sees them, so a mistake is one clear <see cref="ArgumentException"/>.
+/// </summary>
+public sealed class OrtRunner : IDisposable
+{
+    private readonly InferenceSession _session;
+    private readonly SessionOptions _options;
+
+    public OrtRunner(string modelPath, OrtRunnerOptions? options = null)
+    {
+        options ??= new OrtRunnerOptions();
+        if (!File.Exists(modelPath)) throw new FileNotFoundException($"{modelPath}: ONNX model not found");
+        _options = new SessionOptions { GraphOptimizationLevel = options.Optimization, IntraOpNumThreads = options.IntraOpThreads };
+        try
+        {
+            if (options.Provider == OrtProvider.Cuda) _options.AppendExecutionProvider_CUDA();
+        }
+        catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException)
+        {
+            _options.Dispose();
+            throw new ArgumentException($"--provider cuda: this ONNX Runtime build has no CUDA execution provider ({e.Message.Split('\n')[0]})");
+        }
+        try
+        {
+            _session = new InferenceSession(modelPath, _options);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            _options.Dispose();
+            throw new ArgumentException($"{modelPath}: ONNX Runtime cannot load it ({e.Message.ReplaceLineEndings(" ")})");
+        }
+        ModelPath = modelPath;
+    }
+
+    public string ModelPath { get; }
+
+    public IReadOnlyList<(string Name, string ElementType, long[] Dims)> Inputs =>
+        _session.InputMetadata.Select(kv => (kv.Key, kv.Value.ElementDataType.ToString(), kv.Value.Dimensions.Select(d => (long)d).ToArray())).ToArray();
+
+    public IReadOnlyList<(string Name, string ElementType, long[] Dims)> Outputs =>
+        _session.OutputMetadata.Select(kv => (kv.Key, kv.Value.ElementDataType.ToString(), kv.Value.Dimensions.Select(d => (long)d).ToArray())).ToArray();
+
+    /// <summary>Runs the model; returns the requested outputs (default: all) as f32 (or i64) host tensors.</summary>
+    public IReadOnlyDictionary<string, HostTensor> Run(IReadOnlyDictionary<string, HostTensor> inputs, IEnumerable<string>? outputNames = null)
+    {
+        var names = new List<string>();
+        var values = new List<OrtValue>();
+        try
+        {
+            foreach (var (name, meta) in _session.InputMetadata)
+            {
+                if (!inputs.TryGetValue(name, out var t))
+                    throw new ArgumentException($"{ModelPath}: input '{name}' not given (inputs: {string.Join(", ", _session.InputMetadata.Keys)})");
+                var dims = meta.Dimensions;
+                if (dims.Length != t.Shape.Length || dims.Where((d, i) => d > 0 && d != t.Shape[i]).Any())
+                    throw new ArgumentException($"{ModelPath}: input '{name}' has shape {t.ShapeText}, the model expects [{string.Join(", ", dims.Select((d, i) => d > 0 ? d.ToString(System.Globalization.CultureInfo.InvariantCulture) : meta.SymbolicDimensions[i]))}]");
+                names.Add(name);
+                values.Add(ToOrt(name, t, meta.ElementDataType));
+            }
+            foreach (var extra in inputs.Keys.Where(k => !_session.InputMetadata.ContainsKey(k)))
+                throw new ArgumentException($"{ModelPath}: the model has no input '{extra}'");
+            var wanted = (outputNames ?? _session.OutputMetadata.Keys).Distinct().ToArray();
+            foreach (var o in wanted.Where(o => !_session.OutputMetadata.ContainsKey(o)))
+                throw new ArgumentException($"{ModelPath}: the model has no output '{o}'");
+            using var run = new RunOptions();
+            using var results = _session.Run(run, names, values, wanted);
+            var outputs = new Dictionary<string, HostTensor>();
+            for (int i = 0; i < wanted.Length; i++) outputs[wanted[i]] = FromOrt(results[i]);
+            return outputs;
+        }
+        finally
+        {
+            foreach (var v in values) v.Dispose();
+        }
+    }
+
+    private static OrtValue ToOrt(string name, HostTensor t, TensorElementType type) => type switch
+    {
+        TensorElementType.Float when t.Floats is not null => OrtValue.CreateTensorValueFromMemory(t.Floats, t.Shape),
+        TensorElementType.Float16 when t.Floats is not null => OrtValue.CreateTensorValueFromMemory(t.Floats.Select(f => (Float16)f).ToArray(), t.Shape),
+        TensorElementType.BFloat16 when t.Floats is not null => OrtValue.CreateTensorValueFromMemory(t.Floats.Select(f => (BFloat16)f).ToArray(), t.Shape),
+        TensorElementType.Int64 when t.Longs is not null => OrtValue.CreateTensorValueFromMemory(t.Longs, t.Shape),
+        _ => throw new ArgumentException($"input '{name}': {t.DType.ShortName()} data cannot feed a {type} model input"),
+    };
+
+    private static HostTensor FromOrt(OrtValue v)
+    {
+        var info = v.GetTensorTypeAndShape();
+        long[] shape = info.Shape;
+        return info.ElementDataType switch
+        {
+            TensorElementType.Float => new HostTensor(shape, v.GetTensorDataAsSpan<float>().ToArray()),
+            TensorElementType.Float16 => new HostTensor(shape, v.GetTensorDataAsSpan<Float16>().ToArray().Select(h => (float)h).ToArray(), DataType.Float16),
+            TensorElementType.BFloat16 => new HostTensor(shape, v.GetTensorDataAsSpan<BFloat16>().ToArray().Select(h => (float)h).ToArray(), DataType.BFloat16),
+            TensorElementType.Int64 => new HostTensor(shape, v.GetTensorDataAsSpan<long>().ToArray()),
+            var other => throw new NotSupportedException($"output of type {other} is not supported"),
+        };
+    }
+
+    public void Dispose()
+    {
+        _session.Dispose();
+        _options.Dispose();
+    }
+}
