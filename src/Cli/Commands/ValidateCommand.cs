@@ -55,10 +55,14 @@ public static class ValidateCommand
                 Opset = parse.GetValue(opset),
                 Traces = !parse.GetValue(noTraces),
             };
-            if (options.Paths.Contains(ValidationPath.Reference))
-                TorchRuntime.Initialize(options.Device == "cuda" ? ComputeDevice.Cuda : ComputeDevice.Cpu, parse.GetValue(libtorch));
-            else if (options.Device == "cuda" || options.Precision != DataType.Float32)
+            if (!options.Paths.Contains(ValidationPath.Reference) && (options.Device == "cuda" || options.Precision != DataType.Float32))
                 throw new UsageException("--device and --precision apply to the reference path; add reference to --paths");
+            // Inputs are checked before libtorch is loaded, so a wrong path is reported as such.
+            void StartTorch()
+            {
+                if (options.Paths.Contains(ValidationPath.Reference))
+                    TorchRuntime.Initialize(options.Device == "cuda" ? ComputeDevice.Cuda : ComputeDevice.Cpu, parse.GetValue(libtorch));
+            }
             var runner = new ParityRunner(options, msg => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(msg)}[/]"));
 
             ValidationReport result;
@@ -68,6 +72,7 @@ public static class ValidateCommand
                 if (parse.GetValue(arch) is not null || parse.GetValue(checkpoint) is not null)
                     throw new UsageException("--fixture takes its architecture and checkpoint from the fixture folder; drop --arch/--checkpoint");
                 using var f = GoldenFixture.Load(fixtureDir);
+                StartTorch();
                 result = runner.RunFixture(f);
             }
             else
@@ -79,6 +84,7 @@ public static class ValidateCommand
                 using var ckpt = Checkpoint.Open(ckptPath);
                 var graph = architecture.Build(cfg?.RootElement, new BuildRequest(parse.GetValue(imageSize)));
                 var given = InputSets.Load(parse.GetValue(inputs)!, graph, parse.GetValue(seed), parse.GetValue(batch));
+                StartTorch();
                 result = runner.RunInputs(Path.GetFileName(Path.GetFullPath(ckptPath).TrimEnd('/')), architecture, graph, ckpt, given);
             }
             Print(result);

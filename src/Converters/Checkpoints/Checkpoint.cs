@@ -58,8 +58,10 @@ public sealed class Checkpoint : IDisposable
         Span<byte> head = stackalloc byte[2];
         int n;
         using (var s = File.OpenRead(file)) n = s.ReadAtLeast(head, 2, throwOnEndOfStream: false);
-        bool pickle = n == 2 && head[0] == 0x80 && head[1] <= 5;
-        bool zip = n == 2 && head[0] == (byte)'P' && head[1] == (byte)'K';
+        // Magic bytes only decide for files not named .safetensors/.json: a safetensors header length can start with them.
+        bool named = ext is ".safetensors" or ".json";
+        bool pickle = !named && n == 2 && head[0] == 0x80 && head[1] is >= 2 and <= 5;
+        bool zip = !named && n == 2 && head[0] == (byte)'P' && head[1] == (byte)'K';
         if (ext is ".bin" or ".pt" or ".pth" or ".ckpt" or ".pkl" || pickle || zip)
             throw new CheckpointFormatException(file, "looks like a PyTorch pickle/zip checkpoint, which can run code when loaded and is never read; convert it to .safetensors (e.g. with the safetensors convert script) and pass that");
     }

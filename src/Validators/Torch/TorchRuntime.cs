@@ -29,6 +29,13 @@ public static class TorchRuntime
 
     public static torch.Device ToTorch(ComputeDevice d) => d == ComputeDevice.Cuda ? torch.CUDA : torch.CPU;
 
+    /// <summary>TorchSharp's load errors carry a multi-line probing trace; the first sentence says what failed.</summary>
+    private static string FirstSentence(string message)
+    {
+        int end = message.IndexOf(". ", StringComparison.Ordinal);
+        return (end > 0 ? message[..(end + 1)] : message).ReplaceLineEndings(" ");
+    }
+
     /// <summary>Makes TorchSharp usable on the device, or throws <see cref="TorchUnavailableException"/> naming what is missing.</summary>
     public static void Initialize(ComputeDevice device, string? libtorchDir = null)
     {
@@ -42,7 +49,7 @@ public static class TorchRuntime
                 }
                 catch (Exception e) when (e is DllNotFoundException or TypeInitializationException or NotSupportedException)
                 {
-                    throw new TorchUnavailableException($"TorchSharp could not load libtorch for the CPU: {e.GetBaseException().Message}");
+                    throw new TorchUnavailableException($"TorchSharp could not load libtorch for the CPU: {FirstSentence(e.GetBaseException().Message)}");
                 }
                 return;
             }
@@ -67,7 +74,7 @@ public static class TorchRuntime
             }
             catch (Exception e) when (e is DllNotFoundException or BadImageFormatException or TypeInitializationException or InvalidOperationException or NotSupportedException)
             {
-                throw new TorchUnavailableException($"--device cuda: loading {dir} failed: {e.GetBaseException().Message}");
+                throw new TorchUnavailableException($"--device cuda: loading {dir} failed: {FirstSentence(e.GetBaseException().Message)}");
             }
             if (!torch.cuda.is_available())
                 throw new TorchUnavailableException($"--device cuda: libtorch from {dir} loaded but reports no CUDA device");

@@ -47,6 +47,8 @@ public static class DeepEncoderBuilder
         {
             b.Output("projected", projected);
             b.Output("image_newline", b.WeightByKey("image_newline", cfg.Projector.OutputDim));
+            // Read by the global-view graph of the same artifact; declared so both parts check the same checkpoint keys.
+            b.WeightByKey("view_seperator", cfg.Projector.OutputDim);
             return b.Graph;
         }
         b.Output("features", features);
