@@ -31,9 +31,9 @@ public class TorchSharpGlibcxxFix : Task
             string path = Path.GetFullPath(item.ItemSpec);
             if (!File.Exists(path)) continue;
             try { PatchFile(path); }
-            catch (Exception e) when (e is InvalidDataException || e is ArgumentException || e is IndexOutOfRangeException)
+            catch (Exception e) // bad layout (InvalidData, out-of-range offsets, overflow) or I/O: stop the build
             {
-                Log.LogError($"TorchSharpGlibcxxFix: unexpected ELF layout in {path}: {e.Message}");
+                Log.LogError($"TorchSharpGlibcxxFix: cannot patch {path} (unexpected ELF layout?): {e.GetType().Name}: {e.Message}");
             }
         }
         return !Log.HasLoggedErrors;
