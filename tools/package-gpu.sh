@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Packs ModelForge for the lent GPU machine (docs GPU.md steps 1-3): a framework-dependent publish in
+# .gpu/app without the CPU libtorch (the GPU machine uses its PyTorch's libtorch) and with the ORIGINAL
+# libLibTorchSharp.so (its libstdc++ is new enough), plus the .NET runtime in .gpu/dotnet-rt.tar.xz.
+# Then: run(carry: [".gpu"], command: "tools/gpu-run.sh <modelforge args>").
+# Usage: tools/package-gpu.sh [project.csproj]   (default: the CLI)
+set -euo pipefail
+cd "$(git rev-parse --show-toplevel)"
+PROJECT=${1:-src/Cli/ModelForge.Cli.csproj}
+LIMIT=$((64 * 1024 * 1024)) # what a device run may carry
+
+rm -rf .gpu/app .gpu/app.tar.xz # a stale (patched) library would survive the publish copy
+mkdir -p .gpu
+dotnet publish "$PROJECT" -c Release -r linux-x64 --self-contained false \
+  -p:ModelForgeSkipTorchSharpFix=true -o .gpu/app
+
+# Everything from the libtorch-cpu-linux-x64 package (libtorch_cpu.so alone is ~460 MB).
+for dir in .gpu/app .gpu/app/runtimes/linux-x64/native; do
+  [ -d "$dir" ] || continue
+  find "$dir" -maxdepth 1 -type f \( -name 'libtorch*.so*' -o -name 'libc10*.so*' -o -name 'libgomp*' \
+    -o -name 'libshm.so*' -o -name 'libaoti_custom_ops.so*' -o -name 'libbackend_with_compiler.so*' \
+    -o -name 'libjitbackend_test.so*' -o -name 'libnnapi_backend.so*' \) -delete
+done
+lib=$(find .gpu/app -name libLibTorchSharp.so | head -n 1)
+[ -n "$lib" ] || { echo "package-gpu: no libLibTorchSharp.so in .gpu/app" >&2; exit 1; }
+grep -q _ZSt21ios_base_library_initv "$lib" ||
+  { echo "package-gpu: $lib is the Debian 12 patched copy, want the original" >&2; exit 1; }
+
+if [ ! -s .gpu/dotnet-rt.tar.xz ]; then
+  tar cJf .gpu/dotnet-rt.tar.xz -C "$(dirname "$(readlink -f "$(which dotnet)")")" \
+    dotnet host shared/Microsoft.NETCore.App
+fi
+
+total=$(du -sb .gpu | cut -f1)
+if [ "$total" -gt "$LIMIT" ]; then # tools/gpu-run.sh unpacks it again
+  tar cJf .gpu/app.tar.xz -C .gpu app
+  rm -rf .gpu/app
+fi
+
+exclude="$(git rev-parse --git-common-dir)/info/exclude"
+mkdir -p "$(dirname "$exclude")"
+grep -qxF '/.gpu/' "$exclude" 2>/dev/null || echo '/.gpu/' >> "$exclude"
+
+du -sh .gpu/* 
+total=$(du -sb .gpu | cut -f1)
+echo "total: $((total / 1024 / 1024)) MiB ($total bytes; limit $LIMIT)"
+[ "$total" -le "$LIMIT" ] || { echo "package-gpu: .gpu exceeds 64 MiB" >&2; exit 1; }
