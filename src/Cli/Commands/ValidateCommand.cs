@@ -113,17 +113,28 @@ public static class ValidateCommand
 
     private static string Num(double v) => double.IsFinite(v) ? v.ToString("0.###e+0", CultureInfo.InvariantCulture) : "-";
 
+    private static readonly string[] Comparisons = ["exported vs golden", "reference vs golden", "exported vs reference"];
+
+    /// <summary>One row per case x output with the max abs error of each comparison; failures listed in full below.</summary>
     private static void Print(ValidationReport r)
     {
         AnsiConsole.MarkupLine($"[bold]{Markup.Escape(r.Subject)}[/] ({Markup.Escape(r.Architecture)}), reference on {r.Device} in {r.Precision}");
         foreach (var (k, v) in r.Tolerances) AnsiConsole.MarkupLine($"  [grey]{Markup.Escape(k)}: {Markup.Escape(v)}[/]");
-        var table = new Table().AddColumns("case", "comparison", "output", "max abs", "max rel", "cosine", "out of tol", "");
-        foreach (var o in r.AllOutputs.Where(o => !o.Output.StartsWith("trace.", StringComparison.Ordinal) || !o.Result.Passed))
-            table.AddRow(Markup.Escape(o.Case), Markup.Escape(o.Comparison), Markup.Escape(o.Output), Num(o.Result.MaxAbs), Num(o.Result.MaxRel),
-                double.IsFinite(o.Result.Cosine) ? o.Result.Cosine.ToString("F6", CultureInfo.InvariantCulture) : "-",
-                (o.Result.OutOfToleranceShare * 100).ToString("0.##", CultureInfo.InvariantCulture) + "%",
-                o.Result.Passed ? "[green]pass[/]" : $"[red]FAIL[/] {Markup.Escape(o.Result.Failure ?? "")}");
+        var present = Comparisons.Where(c => r.AllOutputs.Any(o => o.Comparison == c)).ToArray();
+        var table = new Table().AddColumn("case").AddColumn("output");
+        foreach (var c in present) table.AddColumn(new TableColumn(c.Replace("exported", "exp").Replace("reference", "ref") + " max abs").RightAligned());
+        table.AddColumn("");
+        foreach (var group in r.AllOutputs.Where(o => !o.Output.StartsWith("trace.", StringComparison.Ordinal)).GroupBy(o => (o.Case, o.Output)))
+        {
+            var cells = new List<string> { Markup.Escape(group.Key.Case), Markup.Escape(group.Key.Output) };
+            foreach (var c in present)
+                cells.Add(group.FirstOrDefault(o => o.Comparison == c) is { } o ? (o.Result.Passed ? "" : "[red]") + Num(o.Result.MaxAbs) + (o.Result.Passed ? "" : "[/]") : "-");
+            cells.Add(group.All(o => o.Result.Passed) ? "[green]pass[/]" : "[red]FAIL[/]");
+            table.AddRow(cells.ToArray());
+        }
         AnsiConsole.Write(table);
+        foreach (var o in r.AllOutputs.Where(o => !o.Result.Passed))
+            AnsiConsole.MarkupLine($"[red]FAIL[/] {Markup.Escape($"{o.Case} {o.Comparison} {o.Output}: {o.Result.Failure} ({ReportWriters.Metrics(o.Result)})")}");
         foreach (var c in r.Cases)
         {
             int traces = c.Outputs.Count(o => o.Output.StartsWith("trace.", StringComparison.Ordinal));
