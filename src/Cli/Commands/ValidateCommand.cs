@@ -38,10 +38,11 @@ public static class ValidateCommand
         var junit = new Option<string?>("--junit") { Description = "Write the results as JUnit XML" };
         var opset = CommonOptions.Opset();
         var noTraces = new Option<bool>("--no-traces") { Description = "Skip intermediate (trace) comparisons" };
+        var onnx = new Option<string?>("--onnx") { Description = "Validate this exported .onnx artifact as the exported path (instead of exporting afresh)" };
 
         var cmd = new Command("validate", "Check numerical parity: golden outputs of the original PyTorch model, reference (TorchSharp) and exported (ONNX Runtime) paths")
         {
-            fixture, arch, checkpoint, config, imageSize, inputs, seed, batch, paths, device, libtorch, precision, atol, rtol, report, junit, opset, noTraces,
+            fixture, arch, checkpoint, config, imageSize, inputs, seed, batch, paths, device, libtorch, precision, atol, rtol, report, junit, opset, noTraces, onnx,
         };
         cmd.SetAction(parse => CommonOptions.Guard(parse, () =>
         {
@@ -54,6 +55,7 @@ public static class ValidateCommand
                 Rtol = Positive(parse.GetValue(rtol), "--rtol"),
                 Opset = parse.GetValue(opset),
                 Traces = !parse.GetValue(noTraces),
+                ExportedModel = parse.GetValue(onnx) is { } model ? (File.Exists(model) ? Path.GetFullPath(model) : throw new UsageException($"--onnx {model}: file not found")) : null,
             };
             if (!options.Paths.Contains(ValidationPath.Reference) && (options.Device == "cuda" || options.Precision != DataType.Float32))
                 throw new UsageException("--device and --precision apply to the reference path; add reference to --paths");
@@ -139,6 +141,11 @@ public static class ValidateCommand
         {
             int traces = c.Outputs.Count(o => o.Output.StartsWith("trace.", StringComparison.Ordinal));
             string timing = string.Join(", ", c.Seconds.Select(s => $"{s.Key} {s.Value:F2} s"));
+            if (c.Skipped is not null)
+            {
+                AnsiConsole.MarkupLine($"{Markup.Escape(c.Case)}: {Markup.Escape(c.Skipped)}");
+                continue;
+            }
             AnsiConsole.MarkupLine($"{Markup.Escape(c.Case)}: {(c.Passed ? "[green]pass[/]" : "[red]FAIL[/]")}, {traces} trace comparisons, {Markup.Escape(timing)}");
             foreach (var (comparison, block) in c.FirstDivergence)
                 AnsiConsole.MarkupLine($"  [red]first divergence ({Markup.Escape(comparison)}): {Markup.Escape(block)}[/]");

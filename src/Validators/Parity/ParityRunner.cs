@@ -23,6 +23,11 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
         var cases = new List<CaseReport>();
         foreach (var c in fixture.Cases)
         {
+            if (Options.ExportedModel is not null && Misfit(c.Inputs) is { } why)
+            {
+                cases.Add(new CaseReport(c.Name, [], new Dictionary<string, string>(), new Dictionary<string, double>(), why));
+                continue;
+            }
             progress?.Invoke($"{fixture.Name} {c.Name}");
             var graph = fixture.Architecture.Build(fixture.Config, fixture.Architecture.RequestForCase(c.Json));
             cases.Add(RunCase(graph, fixture.Checkpoint, fixture.Architecture, c.Name, c.Inputs, c.Outputs, c.Traces));
@@ -101,8 +106,33 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
         return new CaseReport(name, reports, firstDivergence, seconds);
     }
 
+    /// <summary>Why a case's inputs cannot feed the given artifact (it was exported for one input size), or null.</summary>
+    private string? Misfit(IReadOnlyDictionary<string, HostTensor> inputs)
+    {
+        using var runner = new OrtRunner(Options.ExportedModel!);
+        foreach (var (name, _, dims) in runner.Inputs)
+            if (inputs.TryGetValue(name, out var t) && (t.Shape.Length != dims.Length || dims.Where((d, i) => d > 0 && d != t.Shape[i]).Any()))
+                return $"skipped: input {name} {t.ShapeText} does not fit the artifact's [{string.Join(", ", dims.Select(d => d > 0 ? d.ToString(System.Globalization.CultureInfo.InvariantCulture) : "?"))}]";
+        return null;
+    }
+
     private IReadOnlyDictionary<string, HostTensor> RunExported(Graph graph, IWeightSource weights, IReadOnlyDictionary<string, HostTensor> inputs, string[] extra)
     {
+        if (Options.ExportedModel is { } given)
+        {
+            // The shipped artifact itself; intermediates are exposed through a temporary copy of its graph.
+            string copy = OnnxModelEditor.WithExtraOutputs(given, extra.Select(n => (n, graph.Find(n)!.Type)));
+            try
+            {
+                using var artifact = new OrtRunner(copy);
+                var available = artifact.Outputs.Select(o => o.Name).ToHashSet();
+                return artifact.Run(inputs, graph.Outputs.Select(o => o.Name).Concat(extra).Where(available.Contains));
+            }
+            finally
+            {
+                File.Delete(copy);
+            }
+        }
         string dir = Path.Combine(Path.GetTempPath(), $"modelforge-validate-{Environment.ProcessId}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(dir);
         try

@@ -22,6 +22,7 @@ public static class ReportWriters
             {
                 name = c.Case,
                 passed = c.Passed,
+                skipped = c.Skipped,
                 first_divergence = c.FirstDivergence,
                 seconds = c.Seconds,
                 outputs = c.Outputs.Select(o => new
@@ -49,10 +50,12 @@ public static class ReportWriters
         var all = report.AllOutputs.ToArray();
         var suites = report.Cases.Select(c => new XElement("testsuite",
             new XAttribute("name", $"{report.Subject}.{c.Case}"),
-            new XAttribute("tests", c.Outputs.Count),
+            new XAttribute("tests", c.Outputs.Count + (c.Skipped is null ? 0 : 1)),
             new XAttribute("failures", c.Outputs.Count(o => !o.Result.Passed)),
             new XAttribute("errors", 0),
+            new XAttribute("skipped", c.Skipped is null ? 0 : 1),
             new XAttribute("time", Num(c.Seconds.Values.Sum())),
+            c.Skipped is null ? null : new XElement("testcase", new XAttribute("classname", $"{report.Subject}.{c.Case}"), new XAttribute("name", "case"), new XElement("skipped", new XAttribute("message", c.Skipped))),
             c.Outputs.Select(o => new XElement("testcase",
                 new XAttribute("classname", $"{report.Subject}.{c.Case}"),
                 new XAttribute("name", $"{o.Comparison}: {o.Output}"),
