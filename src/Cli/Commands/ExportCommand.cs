@@ -63,7 +63,7 @@ public static class ExportCommand
             foreach (var i in p.Inputs) table.AddRow("  input", Markup.Escape(i));
             foreach (var o in p.Outputs) table.AddRow("  output", Markup.Escape(o));
         }
-        table.AddRow("parameters", s.Parameters.ToString("N0", System.Globalization.CultureInfo.InvariantCulture));
+        table.AddRow("parameters read", s.Parameters.ToString("N0", System.Globalization.CultureInfo.InvariantCulture));
         table.AddRow("bytes", s.TotalBytes.ToString("N0", System.Globalization.CultureInfo.InvariantCulture));
         table.AddRow("time", $"{s.Elapsed.TotalSeconds:F2} s");
         AnsiConsole.Write(table);

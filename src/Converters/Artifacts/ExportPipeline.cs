@@ -42,8 +42,8 @@ public static class ExportPipeline
         long parameters = 0;
         foreach (var part in r.Parts)
         {
-            progress?.Invoke($"building {r.Architecture.Name} graph '{part.Name}' ({part.Request.ImageSize?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "default"} px)");
             var graph = r.Architecture.Build(r.Config, part.Request);
+            progress?.Invoke($"built {r.Architecture.Name} graph '{part.Name}' ({graph.Metadata.GetValueOrDefault("image_size", "?")} px, {graph.Nodes.Count} nodes)");
             WeightBinder.Verify(graph, checkpoint, r.Architecture.Adapter);
             parameters = Math.Max(parameters, graph.ParameterCount);
             graph.PruneUnused();
