@@ -1,5 +1,6 @@
 using FluentAssertions;
 using ModelForge.Converters.Checkpoints;
+using ModelForge.Tests.Support;
 using Xunit;
 
 namespace ModelForge.Tests.Converters.Checkpoints;
@@ -10,8 +11,7 @@ public sealed class GoldenFixtureCheckpointTests
     public static TheoryData<string> FixtureFiles()
     {
         var data = new TheoryData<string>();
-        string? root = RepoRoot();
-        if (root is null) return data;
+        string root = Repo.Root;
         string golden = Path.Combine(root, "fixtures", "golden");
         if (!Directory.Exists(golden)) return data;
         foreach (string f in Directory.GetFiles(golden, "*.safetensors", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
@@ -23,7 +23,7 @@ public sealed class GoldenFixtureCheckpointTests
     [MemberData(nameof(FixtureFiles))]
     public void Fixture_opens_reads_and_rewrites_identically(string relativePath)
     {
-        string path = Path.Combine(RepoRoot()!, relativePath);
+        string path = Path.Combine(Repo.Root, relativePath);
         using var original = Checkpoint.Open(path);
         original.Tensors.Should().NotBeEmpty();
         foreach (var t in original.Tensors)
@@ -53,12 +53,5 @@ public sealed class GoldenFixtureCheckpointTests
         {
             File.Delete(copy);
         }
-    }
-
-    private static string? RepoRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "ModelForge.sln"))) return d.FullName;
-        return null;
     }
 }

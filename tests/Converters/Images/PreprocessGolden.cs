@@ -6,7 +6,7 @@ namespace ModelForge.Tests.Converters.Images;
 /// <summary>The golden preprocessing fixtures (fixtures/golden/preprocess), located from the test binaries.</summary>
 internal static class PreprocessGolden
 {
-    public static string Folder { get; } = Path.Combine(FindRoot(), "fixtures", "golden", "preprocess");
+    public static string Folder { get; } = ModelForge.Tests.Support.Repo.Fixture("golden", "preprocess");
 
     public static string PathOf(string file) => Path.Combine(Folder, file);
 
@@ -46,18 +46,5 @@ internal static class PreprocessGolden
         }
 
         return n;
-    }
-
-    private static string FindRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-        {
-            if (File.Exists(Path.Combine(d.FullName, "ModelForge.sln")))
-            {
-                return d.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("ModelForge.sln not found above " + AppContext.BaseDirectory);
     }
 }
