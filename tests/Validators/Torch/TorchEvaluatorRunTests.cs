@@ -1,6 +1,7 @@
 using FluentAssertions;
 using ModelForge.Graphs.Builder;
 using ModelForge.Graphs.Ir;
+using ModelForge.Tests.Support;
 using ModelForge.Validators.Torch;
 using TorchSharp;
 using Xunit;

@@ -3,6 +3,7 @@ using FluentAssertions;
 using ModelForge.Graphs.Builder;
 using ModelForge.Graphs.Ir;
 using ModelForge.Graphs.Ops;
+using ModelForge.Tests.Support;
 using ModelForge.Validators.Torch;
 
 namespace ModelForge.Tests.Validators.Torch;
@@ -10,40 +11,6 @@ namespace ModelForge.Tests.Validators.Torch;
 /// <summary>Helpers of the evaluator tests: an in-memory weight source, data, loop-based references, checks.</summary>
 public partial class TorchEvaluatorTests
 {
-    /// <summary>Checkpoint tensors held in memory, stored in a chosen dtype (values rounded to it, as a file would).</summary>
-    private sealed class MemoryWeights : IWeightSource
-    {
-        private readonly Dictionary<string, (float[] Data, long[] Shape, DataType DType)> _tensors = [];
-
-        public int RawReads { get; private set; }
-
-        public void Add(string key, float[] data, long[] shape, DataType dtype = DataType.Float32) =>
-            _tensors[key] = (data, shape, dtype);
-
-        public TensorType? Describe(string key) =>
-            _tensors.TryGetValue(key, out var t) ? new TensorType(t.DType, Shape.Known(t.Shape)) : null;
-
-        public float[] ReadFloat32(string key)
-        {
-            var t = _tensors[key];
-            var bytes = TensorMaterializer.Encode(t.Data, t.DType);
-            return t.DType switch
-            {
-                DataType.Float32 => (float[])t.Data.Clone(),
-                DataType.BFloat16 => MemoryMarshal.Cast<byte, ushort>(bytes).ToArray().Select(DataTypes.BFloat16ToSingle).ToArray(),
-                DataType.Float16 => MemoryMarshal.Cast<byte, ushort>(bytes).ToArray().Select(DataTypes.HalfToSingle).ToArray(),
-                _ => throw new NotSupportedException(t.DType.ToString()),
-            };
-        }
-
-        public ReadOnlyMemory<byte> ReadRaw(string key)
-        {
-            RawReads++;
-            var t = _tensors[key];
-            return TensorMaterializer.Encode(t.Data, t.DType);
-        }
-    }
-
     private static (GraphBuilder, MemoryWeights) New() => (new GraphBuilder("test"), new MemoryWeights());
 
     /// <summary>Declares a weight in the builder and stores its data in the source.</summary>
