@@ -1,6 +1,8 @@
 using System.CommandLine;
 using ModelForge.Converters.Checkpoints;
+using ModelForge.Converters.Onnx;
 using ModelForge.Graphs.Architectures;
+using ModelForge.Graphs.Ir;
 using Spectre.Console;
 
 namespace ModelForge.Cli.Commands;
@@ -16,13 +18,18 @@ public static class InspectCommand
         var cmd = new Command("inspect", "List a checkpoint's tensors (name, dtype, shape) and the architecture they match") { path, filter, limit };
         cmd.SetAction(parse => CommonOptions.Guard(parse, () =>
         {
+            if (parse.GetValue(path)!.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
+            {
+                PrintOnnx(OnnxModelReader.Read(parse.GetValue(path)!));
+                return ExitCodes.Ok;
+            }
             using var ckpt = Checkpoint.Open(parse.GetValue(path)!);
             string? f = parse.GetValue(filter);
             var tensors = ckpt.Tensors.Where(t => f is null || t.Name.Contains(f, StringComparison.Ordinal)).ToList();
             int max = parse.GetValue(limit);
             var table = new Table().AddColumns("tensor", "dtype", "shape", "bytes");
             foreach (var t in max > 0 ? tensors.Take(max) : tensors)
-                table.AddRow(Markup.Escape(t.Name), t.DType.ToString(), "[" + string.Join(", ", t.Shape) + "]", t.ByteLength.ToString("N0", System.Globalization.CultureInfo.InvariantCulture));
+                table.AddRow(Markup.Escape(t.Name), t.DType.ShortName(), Markup.Escape("[" + string.Join(", ", t.Shape) + "]"), t.ByteLength.ToString("N0", System.Globalization.CultureInfo.InvariantCulture));
             AnsiConsole.Write(table);
             long parameters = ckpt.Tensors.Sum(t => t.ElementCount);
             AnsiConsole.MarkupLine($"{ckpt.Tensors.Count:N0} tensors, {parameters:N0} elements in {Markup.Escape(ckpt.Path)}");
@@ -34,5 +41,16 @@ public static class InspectCommand
             return ExitCodes.Ok;
         }));
         return cmd;
+    }
+
+    private static void PrintOnnx(OnnxModelSummary m)
+    {
+        AnsiConsole.MarkupLine($"{Markup.Escape(m.Path)}: opset {m.Opset}, IR version {m.IrVersion}, producer {Markup.Escape(m.Producer)}");
+        foreach (var i in m.Inputs) AnsiConsole.MarkupLine($"  input  {Markup.Escape(i.ToString())}");
+        foreach (var o in m.Outputs) AnsiConsole.MarkupLine($"  output {Markup.Escape(o.ToString())}");
+        AnsiConsole.MarkupLine($"  nodes: {Markup.Escape(string.Join(", ", m.OpCounts.Select(kv => $"{kv.Key} {kv.Value}")))}");
+        int external = m.Initializers.Count(i => i.Location is not null);
+        AnsiConsole.MarkupLine($"  initializers: {m.Initializers.Count} ({external} external), {m.InitializerBytes:N0} bytes");
+        foreach (var (k, v) in m.Metadata) AnsiConsole.MarkupLine($"  metadata {Markup.Escape(k)} = {Markup.Escape(v)}");
     }
 }
