@@ -36,7 +36,7 @@ public sealed class AtomicDirectory : IDisposable
         {
             Directory.CreateDirectory(parent);
             foreach (var stale in Directory.EnumerateDirectories(parent, Path.GetFileName(destination) + ".partial-*"))
-                TryDelete(stale);
+                if (!OwnerAlive(stale)) TryDelete(stale);
             string staging = $"{destination}.partial-{Environment.ProcessId}";
             if (Directory.Exists(staging)) Directory.Delete(staging, true);
             Directory.CreateDirectory(staging);
@@ -65,6 +65,22 @@ public sealed class AtomicDirectory : IDisposable
     public void Dispose()
     {
         if (!_committed) TryDelete(Staging);
+    }
+
+    /// <summary>Whether the process that named a staging folder ("...partial-PID") still runs (a concurrent export).</summary>
+    private static bool OwnerAlive(string staging)
+    {
+        string suffix = staging[(staging.LastIndexOf('-') + 1)..];
+        if (!int.TryParse(suffix, out int pid) || pid == Environment.ProcessId) return false;
+        try
+        {
+            using var p = System.Diagnostics.Process.GetProcessById(pid);
+            return !p.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
     }
 
     private static void TryDelete(string dir)
