@@ -28,7 +28,8 @@ internal sealed class OnnxLowering(Graph graph, GraphProto proto, int opset)
             {
                 Add or Sub or Mul or Div or Neg or Sqrt or Sigmoid or Gelu or Identity or Cast or MatMul or Conv2d
                     or LayerNorm or Softmax or Transpose or Concat or Slice or Pad => null,
-                Reshape r => SymbolsResolvable(g, r.Target),
+                // One unknown dimension is written as -1 (see ShapeTensor), so its symbol needs no source input.
+                Reshape r => r.Target.Dims.Count(d => !d.IsKnown || d == Dim.Of(-1)) <= 1 ? null : SymbolsResolvable(g, r.Target),
                 Expand e => SymbolsResolvable(g, e.Target),
                 _ => "no ONNX lowering for this op kind",
             };

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using ModelForge.Graphs.Architectures.DeepEncoder;
+using ModelForge.Graphs.Architectures.Qwen2Vl;
 using ModelForge.Graphs.Ir;
 
 namespace ModelForge.Graphs.Architectures;
@@ -38,12 +39,19 @@ public abstract class Architecture
 
     /// <summary>The request that reproduces one golden fixture case (its "cases" entry).</summary>
     public abstract BuildRequest RequestForCase(JsonElement fixtureCase);
+
+    /// <summary>
+    /// Turns the inputs a caller holds (the original processor's tensors, e.g. Qwen2-VL's pixel_values + grid_thw) into
+    /// the graph's inputs. Families whose per-sample structure is data rather than shape compute the derived inputs here,
+    /// on the host (Qwen2-VL: rotary cos/sin and the block-diagonal attention bias from grid_thw). Default: unchanged.
+    /// </summary>
+    public virtual IReadOnlyDictionary<string, HostTensor> PrepareInputs(JsonElement? config, IReadOnlyDictionary<string, HostTensor> given) => given;
 }
 
 /// <summary>The families ModelForge knows, by --arch name.</summary>
 public static class ArchitectureRegistry
 {
-    public static IReadOnlyList<Architecture> All { get; } = [new DeepEncoderArchitecture()];
+    public static IReadOnlyList<Architecture> All { get; } = [new DeepEncoderArchitecture(), new Qwen2VlArchitecture()];
 
     public static Architecture Get(string name) =>
         All.FirstOrDefault(a => string.Equals(a.Name, name, StringComparison.OrdinalIgnoreCase))

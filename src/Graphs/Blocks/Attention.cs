@@ -19,8 +19,10 @@ public static class Attention
     /// x [N, S, C] -> [N, S, C]. The qkv projection is packed [3C, C] with q, k, v stacked in that order, each
     /// laid out [heads, head_dim]. <paramref name="bias"/> receives q [N, heads, S, d] and returns an additive
     /// bias broadcastable to the scores [N, heads, S, S] (SAM's decomposed relative positions), or null.
+    /// <paramref name="rotary"/>, when given, maps q and k [N, heads, S, d] to their rotated forms before the scores
+    /// (Qwen2-VL's 2D RoPE); it is applied to q first, then to k.
     /// </summary>
-    public static Value SelfAttention(this GraphBuilder b, Value x, AttentionOptions o, Func<Value, Value?>? bias = null)
+    public static Value SelfAttention(this GraphBuilder b, Value x, AttentionOptions o, Func<Value, Value?>? bias = null, Func<Value, Value>? rotary = null)
     {
         if (o.Dim % o.Heads != 0) throw new GraphException($"{b.Prefix}: dim {o.Dim} is not divisible by {o.Heads} heads");
         Dim n = x.Shape[0], s = x.Shape[1];
@@ -32,6 +34,7 @@ public static class Attention
             return b.Transpose(split, 0, 2, 1, 3);                               // [N, h, S, d]
         }
         var (q, k, v) = (Head(0), Head(1), Head(2));
+        if (rotary is not null) (q, k) = (rotary(q), rotary(k));
         var scores = b.Mul(b.MatMul(q, b.Transpose(k, 0, 1, 3, 2)), (float)(1.0 / Math.Sqrt(o.HeadDim))); // [N, h, S, S]
         if (bias?.Invoke(q) is { } extra) scores = b.Add(scores, extra);
         var ctx = b.MatMul(b.Softmax(scores, -1), v);                            // [N, h, S, d]
