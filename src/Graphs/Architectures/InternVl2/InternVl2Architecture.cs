@@ -3,12 +3,6 @@ using ModelForge.Graphs.Ir;
 
 namespace ModelForge.Graphs.Architectures.InternVl2;
 
-/// <summary>
-/// Released InternVL 2.0 checkpoints name the vision encoder "vision_model.*" and the projector "mlp1.*"; builder keys are
-/// the same names (the language model's tensors are not owned and so ignored).
-/// </summary>
-public sealed class InternVl2Adapter() : PrefixAdapter("internvl2", "", ["vision_model.", "mlp1."]);
-
 /// <summary>InternVL 2.0 (tile based: each 448x448 tile is one row of the tile axis) behind the <see cref="Architecture"/> facade.</summary>
 public sealed class InternVl2Architecture : Architecture
 {
