@@ -2,6 +2,7 @@ using FluentAssertions;
 using ModelForge.Converters.Checkpoints;
 using ModelForge.Converters.Images;
 using ModelForge.Graphs.Architectures.DeepEncoder;
+using ModelForge.Graphs.Blocks;
 using ModelForge.Tests.Support;
 using Xunit;
 using Xunit.Abstractions;

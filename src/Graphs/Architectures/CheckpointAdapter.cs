@@ -3,7 +3,8 @@ namespace ModelForge.Graphs.Architectures;
 /// <summary>
 /// Maps a family's builder weight keys to the names its released checkpoints use, and says which checkpoint
 /// tensors belong to the vision encoder (a full VLM checkpoint also holds the language model, which is ignored).
-/// Renames, prefix changes and (for families that store q/k/v separately) packing live here, not in builders.
+/// Renames and prefix changes live here, not in builders. Tensors stored split (HF CLIP's q/k/v) are declared under their
+/// own keys and combined by an export-time constant (Blocks.Layers.PackedLinear), so every builder key is one checkpoint tensor.
 /// </summary>
 public abstract class CheckpointAdapter
 {

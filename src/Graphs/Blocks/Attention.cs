@@ -3,9 +3,14 @@ using ModelForge.Graphs.Ir;
 
 namespace ModelForge.Graphs.Blocks;
 
-/// <summary>Names and sizes of a packed-qkv multi-head self-attention module.</summary>
-public sealed record AttentionOptions(long Dim, int Heads, string Qkv = "qkv", string Proj = "proj", bool QkvBias = true)
+/// <summary>
+/// Names and sizes of a packed-qkv multi-head self-attention module. <paramref name="SeparateQkv"/> names the three
+/// checkpoint linears (HF CLIP's q_proj, k_proj, v_proj) when the checkpoint stores them apart: they are then packed
+/// into the qkv projection at export time (see <see cref="Layers.PackedLinear"/>), so the attention math is one code path.
+/// </summary>
+public sealed record AttentionOptions(long Dim, int Heads, string Qkv = "qkv", string Proj = "proj", bool QkvBias = true, IReadOnlyList<string>? SeparateQkv = null)
 {
+    /// <summary>Channels per head (Dim / Heads).</summary>
     public long HeadDim => Dim / Heads;
 }
 
@@ -26,7 +31,9 @@ public static class Attention
     {
         if (o.Dim % o.Heads != 0) throw new GraphException($"{b.Prefix}: dim {o.Dim} is not divisible by {o.Heads} heads");
         Dim n = x.Shape[0], s = x.Shape[1];
-        var qkv = b.Linear(o.Qkv, x, o.Dim, 3 * o.Dim, o.QkvBias);
+        var qkv = o.SeparateQkv is { } parts
+            ? b.PackedLinear(o.Qkv, parts, x, o.Dim, o.Dim, o.QkvBias)             // [N, S, 3C], same layout as a packed qkv
+            : b.Linear(o.Qkv, x, o.Dim, 3 * o.Dim, o.QkvBias);                    // [N, S, 3C]
         Value Head(int i)
         {
             var part = b.Slice(qkv, -1, i * o.Dim, (i + 1) * o.Dim);           // [N, S, C]

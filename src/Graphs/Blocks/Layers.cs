@@ -40,6 +40,31 @@ public static class Layers
         return bias ? b.Add(y, b.Weight("bias", outDim)) : y;
     }
 
+    /// <summary>
+    /// Several checkpoint linears over the same input applied as ONE linear: each part's weight [outEach, in] (and bias)
+    /// is declared under its own name, and the packed weight [parts*outEach, in] (rows stacked in the given order) and bias
+    /// are export-time constants named "<paramref name="packed"/>.weight/.bias". Used where a family stores q/k/v apart but
+    /// the shared attention expects the packed qkv; x [..., in] -> [..., parts*outEach].
+    /// </summary>
+    public static Value PackedLinear(this GraphBuilder b, string packed, IReadOnlyList<string> parts, Value x, long inDim, long outEach, bool bias = true)
+    {
+        long outDim = outEach * parts.Count;
+        Value Stack(string what, long[] partShape, long[] packedShape)
+        {
+            var sources = parts.Select(p =>
+            {
+                using var _ = b.Scope(p);
+                return b.Weight(what, partShape);
+            }).ToArray();
+            // Row-major [out, in] (or [out]): stacking along out is concatenating the flat arrays.
+            return b.Derived($"{packed}.{what}", packedShape, $"{string.Join(" | ", parts)} {what} stacked", sources,
+                src => src.SelectMany(a => a).ToArray());
+        }
+        var w = Stack("weight", [outEach, inDim], [outDim, inDim]);
+        var y = b.MatMul(x, b.Transpose(w, 1, 0));
+        return bias ? b.Add(y, Stack("bias", [outEach], [outDim])) : y;
+    }
+
     /// <summary>nn.LayerNorm over the last axis (weight, bias [dim]).</summary>
     public static Value LayerNorm(this GraphBuilder b, string scope, Value x, long dim, double eps)
     {

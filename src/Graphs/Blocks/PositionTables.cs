@@ -27,25 +27,32 @@ public static class PositionTables
     }
 
     /// <summary>
-    /// CLIP's table [1 + g², C] (class row first) -> [1 + t², C]: the class row is kept, the grid part resized as in
-    /// <see cref="ResizeGrid"/>. Returns the table itself when t == g.
+    /// A table [.., 1 + g², C] (class row first: CLIP's [1 + g², C], InternViT's [1, 1 + g², C]) -> [.., 1 + t², C]: the
+    /// class row is kept and the grid part resized as a C-channel g x g image with <paramref name="spec"/>
+    /// (default <see cref="ResampleSpec.TorchBicubicAntialias"/>, CLIP in DeepEncoder; InternViT uses
+    /// <see cref="ResampleSpec.TorchBicubic"/>). Returns the table itself when t == g: both specs are then exactly the
+    /// identity (the source coordinate of every output pixel is the pixel itself, weights [0, 1, 0, 0]).
     /// </summary>
-    public static Value ResizeWithClassRow(GraphBuilder b, Value table, int grid, int target, long channels, string name)
+    public static Value ResizeWithClassRow(GraphBuilder b, Value table, int grid, int target, long channels, string name, ResampleSpec? spec = null)
     {
         if (grid == target) return table;
-        return b.Derived(name, [1L + (long)target * target, channels], $"bicubic antialias {grid}x{grid} -> {target}x{target} (class row kept)", [table],
-            src => [.. src[0].AsSpan(0, (int)channels), .. ResizeChannelsLast(src[0][(int)channels..], grid, target, channels)]);
+        spec ??= ResampleSpec.TorchBicubicAntialias;
+        var outShape = table.Shape.ToLongs();
+        outShape[^2] = 1L + (long)target * target;
+        string how = spec.Antialias ? "bicubic antialias" : "bicubic";
+        return b.Derived(name, outShape, $"{how} {grid}x{grid} -> {target}x{target} (class row kept)", [table],
+            src => [.. src[0].AsSpan(0, (int)channels), .. ResizeChannelsLast(src[0][(int)channels..], grid, target, channels, spec)]);
     }
 
-    /// <summary>[g*g, C] channel-last rows -> [t*t, C], resized as a C-channel g x g image.</summary>
-    public static float[] ResizeChannelsLast(float[] rows, int grid, int target, long channels)
+    /// <summary>[g*g, C] channel-last rows -> [t*t, C], resized as a C-channel g x g image (default: antialiased bicubic).</summary>
+    public static float[] ResizeChannelsLast(float[] rows, int grid, int target, long channels, ResampleSpec? spec = null)
     {
         int c = checked((int)channels);
         var chw = new float[c * grid * grid];
         for (int p = 0; p < grid * grid; p++)
             for (int k = 0; k < c; k++)
                 chw[k * grid * grid + p] = rows[p * c + k];
-        var resized = Resample.Resize2D(chw, c, grid, grid, target, target, ResampleSpec.TorchBicubicAntialias);
+        var resized = Resample.Resize2D(chw, c, grid, grid, target, target, spec ?? ResampleSpec.TorchBicubicAntialias);
         var result = new float[target * target * c];
         for (int p = 0; p < target * target; p++)
             for (int k = 0; k < c; k++)

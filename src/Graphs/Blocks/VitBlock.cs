@@ -18,9 +18,12 @@ public sealed record VitBlockOptions(
     string Fc2 = "fc2",
     string Qkv = "qkv",
     string Proj = "proj",
-    bool LayerScale = false)
+    bool LayerScale = false,
+    IReadOnlyList<string>? SeparateQkv = null,
+    bool QkvBias = true)
 {
-    public AttentionOptions AttentionOptions => new(Dim, Heads, Qkv, Proj);
+    /// <summary>The attention module's options (packed qkv, or <see cref="SeparateQkv"/> packed at export time).</summary>
+    public AttentionOptions AttentionOptions => new(Dim, Heads, Qkv, Proj, QkvBias, SeparateQkv);
 }
 
 /// <summary>The pre-norm ViT block shared by SAM, CLIP, InternViT and Qwen2-VL.</summary>

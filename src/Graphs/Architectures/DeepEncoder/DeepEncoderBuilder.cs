@@ -24,7 +24,7 @@ public static class DeepEncoderBuilder
     public static Graph Build(DeepEncoderConfig cfg, DeepEncoderBuildOptions options)
     {
         cfg.Validate();
-        var (samGrid, clipGrid, _) = cfg.Grids(options.ImageSize);
+        var (_, clipGrid, _) = cfg.Grids(options.ImageSize);
         var b = new GraphBuilder("deepencoder", options.ComputeType);
         b.Graph.Metadata["architecture"] = "deepencoder";
         b.Graph.Metadata["image_size"] = options.ImageSize.ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -32,12 +32,13 @@ public static class DeepEncoderBuilder
         var pixels = b.Input("pixel_values", Dim.Sym(options.BatchSymbol), 3, options.ImageSize, options.ImageSize);
 
         Value sam;
-        using (b.Scope("sam_model")) sam = Sam(b, cfg.Sam, pixels, samGrid);
+        using (b.Scope("sam_model")) sam = SamEncoder.Build(b, cfg.Sam, pixels);   // [B, C3, g2, g2]
         if (!options.Tiles) b.Output("sam", sam);
 
         var samTokens = b.FlattenSpatial(sam);                                        // [B, g2², C3]
         Value clip;
-        using (b.Scope("vision_model")) clip = Clip(b, cfg.Clip, samTokens, clipGrid);
+        // CLIP reads SAM's tokens in place of its own patch embedding.
+        using (b.Scope("vision_model")) clip = ClipTower.HiddenStates(b, cfg.Clip, samTokens, clipGrid, ClipNames)[^1]; // [B, 1+g2², D]
         if (!options.Tiles) b.Output("clip", clip);
 
         long tokens = (long)clipGrid * clipGrid;
@@ -70,88 +71,6 @@ public static class DeepEncoderBuilder
         return b.Concat(1, withNewlines, separator);
     }
 
-    private static Value Sam(GraphBuilder b, SamConfig c, Value pixels, int grid)
-    {
-        var patches = b.Conv2d("patch_embed.proj", pixels, 3, c.EmbedDim, c.PatchSize, c.PatchSize);
-        var x = b.Transpose(patches, 0, 2, 3, 1);                                                 // [B, g, g, C]
-        b.Trace("sam.patch_embed", x);
-        var pos = PositionTables.ResizeGrid(b, b.Weight("pos_embed", 1, c.PosGrid, c.PosGrid, c.EmbedDim), c.PosGrid, grid, c.EmbedDim, "pos_embed.resized");
-        x = b.Add(x, pos);
-
-        var opts = new VitBlockOptions(c.EmbedDim, c.NumHeads, (long)(c.EmbedDim * c.MlpRatio), Activation.Gelu, c.LayerNormEps, Fc1: "lin1", Fc2: "lin2");
-        long headDim = c.EmbedDim / c.NumHeads;
-        for (int i = 0; i < c.Depth; i++)
-        {
-            bool global = c.GlobalAttnIndexes.Contains(i);
-            int trained = global ? c.PosGrid : c.WindowSize;   // rel-pos tables have 2*trained-1 rows
-            using (b.Scope($"blocks.{i}"))
-                x = VitBlock.Apply(b, x, opts, normed => global
-                    ? SamAttention(b, normed, opts, trained, headDim)
-                    : WindowedAttention(b, normed, opts, c.WindowSize, headDim));
-            b.Trace($"sam.blocks.{i}", x);
-        }
-
-        var nchw = b.Transpose(x, 0, 3, 1, 2);                                                    // [B, C, g, g]
-        Value neck;
-        using (b.Scope("neck"))
-        {
-            neck = b.Conv2d("0", nchw, c.EmbedDim, c.NeckChannels, 1, bias: false);
-            neck = b.LayerNorm2d("1", neck, c.NeckChannels, c.LayerNormEps);
-            neck = b.Conv2d("2", neck, c.NeckChannels, c.NeckChannels, 3, pad: 1, bias: false);
-            neck = b.LayerNorm2d("3", neck, c.NeckChannels, c.LayerNormEps);
-        }
-        b.Trace("sam.neck", neck);
-        var net2 = b.Conv2d("net_2", neck, c.NeckChannels, c.Net2Channels, 3, stride: 2, pad: 1, bias: false);
-        b.Trace("sam.net_2", net2);
-        return b.Conv2d("net_3", net2, c.Net2Channels, c.Net3Channels, 3, stride: 2, pad: 1, bias: false);
-    }
-
-    /// <summary>Attention over x [N, H, W, C] with decomposed rel-pos (tables trained for <paramref name="trained"/>).</summary>
-    private static Value SamAttention(GraphBuilder b, Value x, VitBlockOptions o, int trained, long headDim)
-    {
-        Dim n = x.Shape[0];
-        long h = x.Shape[1].Value, w = x.Shape[2].Value;
-        var relH = b.Weight("rel_pos_h", 2 * trained - 1, headDim);
-        var relW = b.Weight("rel_pos_w", 2 * trained - 1, headDim);
-        var rhT = RelPos.GatheredTable(b, relH, (int)h, "rel_pos_h.gathered");
-        var rwT = RelPos.GatheredTable(b, relW, (int)w, "rel_pos_w.gathered");
-        var tokens = b.Reshape(x, n, h * w, o.Dim);                                                // [N, H*W, C]
-        var y = b.SelfAttention(tokens, o.AttentionOptions, q => RelPos.Bias(b, q, rhT, rwT, h, w));
-        return b.Reshape(y, n, h, w, o.Dim);
-    }
-
-    private static Value WindowedAttention(GraphBuilder b, Value x, VitBlockOptions o, int ws, long headDim)
-    {
-        Dim batch = x.Shape[0];
-        long h = x.Shape[1].Value, w = x.Shape[2].Value;
-        var (windows, hp, wp) = b.Partition(x, ws);                                              // [B*nW, ws, ws, C]
-        var y = SamAttention(b, windows, o, ws, headDim);
-        return b.Unpartition(y, batch, ws, hp, wp, h, w);
-    }
-
-    private static Value Clip(GraphBuilder b, ClipConfig c, Value samTokens, int grid)
-    {
-        Dim batch = samTokens.Shape[0];
-        long d = c.HiddenSize;
-        Value x;
-        using (b.Scope("embeddings"))
-        {
-            var cls = b.Expand(b.Reshape(b.Weight("class_embedding", d), 1, 1, d), batch, 1, d);   // [B, 1, D]
-            x = b.Concat(1, cls, samTokens);                                                         // [B, 1+g², D]
-            int trained = c.PosGrid;
-            var table = b.Weight("position_embedding.weight", (long)trained * trained + 1, d);      // [1+G², D]
-            x = b.Add(x, PositionTables.ResizeWithClassRow(b, table, trained, grid, d, "position_embedding.resized"));
-        }
-        b.Trace("clip.embeddings", x);
-        x = b.LayerNorm("pre_layrnorm", x, d, c.LayerNormEps);
-        b.Trace("clip.pre_layrnorm", x);
-        var opts = new VitBlockOptions(d, c.NumHeads, c.FfnHiddenSize, Activations.Parse(c.Activation), c.LayerNormEps,
-            Norm1: "layer_norm1", Norm2: "layer_norm2", Attn: "self_attn", Qkv: "qkv_proj", Proj: "out_proj");
-        for (int i = 0; i < c.NumLayers; i++)
-        {
-            using (b.Scope($"transformer.layers.{i}")) x = VitBlock.Apply(b, x, opts);
-            b.Trace($"clip.layers.{i}", x);
-        }
-        return x;
-    }
+    /// <summary>DeepSeek-OCR's CLIP copy: packed qkv_proj under transformer.layers.N.</summary>
+    private static readonly ClipLayout ClipNames = new("transformer.layers", "qkv_proj", null);
 }
