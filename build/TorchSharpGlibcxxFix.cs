@@ -10,6 +10,7 @@
 //      shorter, so it is written in place and no size or offset changes.
 using System;
 using System.IO;
+using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
@@ -25,7 +26,8 @@ public class TorchSharpGlibcxxFix : Task
 
     public override bool Execute()
     {
-        if (!SystemLibstdcxxLacksVersion()) return true;
+        // The library in the output is the linux-x64 one; on other hosts the system libstdc++ says nothing about it.
+        if (RuntimeInformation.OSArchitecture != Architecture.X64 || !SystemLibstdcxxLacksVersion()) return true;
         foreach (var item in Files)
         {
             string path = Path.GetFullPath(item.ItemSpec);
@@ -40,15 +42,24 @@ public class TorchSharpGlibcxxFix : Task
     }
 
     // Only a libstdc++ older than GCC 13 needs the fix (Ubuntu 24.04, Debian 13, the GPU machine do not).
+    // The first libstdc++.so.6 in the dynamic loader's usual x86-64 directories is the one that will be loaded
+    // (what `ldconfig -p` would list first); scanning it for the version string takes a few milliseconds.
+    static readonly string[] LibDirs =
+    {
+        "/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib64", "/lib64", "/usr/local/lib64",
+        "/usr/local/lib", "/usr/lib", "/lib",
+    };
+
     static bool SystemLibstdcxxLacksVersion()
     {
-        foreach (var p in new[] { "/usr/lib/x86_64-linux-gnu/libstdc++.so.6", "/usr/lib64/libstdc++.so.6", "/lib/x86_64-linux-gnu/libstdc++.so.6" })
-            if (File.Exists(p))
-            {
-                byte[] lib = File.ReadAllBytes(p), v = Encoding.ASCII.GetBytes(Version);
-                for (long i = 0; i <= lib.Length - v.Length; i++) if (At(lib, v, i)) return false;
-                return true;
-            }
+        foreach (var dir in LibDirs)
+        {
+            string p = Path.Combine(dir, "libstdc++.so.6");
+            if (!File.Exists(p)) continue;
+            byte[] lib = File.ReadAllBytes(p), v = Encoding.ASCII.GetBytes(Version);
+            for (long i = 0; i <= lib.Length - v.Length; i++) if (At(lib, v, i)) return false;
+            return true;
+        }
         return false; // no known libstdc++: nothing to compare against, leave the library alone
     }
 
@@ -57,6 +68,7 @@ public class TorchSharpGlibcxxFix : Task
         byte[] d = File.ReadAllBytes(path);
         if (d.Length < 64 || d[0] != 0x7f || d[1] != 'E' || d[2] != 'L' || d[3] != 'F' || d[4] != 2 || d[5] != 1)
             throw new InvalidDataException("not an ELF64 little-endian file");
+        if (U16(d, 0x12) != 62) throw new InvalidDataException("not an x86-64 library (e_machine " + U16(d, 0x12) + ")");
 
         // Section headers; sections are found by name through .shstrtab.
         long shoff = (long)U64(d, 0x28);
@@ -120,7 +132,9 @@ public class TorchSharpGlibcxxFix : Task
         }
         if (!changed) return; // already patched: leave the file (and its timestamp) alone
 
-        // Write next to the original and swap it in, so a failure never leaves a half-written library.
+        // Write next to the original and swap it in, so a failure never leaves a half-written library, and so a
+        // copy that the SDK hard-linked or symlinked to ~/.nuget (CreateHardLinksForCopyLocalIfPossible) is
+        // replaced by a new file instead of being edited through the link: the NuGet cache is never touched.
         // Keeping the copy's timestamp (same size too) lets the SDK's "skip unchanged files" copy
         // recognise it on the next build instead of copying the original over it again.
         DateTime stamp = File.GetLastWriteTimeUtc(path);
@@ -128,7 +142,7 @@ public class TorchSharpGlibcxxFix : Task
         File.WriteAllBytes(tmp, d);
         File.SetLastWriteTimeUtc(tmp, stamp);
         File.Replace(tmp, path, null); // rename(2) on Unix (File.Move with overwrite is not in netstandard)
-        Log.LogMessage(MessageImportance.High, $"Patched {path} for {Version} (Debian 12 libstdc++)");
+        Log.LogMessage(MessageImportance.High, $"Patched libLibTorchSharp.so for {Version} (Debian 12 libstdc++): {path}");
     }
 
     static ushort U16(byte[] d, long o) => BitConverter.ToUInt16(d, checked((int)o));

@@ -21,10 +21,17 @@ for dir in .gpu/app .gpu/app/runtimes/linux-x64/native; do
     -o -name 'libshm.so*' -o -name 'libaoti_custom_ops.so*' -o -name 'libbackend_with_compiler.so*' \
     -o -name 'libjitbackend_test.so*' -o -name 'libnnapi_backend.so*' \) -delete
 done
-lib=$(find .gpu/app -name libLibTorchSharp.so | head -n 1)
-[ -n "$lib" ] || { echo "package-gpu: no libLibTorchSharp.so in .gpu/app" >&2; exit 1; }
-grep -q _ZSt21ios_base_library_initv "$lib" ||
-  { echo "package-gpu: $lib is the Debian 12 patched copy, want the original" >&2; exit 1; }
+# The GPU machine's libstdc++ is new enough: it gets the ORIGINAL libLibTorchSharp.so, byte for byte the one in the
+# NuGet cache. (Looking for the old symbol name is no test: the patch renames it in .dynstr only, .strtab keeps it.)
+nuget=$(dotnet nuget locals global-packages --list | sed 's/^global-packages: *//')
+tsver=$(sed -n 's/.*Include="TorchSharp" Version="\([^"]*\)".*/\1/p' src/Validators/ModelForge.Validators.csproj)
+orig="${nuget%/}/torchsharp/$tsver/runtimes/linux-x64/native/libLibTorchSharp.so"
+[ -f "$orig" ] || { echo "package-gpu: $orig not found (restore first)" >&2; exit 1; }
+libs=$(find .gpu/app -name libLibTorchSharp.so)
+[ -n "$libs" ] || { echo "package-gpu: no libLibTorchSharp.so in .gpu/app" >&2; exit 1; }
+for lib in $libs; do
+  cmp -s "$orig" "$lib" || { echo "package-gpu: $lib differs from $orig (patched copy?)" >&2; exit 1; }
+done
 
 if [ ! -s .gpu/dotnet-rt.tar.xz ]; then
   tar cJf .gpu/dotnet-rt.tar.xz -C "$(dirname "$(readlink -f "$(which dotnet)")")" \
