@@ -94,6 +94,10 @@ public sealed record DeepEncoderConfig
         {
             if (!ok) throw new GraphException("config: " + message);
         }
+        // JSON null deserializes into these reference-typed fields despite their defaults; refuse it before use.
+        if (Sam.GlobalAttnIndexes is null) throw new GraphException("config: sam.global_attn_indexes must be an array of block indexes, not null");
+        if (Clip.Activation is null) throw new GraphException("config: clip.activation must be a string, not null");
+        if (Projector.Type is null) throw new GraphException("config: projector.type must be a string, not null");
         Require(Sam.PatchSize > 0 && Sam.ImageSize > 0 && Sam.ImageSize % Sam.PatchSize == 0, $"sam.image_size {Sam.ImageSize} must be a positive multiple of sam.patch_size {Sam.PatchSize}");
         Require(Sam.EmbedDim > 0 && Sam.NumHeads > 0 && Sam.EmbedDim % Sam.NumHeads == 0, $"sam.embed_dim {Sam.EmbedDim} must be divisible by sam.num_heads {Sam.NumHeads}");
         Require(Sam.Depth > 0 && Sam.WindowSize > 0 && Sam.MlpRatio > 0, "sam.depth, sam.window_size and sam.mlp_ratio must be positive");
