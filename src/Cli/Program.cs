@@ -24,7 +24,9 @@ public static class Program
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0 && !args.Any(a => a is "-h" or "--help" or "-?"))
         {
-            foreach (var e in parsed.Errors) Console.Error.WriteLine($"modelforge: {e.Message}");
+            // One line, as for every other user error: the parser's own messages may list choices on separate lines.
+            static string Flat(string m) => string.Join(' ', m.Split(['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries).Select(p => p.Trim()));
+            Console.Error.WriteLine($"modelforge: {string.Join("; ", parsed.Errors.Select(e => Flat(e.Message)))}");
             return ExitCodes.Usage;
         }
         return parsed.Invoke();

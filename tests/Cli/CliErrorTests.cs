@@ -73,6 +73,7 @@ public class CliErrorTests
     {
         using var tmp = new TempDir();
         ShouldBeOneLineError(Export(tmp, "--checkpoint", TinyCkpt, "--config", TinyConfig, "--image-size", "250"), "250", "16");
+        ShouldBeOneLineError(Export(tmp, "--checkpoint", TinyCkpt, "--config", TinyConfig, "--image-size", "1000000"), "1000000", "5120");
     }
 
     [Fact]

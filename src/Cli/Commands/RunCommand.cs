@@ -82,6 +82,20 @@ public static class RunCommand
             }
             string manifest = System.IO.Path.Combine(path, "manifest.json");
             if (!File.Exists(manifest)) throw new UsageException($"--onnx {path}: neither an .onnx file nor an export folder with manifest.json");
+            try
+            {
+                return FromManifest(path, manifest, modeOverride);
+            }
+            catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException or OverflowException)
+            {
+                // A damaged or hand-edited manifest is the user's input: one line naming it, not an internal error.
+                throw new UsageException($"{manifest}: not a valid ModelForge manifest ({e.Message.ReplaceLineEndings(" ")})");
+            }
+        }
+
+        private static Artifact FromManifest(string path, string manifest, string? modeOverride)
+        {
+            if (new FileInfo(manifest).Length > 16 << 20) throw new UsageException($"{manifest}: larger than 16 MiB, not a manifest");
             using var doc = JsonDocument.Parse(File.ReadAllBytes(manifest));
             var root = doc.RootElement;
             string? recorded = root.TryGetProperty("mode", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() : null;

@@ -80,6 +80,9 @@ public static class ValidateCommand
             else
             {
                 var archName = parse.GetValue(arch) ?? throw new UsageException("give --fixture DIR, or --arch and --checkpoint");
+                // Without goldens the only comparison is exported vs reference: one path alone would compare nothing.
+                if (options.Paths.Count < 2)
+                    throw new UsageException("--paths: without --fixture there are no golden outputs, so both reference and exported are needed");
                 var ckptPath = parse.GetValue(checkpoint) ?? throw new UsageException("--checkpoint is required with --arch");
                 var architecture = ArchitectureRegistry.Get(archName);
                 using var cfg = CommonOptions.ReadConfig(parse.GetValue(config));

@@ -35,7 +35,9 @@ public sealed class AtomicDirectory : IDisposable
         try
         {
             Directory.CreateDirectory(parent);
-            foreach (var stale in Directory.EnumerateDirectories(parent, Path.GetFileName(destination) + ".partial-*"))
+            // Leftovers of killed runs: staging folders, and a replaced destination killed between Commit's two renames.
+            foreach (var stale in Directory.EnumerateDirectories(parent, Path.GetFileName(destination) + ".partial-*")
+                         .Concat(Directory.EnumerateDirectories(parent, Path.GetFileName(destination) + ".replaced-*")))
                 if (!OwnerAlive(stale)) TryDelete(stale);
             string staging = $"{destination}.partial-{Environment.ProcessId}";
             if (Directory.Exists(staging)) Directory.Delete(staging, true);

@@ -32,15 +32,21 @@ public sealed record SamConfig
         Config.Require(PatchSize > 0 && ImageSize > 0 && ImageSize % PatchSize == 0, $"sam.image_size {ImageSize} must be a positive multiple of sam.patch_size {PatchSize}");
         Config.Require(EmbedDim > 0 && NumHeads > 0 && EmbedDim % NumHeads == 0, $"sam.embed_dim {EmbedDim} must be divisible by sam.num_heads {NumHeads}");
         Config.Require(Depth > 0 && WindowSize > 0 && MlpRatio > 0, "sam.depth, sam.window_size and sam.mlp_ratio must be positive");
-        Config.Require(GlobalAttnIndexes.All(i => i >= 0 && i < Depth), $"sam.global_attn_indexes must lie in 0..{Depth - 1}");
+        Config.Require(GlobalAttnIndexes is not null, "sam.global_attn_indexes must be an array of block indexes, not null");
+        Config.Require(GlobalAttnIndexes!.All(i => i >= 0 && i < Depth), $"sam.global_attn_indexes must lie in 0..{Depth - 1}");
         Config.Require(NeckChannels > 0 && Net2Channels > 0 && Net3Channels > 0, "sam.neck_channels, sam.net2_channels and sam.net3_channels must be positive");
     }
+
+    /// <summary>Largest input side accepted: 4x the largest released mode, bounding export-time tables and attention size.</summary>
+    public const int MaxImageSize = 5120;
 
     /// <summary>Patch grid g of a square input, and the grid after net_2 and net_3 (3x3, stride 2, pad 1: ceil twice).</summary>
     public (int PatchGrid, int OutputGrid) Grids(int imageSize)
     {
         if (imageSize <= 0 || imageSize % PatchSize != 0)
             throw new GraphException($"image size {imageSize} must be a positive multiple of the SAM patch size {PatchSize}");
+        if (imageSize > MaxImageSize)
+            throw new GraphException($"image size {imageSize} is above the supported {MaxImageSize} (global attention is quadratic in the token count; the largest released mode uses 1280)");
         int g = imageSize / PatchSize;
         int g2 = ((g + 1) / 2 + 1) / 2;
         return (g, g2);

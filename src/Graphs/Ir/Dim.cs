@@ -26,7 +26,16 @@ public readonly record struct Dim(long Factor, string? Symbol)
     {
         if (a.Symbol is not null && b.Symbol is not null)
             throw new GraphException($"cannot multiply two symbolic dimensions ({a} x {b})");
-        long f = checked(a.Factor * b.Factor);
+        // A hostile config (say window_size 65536) can ask for sizes no tensor can have: a user error, not a crash.
+        long f;
+        try
+        {
+            f = checked(a.Factor * b.Factor);
+        }
+        catch (OverflowException)
+        {
+            throw new GraphException($"dimension {a} x {b} overflows a 64-bit integer (a size in the config is far too large)");
+        }
         return f == 0 ? Of(0) : new Dim(f, a.Symbol ?? b.Symbol);
     }
 

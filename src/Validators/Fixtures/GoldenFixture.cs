@@ -81,6 +81,7 @@ public sealed class GoldenFixture : IDisposable
             }
             if (!root.TryGetProperty("cases", out var casesJson) || casesJson.ValueKind != JsonValueKind.Array || casesJson.GetArrayLength() == 0)
                 throw new FixtureException($"{jsonPath}: \"cases\" must be a non-empty array");
+            CheckBuildable(jsonPath, arch, root, casesJson);
             checkpoint = Checkpoint.Open(Path.Combine(dir, "model.safetensors"));
             var cases = ReadCases(Path.Combine(dir, "golden.safetensors"), jsonPath, casesJson);
             return new GoldenFixture(dir, doc, arch, checkpoint, cases);
@@ -90,6 +91,28 @@ public sealed class GoldenFixture : IDisposable
             checkpoint?.Dispose();
             doc.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Builds each case's graph (shapes only, no weights) so that a bad hyperparameter or case entry is reported now,
+    /// naming fixture.json, rather than later as a config error that does not say which file it came from.
+    /// </summary>
+    private static void CheckBuildable(string jsonPath, Architecture arch, JsonElement root, JsonElement casesJson)
+    {
+        var requests = new HashSet<BuildRequest>();
+        foreach (var c in casesJson.EnumerateArray())
+        {
+            if (c.ValueKind != JsonValueKind.Object) throw new FixtureException($"{jsonPath}: every case must be a JSON object");
+            try
+            {
+                var request = arch.RequestForCase(c);
+                if (requests.Add(request)) arch.Build(root, request);
+            }
+            catch (GraphException e)
+            {
+                throw new FixtureException($"{jsonPath}: {e.Message}");
+            }
         }
     }
 

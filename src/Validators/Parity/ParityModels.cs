@@ -20,7 +20,8 @@ public sealed record CaseReport(
     IReadOnlyDictionary<string, double> Seconds,
     string? Skipped = null)
 {
-    public bool Passed => Outputs.All(o => o.Result.Passed);
+    /// <summary>A case that ran passes only if something was compared: zero comparisons is not parity.</summary>
+    public bool Passed => Skipped is not null || (Outputs.Count > 0 && Outputs.All(o => o.Result.Passed));
 }
 
 /// <summary>A whole validation run (a fixture, or random-input parity of a checkpoint).</summary>

@@ -115,7 +115,7 @@ public sealed class ImageLoaderTests : IDisposable
     }
 
     /// <summary>A PNG file from an IHDR (8-bit, given colour type) and one IDAT payload, with valid CRCs.</summary>
-    private static byte[] Png(int width, int height, byte colorType, byte[] idat)
+    internal static byte[] Png(int width, int height, byte colorType, byte[] idat)
     {
         var ihdr = new byte[13];
         BinaryPrimitives.WriteInt32BigEndian(ihdr, width);
@@ -156,7 +156,7 @@ public sealed class ImageLoaderTests : IDisposable
         return ~c;
     }
 
-    private static byte[] Deflate(byte[] raw)
+    internal static byte[] Deflate(byte[] raw)
     {
         using var ms = new MemoryStream();
         using (var z = new ZLibStream(ms, CompressionLevel.Optimal, leaveOpen: true))

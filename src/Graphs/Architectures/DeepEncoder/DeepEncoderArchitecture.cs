@@ -50,6 +50,8 @@ public sealed class DeepEncoderArchitecture : Architecture
     private static DeepEncoderConfig Config(JsonElement? config) => config is { } c ? DeepEncoderConfig.FromJson(c) : DeepEncoderConfig.Default;
 
     public override BuildRequest RequestForCase(JsonElement fixtureCase) =>
-        new(fixtureCase.TryGetProperty("image_size", out var s) && s.TryGetInt32(out int size) ? size
+        // ValueKind first: TryGetInt32 throws InvalidOperationException (not a user error) on a string or null.
+        new(fixtureCase.ValueKind == JsonValueKind.Object && fixtureCase.TryGetProperty("image_size", out var s)
+            && s.ValueKind == JsonValueKind.Number && s.TryGetInt32(out int size) ? size
             : throw new GraphException("fixture case has no integer \"image_size\""));
 }

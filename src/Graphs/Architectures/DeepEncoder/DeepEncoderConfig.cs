@@ -62,6 +62,8 @@ public sealed record DeepEncoderConfig
         }
         Sam.Validate();
         Clip.Validate();
+        // JSON null deserializes into reference-typed fields despite their defaults; refuse it before use.
+        if (Projector.Type is null) throw new GraphException("config: projector.type must be a string, not null");
         Require(Sam.Net3Channels == Clip.HiddenSize, $"sam.net3_channels {Sam.Net3Channels} must equal clip.hidden_size {Clip.HiddenSize} (CLIP reads SAM's features)");
         Require(Projector.Type == "linear", $"projector.type '{Projector.Type}' is not supported (only 'linear', as released)");
         Require(Projector.InputDim == Clip.HiddenSize + Sam.Net3Channels, $"projector.input_dim {Projector.InputDim} must equal clip.hidden_size + sam.net3_channels = {Clip.HiddenSize + Sam.Net3Channels}");
