@@ -42,6 +42,15 @@ public abstract class Architecture
     /// <summary>The request that reproduces one golden fixture case (its "cases" entry).</summary>
     public abstract BuildRequest RequestForCase(JsonElement fixtureCase);
 
+    /// <summary>How config records print as JSON (snake_case, as in fixture.json).</summary>
+    protected static JsonSerializerOptions ConfigJson { get; } = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, WriteIndented = true };
+
+    /// <summary>A request for the case's integer "image_size" (square inputs).</summary>
+    protected static BuildRequest ImageSizeRequest(JsonElement fixtureCase) =>
+        fixtureCase.ValueKind == JsonValueKind.Object && fixtureCase.TryGetProperty("image_size", out var s) && s.ValueKind == JsonValueKind.Number && s.TryGetInt32(out int size)
+            ? new BuildRequest(size)
+            : throw new GraphException("fixture case has no integer \"image_size\"");
+
     /// <summary>
     /// Turns the inputs a caller holds (the original processor's tensors, e.g. Qwen2-VL's pixel_values + grid_thw) into
     /// the graph's inputs. Families whose per-sample structure is data rather than shape compute the derived inputs here,

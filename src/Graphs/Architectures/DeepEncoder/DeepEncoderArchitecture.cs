@@ -12,11 +12,7 @@ public sealed class DeepEncoderArchitecture : Architecture
 
     public override CheckpointAdapter Adapter { get; } = new DeepEncoderAdapter();
 
-    public override string DefaultConfigJson => JsonSerializer.Serialize(DeepEncoderConfig.Default, new JsonSerializerOptions
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        WriteIndented = true,
-    });
+    public override string DefaultConfigJson => JsonSerializer.Serialize(DeepEncoderConfig.Default, ConfigJson);
 
     public override Graph Build(JsonElement? config, BuildRequest request)
     {
@@ -49,9 +45,5 @@ public sealed class DeepEncoderArchitecture : Architecture
 
     private static DeepEncoderConfig Config(JsonElement? config) => config is { } c ? DeepEncoderConfig.FromJson(c) : DeepEncoderConfig.Default;
 
-    public override BuildRequest RequestForCase(JsonElement fixtureCase) =>
-        // ValueKind first: TryGetInt32 throws InvalidOperationException (not a user error) on a string or null.
-        new(fixtureCase.ValueKind == JsonValueKind.Object && fixtureCase.TryGetProperty("image_size", out var s)
-            && s.ValueKind == JsonValueKind.Number && s.TryGetInt32(out int size) ? size
-            : throw new GraphException("fixture case has no integer \"image_size\""));
+    public override BuildRequest RequestForCase(JsonElement fixtureCase) => ImageSizeRequest(fixtureCase);
 }

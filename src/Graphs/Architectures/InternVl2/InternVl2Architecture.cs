@@ -12,11 +12,7 @@ public sealed class InternVl2Architecture : Architecture
 
     public override CheckpointAdapter Adapter { get; } = new InternVl2Adapter();
 
-    public override string DefaultConfigJson => JsonSerializer.Serialize(InternVl2Config.Default, new JsonSerializerOptions
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        WriteIndented = true,
-    });
+    public override string DefaultConfigJson => JsonSerializer.Serialize(InternVl2Config.Default, ConfigJson);
 
     /// <summary>Tiles of request.ImageSize (default: the trained 448); request.BatchSymbol names the tile axis.</summary>
     public override Graph Build(JsonElement? config, BuildRequest request)
@@ -25,7 +21,5 @@ public sealed class InternVl2Architecture : Architecture
         return InternVl2Builder.Build(cfg, request.ImageSize ?? cfg.Vit.ImageSize, request.BatchSymbol, request.ComputeType);
     }
 
-    public override BuildRequest RequestForCase(JsonElement fixtureCase) =>
-        new(fixtureCase.TryGetProperty("image_size", out var s) && s.TryGetInt32(out int size) ? size
-            : throw new GraphException("fixture case has no integer \"image_size\""));
+    public override BuildRequest RequestForCase(JsonElement fixtureCase) => ImageSizeRequest(fixtureCase);
 }

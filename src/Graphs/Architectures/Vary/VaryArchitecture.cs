@@ -12,11 +12,7 @@ public sealed class VaryArchitecture : Architecture
 
     public override CheckpointAdapter Adapter { get; } = new VaryAdapter();
 
-    public override string DefaultConfigJson => JsonSerializer.Serialize(VaryConfig.Default, new JsonSerializerOptions
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        WriteIndented = true,
-    });
+    public override string DefaultConfigJson => JsonSerializer.Serialize(VaryConfig.Default, ConfigJson);
 
     /// <summary>Both inputs have fixed sizes (sam.image_size, clip.image_size); an --image-size other than SAM's is refused.</summary>
     public override Graph Build(JsonElement? config, BuildRequest request)
