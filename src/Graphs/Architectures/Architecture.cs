@@ -1,6 +1,7 @@
 using System.Text.Json;
 using ModelForge.Graphs.Architectures.DeepEncoder;
 using ModelForge.Graphs.Architectures.InternVl2;
+using ModelForge.Graphs.Architectures.Qwen25Vl;
 using ModelForge.Graphs.Architectures.Qwen2Vl;
 using ModelForge.Graphs.Architectures.Vary;
 using ModelForge.Graphs.Ir;
@@ -71,7 +72,7 @@ public abstract class Architecture
 /// <summary>The families ModelForge knows, by --arch name.</summary>
 public static class ArchitectureRegistry
 {
-    public static IReadOnlyList<Architecture> All { get; } = [new DeepEncoderArchitecture(), new VaryArchitecture(), new InternVl2Architecture(), new Qwen2VlArchitecture()];
+    public static IReadOnlyList<Architecture> All { get; } = [new DeepEncoderArchitecture(), new VaryArchitecture(), new InternVl2Architecture(), new Qwen2VlArchitecture(), new Qwen25VlArchitecture()];
 
     public static Architecture Get(string name) =>
         All.FirstOrDefault(a => string.Equals(a.Name, name, StringComparison.OrdinalIgnoreCase))
