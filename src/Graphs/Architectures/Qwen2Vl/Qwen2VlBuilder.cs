@@ -78,7 +78,7 @@ public static class Qwen2VlBuilder
     /// apply_rotary_pos_emb_vision: x [F, heads, N, d] -> x * cos + rotate_half(x) * sin, cos/sin [N, d] broadcast over
     /// frames and heads; rotate_half(x) = [-x2, x1] with x1, x2 the halves of the last axis.
     /// </summary>
-    internal static Value Rotate(GraphBuilder b, Value x, Value cos, Value sin, int d)
+    public static Value Rotate(GraphBuilder b, Value x, Value cos, Value sin, int d)
     {
         var x1 = b.Slice(x, -1, 0, d / 2);
         var x2 = b.Slice(x, -1, d / 2, d);
