@@ -61,6 +61,13 @@ public abstract class Architecture
     public virtual IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> PlanCalls(JsonElement? config, IReadOnlyDictionary<string, HostTensor> given) => [given];
 
     /// <summary>
+    /// Seeded random inputs in the form <see cref="PlanCalls"/> takes, for parity runs without goldens, or null when plain
+    /// noise in every graph input is a valid input (the default). Families whose graph inputs are derived on the host
+    /// (Qwen: index tensors, rotary tables) return processor-style inputs instead (random pixels + a grid).
+    /// </summary>
+    public virtual IReadOnlyDictionary<string, HostTensor>? SampleInputs(JsonElement? config, int seed, int batch) => null;
+
+    /// <summary>
     /// Joins the results of the calls <see cref="PlanCalls"/> made (outputs and trace values, by value name) into what one
     /// run of the original model returns for the whole input (Qwen2-VL: rows concatenated in processor order).
     /// Default: the single call's results.

@@ -38,9 +38,13 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
         return Report(fixture.Name, fixture.Architecture.Name, cases);
     }
 
-    /// <summary>Reference-vs-exported parity without goldens (random or given inputs).</summary>
-    public ValidationReport RunInputs(string subject, Architecture arch, Graph graph, Checkpoint checkpoint, IReadOnlyDictionary<string, HostTensor> inputs) =>
-        Report(subject, arch.Name, [RunCase(graph, checkpoint, arch, null, "inputs", [inputs], new Dictionary<string, HostTensor>(), new Dictionary<string, HostTensor>())]);
+    /// <summary>
+    /// Reference-vs-exported parity without goldens (random or given inputs; processor-style inputs such as Qwen's
+    /// pixel_values + grid_thw are planned into graph calls by the family, with <paramref name="config"/>).
+    /// </summary>
+    public ValidationReport RunInputs(string subject, Architecture arch, Graph graph, Checkpoint checkpoint, IReadOnlyDictionary<string, HostTensor> inputs,
+        System.Text.Json.JsonElement? config = null) =>
+        Report(subject, arch.Name, [RunCase(graph, checkpoint, arch, config, "inputs", arch.PlanCalls(config, inputs), new Dictionary<string, HostTensor>(), new Dictionary<string, HostTensor>())]);
 
     private ValidationReport Report(string subject, string arch, List<CaseReport> cases)
     {

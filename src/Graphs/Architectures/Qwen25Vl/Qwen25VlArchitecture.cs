@@ -73,6 +73,13 @@ public sealed class Qwen25VlArchitecture : Architecture
         return calls;
     }
 
+    /// <summary>Random pixels for a batch of images of different sizes, with their grid_thw (see <see cref="Qwen2VlCalls.Sample"/>).</summary>
+    public override IReadOnlyDictionary<string, HostTensor>? SampleInputs(JsonElement? config, int seed, int batch)
+    {
+        var cfg = Config(config);
+        return Qwen2VlCalls.Sample(cfg.PatchValues, cfg.SpatialMergeSize, seed, batch);
+    }
+
     /// <summary>
     /// Every output and trace is [1, rows, ...] per frame: concatenated in call order. Window-order traces join into the
     /// original's window order too, because its windows never cross a frame and frames come in processor order.

@@ -59,6 +59,13 @@ public sealed class Qwen2VlArchitecture : Architecture
         return calls;
     }
 
+    /// <summary>Random pixels for a batch of images of different sizes, with their grid_thw (see <see cref="Qwen2VlCalls.Sample"/>).</summary>
+    public override IReadOnlyDictionary<string, HostTensor>? SampleInputs(JsonElement? config, int seed, int batch)
+    {
+        var cfg = Config(config);
+        return Qwen2VlCalls.Sample(cfg.PatchValues, cfg.SpatialMergeSize, seed, batch);
+    }
+
     /// <summary>Every output and trace is [F, rows, ...]: flattened and concatenated in processor order.</summary>
     public override IReadOnlyDictionary<string, HostTensor> CombineCalls(JsonElement? config, IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> results) =>
         Qwen2VlCalls.Concatenate(results);

@@ -31,6 +31,30 @@ public static class Qwen2VlCalls
         return slots;
     }
 
+    /// <summary>
+    /// Processor-style random inputs: <paramref name="batch"/> images of different sizes (the first 22 x 30 patches, so
+    /// windows of 2 or 4 merge units have ragged edges), pixels uniform in [-1, 1] from <paramref name="seed"/>.
+    /// </summary>
+    public static IReadOnlyDictionary<string, HostTensor> Sample(int patchValues, int mergeSize, int seed, int batch)
+    {
+        if (batch < 1) throw new GraphException($"batch {batch}: must be at least 1");
+        var grid = new long[3 * batch];
+        long rows = 0;
+        for (int i = 0; i < batch; i++)
+        {
+            (grid[3 * i], grid[3 * i + 1], grid[3 * i + 2]) = (1, (11 + i % 4) * mergeSize, (15 - i % 5) * mergeSize);
+            rows += grid[3 * i + 1] * grid[3 * i + 2];
+        }
+        var rng = new Random(seed);
+        var pixels = new float[rows * patchValues];
+        for (long k = 0; k < pixels.LongLength; k++) pixels[k] = (float)(rng.NextDouble() * 2 - 1);
+        return new Dictionary<string, HostTensor>(StringComparer.Ordinal)
+        {
+            ["pixel_values"] = new HostTensor([rows, patchValues], pixels),
+            ["grid_thw"] = new HostTensor([batch, 3], grid),
+        };
+    }
+
     /// <summary>The rows of one image or video as [T, H*W, values] (frames on the batch axis), in packed order.</summary>
     public static HostTensor Frames(HostTensor pixels, Slot slot)
     {
