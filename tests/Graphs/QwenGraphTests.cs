@@ -2,7 +2,10 @@ using System.Text.Json;
 using FluentAssertions;
 using ModelForge.Graphs.Architectures;
 using ModelForge.Graphs.Architectures.Qwen25Vl;
+using ModelForge.Converters.Checkpoints;
+using ModelForge.Converters.Onnx;
 using ModelForge.Graphs.Ir;
+using ModelForge.Tests.Support;
 using Xunit;
 
 namespace ModelForge.Tests.Graphs;
@@ -63,6 +66,25 @@ public class QwenGraphTests
         }
         // The dense [N, N] bias of the old Qwen2-VL graph would have grown 256x here (16,384² floats = 1 GiB at 1792 px).
         large.Values.Max().Should().BeLessThan(128L * 128 * 1176 + 1);
+    }
+
+    [Theory]
+    [InlineData("qwen2vl-tiny")]
+    [InlineData("qwen25vl-tiny")]
+    public void Exported_onnx_inputs_have_at_most_one_token_dependent_axis(string fixture)
+    {
+        // A dense [N, N] input would show as two axes over the token symbol; windows W and tokens M are both linear in N.
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(Repo.Golden(fixture), "fixture.json")));
+        var arch = ArchitectureRegistry.Get(doc.RootElement.GetProperty("architecture").GetString()!);
+        var graph = arch.Build(doc.RootElement, new BuildRequest());
+        using var ckpt = Checkpoint.Open(Path.Combine(Repo.Golden(fixture), "model.safetensors"));
+        using var tmp = new TempDir();
+        var export = OnnxExporter.Export(graph, new CheckpointWeights(ckpt, arch.Adapter), tmp.File("model.onnx"));
+        var onnx = OnnxModelReader.Read(export.ModelPath);
+        onnx.Inputs.Should().NotBeEmpty();
+        foreach (var input in onnx.Inputs)
+            input.Dims.Count(d => d.Contains('M') || d.Contains('W')).Should().BeLessThanOrEqualTo(1, input.ToString());
+        onnx.Inputs.Should().NotContain(i => i.Name == "attention_bias");
     }
 
     [Fact]
