@@ -15,7 +15,8 @@ using ModelForge.Graphs.Ir;
 using ModelForge.Tools;
 using ModelForge.Validators.Onnx;
 
-var pos = args.Where(a => !a.StartsWith("--", StringComparison.Ordinal)).ToList();
+// Positional arguments: everything that is neither an option nor the value of --frames / --threads.
+var pos = args.Where((a, i) => !a.StartsWith("--", StringComparison.Ordinal) && (i == 0 || args[i - 1] is not ("--frames" or "--threads"))).ToList();
 string? Opt(string name) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault();
 bool legacy = args.Contains("--legacy");
 var arch = ArchitectureRegistry.Get("qwen2vl");

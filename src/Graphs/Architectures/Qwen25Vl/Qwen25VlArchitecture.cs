@@ -45,9 +45,10 @@ public sealed class Qwen25VlArchitecture : Architecture
     {
         if (!given.ContainsKey("grid_thw")) return [given];
         var cfg = Config(config);
+        var slots = Qwen2VlCalls.Split(Name, given, cfg.PatchValues);     // checks pixel_values against grid_thw
         var pixels = given["pixel_values"];
         var calls = new List<IReadOnlyDictionary<string, HostTensor>>();
-        foreach (var slot in Qwen2VlCalls.Split(Name, given, cfg.PatchValues))
+        foreach (var slot in slots)
         {
             var g = slot.Grid;
             var table = Qwen2VlPositions.Frame(g.H, g.W, cfg.HeadDim, cfg.RopeTheta, cfg.SpatialMergeSize);
