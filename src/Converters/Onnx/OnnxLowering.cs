@@ -28,7 +28,7 @@ internal sealed class OnnxLowering(Graph graph, GraphProto proto, int opset)
             {
                 Add or Sub or Mul or Div or Neg or Sqrt or Sigmoid or Gelu or Identity or Cast or MatMul or Conv2d
                     or LayerNorm or Softmax or Transpose or Concat or Slice or Pad or RmsNorm or Gather => null,
-                // One unknown dimension is written as -1 (see ShapeTensor), so its symbol needs no source input.
+                // One dim that no input defines (or -1) is written as -1 (see ShapeTensor); every other symbol needs a source input.
                 Reshape r => r.Target.Dims.Count(d => Unresolvable(g, d)) <= 1 ? null : SymbolsResolvable(g, r.Target),
                 Expand e => SymbolsResolvable(g, e.Target),
                 _ => "no ONNX lowering for this op kind",
