@@ -36,6 +36,11 @@ public static class DeepEncoder2Builder
             throw new GraphException($"crop count {options.Crops} is outside 0..{cfg.Views.MaxCrops} (views.max_crops)");
         if (options.Crops > 0 && options.Crops < cfg.Views.MinCrops)
             throw new GraphException($"crop count {options.Crops} is below views.min_crops {cfg.Views.MinCrops} (the original cuts 0 or {cfg.Views.MinCrops}..{cfg.Views.MaxCrops})");
+        int expectedTokens = options.Tiles ? cfg.Queries.Query768 : cfg.Queries.Query1024;
+        if (cfg.Tokens(options.ImageSize) != expectedTokens)
+            throw new GraphException($"{(options.Tiles ? "crop" : "global view")} size {options.ImageSize} gives {cfg.Tokens(options.ImageSize)} visual tokens; " +
+                $"DeepSeek-OCR 2's {(options.Tiles ? "query_768" : "query_1024")} table has {expectedTokens} (size " +
+                $"{(options.Tiles ? cfg.Views.ImageSize : cfg.Views.BaseSize)}; the query table is chosen by the token count, so no other size works)");
         var b = new GraphBuilder("deepencoder2", options.ComputeType);
         b.Graph.Metadata["architecture"] = "deepencoder2";
         b.Graph.Metadata["image_size"] = options.ImageSize.ToString(CultureInfo.InvariantCulture);
@@ -81,17 +86,27 @@ public static class DeepEncoder2Builder
     /// <summary>One view through SAM, the Qwen2 encoder and the projector: pixels [N, 3, S, S] -> sam, encoder, projected.</summary>
     private static (Value Sam, Value Encoder, Value Projected) View(GraphBuilder b, DeepEncoder2Config cfg, Value pixels)
     {
-        int size = checked((int)pixels.Shape[3].Value);
-        string table = cfg.QueryTableFor(size) ?? throw new GraphException(
-            $"view size {size} gives {cfg.Tokens(size)} visual tokens; DeepSeek-OCR 2 has query tables only for {cfg.Queries.Query768} " +
-            $"(query_768, views.image_size {cfg.Views.ImageSize}) and {cfg.Queries.Query1024} (query_1024, views.base_size {cfg.Views.BaseSize})");
-        Dim batch = pixels.Shape[0];
-        long c = cfg.Qwen2.HiddenSize;
         Value sam;
         using (b.Scope("sam_model")) sam = SamEncoder.Build(b, cfg.Sam, pixels);                     // [N, C, g2, g2]
         b.Trace("sam.net_3", sam);
-        var visual = b.FlattenSpatial(sam);                                                          // [N, n, C]
+        var (encoder, projected) = Encode(b, cfg, b.FlattenSpatial(sam));                           // visual [N, n, C]
+        return (sam, encoder, projected);
+    }
+
+    /// <summary>
+    /// The Qwen2 encoder over a view's visual tokens [N, n, C] (SAM's net_3 output, row-major): n queries of the table
+    /// chosen by n appended, 2n tokens through the decoder stack with the mixed mask and positions 0..2n-1, the n query
+    /// outputs kept (encoder [N, n, C]) and projected ([N, n, P]). Traces qwen2.inputs_embeds, qwen2.attention_mask,
+    /// qwen2.layers.N, qwen2.norm as the reference's modules.
+    /// </summary>
+    public static (Value Encoder, Value Projected) Encode(GraphBuilder b, DeepEncoder2Config cfg, Value visual)
+    {
+        Dim batch = visual.Shape[0];
         int n = checked((int)visual.Shape[1].Value);
+        long c = cfg.Qwen2.HiddenSize;
+        string table = n == cfg.Queries.Query768 ? "query_768" : n == cfg.Queries.Query1024 ? "query_1024" : throw new GraphException(
+            $"a view of {n} visual tokens has no query table: DeepSeek-OCR 2 has {cfg.Queries.Query768} (query_768, views.image_size " +
+            $"{cfg.Views.ImageSize}) and {cfg.Queries.Query1024} (query_1024, views.base_size {cfg.Views.BaseSize})");
         var queries = b.Expand(b.Reshape(b.WeightByKey($"qwen2_model.{table}.weight", n, c), 1, n, c), batch, n, c);
         var x = b.Concat(1, visual, queries);                                                        // [N, 2n, C]
         b.Trace("qwen2.inputs_embeds", x);
@@ -103,8 +118,23 @@ public static class DeepEncoder2Builder
         Value y;
         using (b.Scope(Qwen2Scope)) y = Qwen2Decoder.Stack(b, x, cfg.Qwen2, mask, cos, sin, "qwen2"); // [N, 2n, C]
         var encoder = b.Slice(y, 1, n, 2 * n);                                                       // the query outputs
-        var projected = b.Linear("projector.layers", encoder, c, cfg.Projector.OutputDim);
-        return (sam, encoder, projected);
+        return (encoder, b.Linear("projector.layers", encoder, c, cfg.Projector.OutputDim));
+    }
+
+    /// <summary>
+    /// The query encoder alone: visual_tokens [B, n, C] (n = a query table's size) -> encoder [B, n, C], projected
+    /// [B, n, P]. For checking the encoder's attention pattern independently of SAM (and for callers holding SAM features).
+    /// </summary>
+    public static Graph BuildEncoder(DeepEncoder2Config cfg, int tokens, DataType computeType = DataType.Float32)
+    {
+        cfg.Validate();
+        var b = new GraphBuilder("deepencoder2-encoder", computeType);
+        b.Graph.Metadata["architecture"] = "deepencoder2";
+        b.Graph.Metadata["part"] = "encoder";
+        var (encoder, projected) = Encode(b, cfg, b.Input("visual_tokens", Dim.Sym("B"), tokens, cfg.Qwen2.HiddenSize));
+        b.Output("encoder", encoder);
+        b.Output("projected", projected);
+        return b.Graph;
     }
 
     /// <summary>Additive value of a masked score: torch.finfo(float32).min, as the original's mask.</summary>
