@@ -81,6 +81,11 @@ public class DeepEncoder2GraphTests
             0, 0, 0, 0, m, m,
             0, 0, 0, 0, 0, m,
             0, 0, 0, 0, 0, 0);
+        // finfo(dtype).min of the compute type stays finite when stored in that type.
+        ((float)(Half)DeepEncoder2Builder.MaskValue(DataType.Float16)).Should().Be(-65504f);
+        float.IsFinite(DataTypes.BFloat16ToSingle((ushort)(BitConverter.SingleToUInt32Bits(DeepEncoder2Builder.MaskValue(DataType.BFloat16)) >> 16)))
+            .Should().BeTrue();
+        DeepEncoder2Builder.MaskValue(DataType.Float32).Should().Be(float.MinValue);
     }
 
     [Fact]

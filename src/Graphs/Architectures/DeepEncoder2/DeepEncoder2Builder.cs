@@ -110,7 +110,7 @@ public static class DeepEncoder2Builder
         var queries = b.Expand(b.Reshape(b.WeightByKey($"qwen2_model.{table}.weight", n, c), 1, n, c), batch, n, c);
         var x = b.Concat(1, visual, queries);                                                        // [N, 2n, C]
         b.Trace("qwen2.inputs_embeds", x);
-        var mask = b.Expand(b.Constant($"qwen2.mask_{n}", MixedMask(n), 1, 1, 2 * n, 2 * n), batch, 1, 2 * n, 2 * n);
+        var mask = b.Expand(b.Constant($"qwen2.mask_{n}", MixedMask(n, MaskValue(b.ComputeType)), 1, 1, 2 * n, 2 * n), batch, 1, 2 * n, 2 * n);
         b.Trace("qwen2.attention_mask", mask);                                                       // [N, 1, 2n, 2n]
         var (cosData, sinData) = Qwen2Decoder.RotaryTables(2 * n, cfg.Qwen2.ResolvedHeadDim, cfg.Qwen2.RopeTheta);
         var cos = b.Constant($"qwen2.rotary_cos_{n}", cosData, 2 * n, cfg.Qwen2.ResolvedHeadDim);     // positions 0..2n-1
@@ -137,21 +137,32 @@ public static class DeepEncoder2Builder
         return b.Graph;
     }
 
-    /// <summary>Additive value of a masked score: torch.finfo(float32).min, as the original's mask.</summary>
+    /// <summary>Additive value of a masked score in float32: torch.finfo(float32).min, as the original's mask.</summary>
     public const float Masked = float.MinValue;
+
+    /// <summary>
+    /// torch.finfo(dtype).min of the compute type (the original builds its mask in the model's dtype): float32 min for
+    /// f32, -65504 for f16 and -3.3895314e38 for bf16, so the constant stays finite (f32 min would round to -inf there).
+    /// </summary>
+    public static float MaskValue(DataType computeType) => computeType switch
+    {
+        DataType.Float16 => -65504f,
+        DataType.BFloat16 => -3.3895314e38f,
+        _ => Masked,
+    };
 
     /// <summary>
     /// The [2n, 2n] mask of Qwen2Decoder2Encoder (token types: n visual tokens (0) then n queries (1)): row i &lt; n
     /// (visual) sees columns 0..n-1; row n+i (query i) sees columns 0..n-1 and n..n+i; everything else is
-    /// <see cref="Masked"/>. Every row sees at least one column, so softmax never meets an all-masked row.
+    /// <paramref name="masked"/>. Every row sees at least one column, so softmax never meets an all-masked row.
     /// </summary>
-    public static float[] MixedMask(int n)
+    public static float[] MixedMask(int n, float masked = Masked)
     {
         int s = 2 * n;
         var mask = new float[(long)s * s];
         for (int r = 0; r < s; r++)
             for (int col = 0; col < s; col++)
-                mask[(long)r * s + col] = col < n || (r >= n && col <= r) ? 0f : Masked;
+                mask[(long)r * s + col] = col < n || (r >= n && col <= r) ? 0f : masked;
         return mask;
     }
 }
