@@ -106,6 +106,9 @@ public class DeepEncoder2RunTests(ITestOutputHelper output, DeepEncoder2RunTests
         r = Support.Cli.Run("run", "--onnx", _exports.Base, "--image", imagePath, "--out", tmp.File("t.safetensors"), "--mode", "gundam");
         r.ExitCode.Should().Be(2, r.ToString());
         r.Stderr.Should().Contain("needs the local-crop model");
+        r = Support.Cli.Run("run", "--onnx", Path.Combine(_exports.Base, "global.onnx"), "--image", imagePath, "--out", tmp.File("t.safetensors"), "--mode", "base");
+        r.ExitCode.Should().Be(2, r.ToString());
+        r.Stderr.Should().Contain("give its export folder");
         File.Exists(tmp.File("t.safetensors")).Should().BeFalse();
     }
 

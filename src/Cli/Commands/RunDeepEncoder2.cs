@@ -17,9 +17,27 @@ namespace ModelForge.Cli.Commands;
 /// </summary>
 internal static class RunDeepEncoder2
 {
-    /// <summary>Whether <paramref name="path"/> is an export folder whose manifest says deepencoder2.</summary>
+    /// <summary>
+    /// Whether <paramref name="path"/> is a deepencoder2 export folder (manifest) or a deepencoder2 .onnx file; a single file
+    /// is refused with one line, since the view sizes and the local-crop model live in the folder.
+    /// </summary>
     public static bool Handles(string path)
     {
+        if (File.Exists(path))
+        {
+            string? arch;
+            try
+            {
+                arch = ModelForge.Converters.Onnx.OnnxModelReader.Read(path).Metadata.GetValueOrDefault("architecture");
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                return false;   // not an ONNX file ModelForge wrote: RunCommand reports it
+            }
+            if (arch == "deepencoder2")
+                throw new UsageException($"--onnx {path}: a deepencoder2 model file; give its export folder (manifest.json records the view sizes and the local-crop model)");
+            return false;
+        }
         string manifest = Path.Combine(path, "manifest.json");
         if (!Directory.Exists(path) || !File.Exists(manifest) || new FileInfo(manifest).Length > 16 << 20) return false;
         try
