@@ -71,6 +71,20 @@ public class DeepEncoder2GraphTests
     }
 
     [Fact]
+    public void One_image_graph_reads_each_checkpoint_tensor_once_for_both_views()
+    {
+        var g = DeepEncoder2Builder.Build(DeepEncoder2Config.Default, new DeepEncoder2BuildOptions(1024, Crops: 2));
+        var weights = g.Initializers.Where(i => i.Data is WeightData).Select(i => ((WeightData)i.Data).Key).ToList();
+        weights.Should().OnlyHaveUniqueItems().And.Contain("sam_model.pos_embed").And.Contain("qwen2_model.model.model.layers.0.mlp.up_proj.weight");
+        g.ParameterCount.Should().Be(454_385_280);
+        // The two views differ only in export-time constants: SAM's resized position table (64 -> 48) and the masks.
+        g.Initializers.Select(i => i.Value.Name).Should().Contain(n => n.Contains("pos_embed.resized"));
+        var b = new ModelForge.Graphs.Builder.GraphBuilder("t");
+        b.Weight("w", 2, 3).Should().BeSameAs(b.Weight("w", 2, 3));
+        b.Invoking(x => x.Weight("w", 3, 2)).Should().Throw<GraphException>().WithMessage("*'w' declared as [3, 2] and [2, 3]*");
+    }
+
+    [Fact]
     public void Mask_lets_visual_tokens_see_visual_tokens_and_query_i_see_visual_tokens_and_queries_up_to_i()
     {
         const float m = float.MinValue;
