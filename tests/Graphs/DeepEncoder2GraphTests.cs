@@ -12,9 +12,11 @@ namespace ModelForge.Tests.Graphs;
 
 public class DeepEncoder2GraphTests
 {
-    private static Graph Global(DeepEncoder2Config? c = null) => DeepEncoder2Builder.Build(c ?? DeepEncoder2Config.Default, new DeepEncoder2BuildOptions(1024));
+    private static Graph Global(DeepEncoder2Config? c = null) =>
+        DeepEncoder2Builder.Build(c ?? DeepEncoder2Config.Default, new DeepEncoder2BuildOptions(1024));
 
-    private static Graph Local(DeepEncoder2Config? c = null) => DeepEncoder2Builder.Build(c ?? DeepEncoder2Config.Default, new DeepEncoder2BuildOptions(768, "T", Tiles: true));
+    private static Graph Local(DeepEncoder2Config? c = null) =>
+        DeepEncoder2Builder.Build(c ?? DeepEncoder2Config.Default, new DeepEncoder2BuildOptions(768, "T", Tiles: true));
 
     [Fact]
     public void Released_config_is_SAM_B_net3_896_and_Qwen2_0_5B_with_144_and_256_queries()
@@ -127,9 +129,11 @@ public class DeepEncoder2GraphTests
                 .Should().Throw<GraphException>().WithMessage($"*size {size} gives*visual tokens*");
         c.Invoking(x => DeepEncoder2Builder.Build(x, new DeepEncoder2BuildOptions(1024, Crops: 1))).Should().Throw<GraphException>().WithMessage("*min_crops 2*");
         c.Invoking(x => DeepEncoder2Builder.Build(x, new DeepEncoder2BuildOptions(1024, Crops: 7))).Should().Throw<GraphException>().WithMessage("*max_crops*");
-        (c with { Sam = c.Sam with { Net3Channels = 1024 } }).Invoking(x => x.Validate()).Should().Throw<GraphException>().WithMessage("*net3_channels 1024*qwen2.hidden_size 896*");
+        (c with { Sam = c.Sam with { Net3Channels = 1024 } }).Invoking(x => x.Validate())
+            .Should().Throw<GraphException>().WithMessage("*net3_channels 1024*qwen2.hidden_size 896*");
         (c with { Qwen2 = c.Qwen2 with { NumKvHeads = 3 } }).Invoking(x => x.Validate()).Should().Throw<GraphException>().WithMessage("*num_kv_heads 3*");
-        (c with { Queries = new QueryTables { Query768 = 100 } }).Invoking(x => x.Validate()).Should().Throw<GraphException>().WithMessage("*views.image_size 768 must give 100*");
+        (c with { Queries = new QueryTables { Query768 = 100 } }).Invoking(x => x.Validate())
+            .Should().Throw<GraphException>().WithMessage("*views.image_size 768 must give 100*");
     }
 
     [Fact]

@@ -35,7 +35,8 @@ internal static class RunDeepEncoder2
                 return false;   // not an ONNX file ModelForge wrote: RunCommand reports it
             }
             if (arch == "deepencoder2")
-                throw new UsageException($"--onnx {path}: a deepencoder2 model file; give its export folder (manifest.json records the view sizes and the local-crop model)");
+                throw new UsageException($"--onnx {path}: a deepencoder2 model file; give its export folder " +
+                    "(manifest.json records the view sizes and the local-crop model)");
             return false;
         }
         string manifest = Path.Combine(path, "manifest.json");
@@ -57,7 +58,8 @@ internal static class RunDeepEncoder2
     {
         var (mode, views, global, local) = Open(path, modeOverride);
         if (maxCrops < views.MinCrops || maxCrops > views.MaxCrops)
-            throw new UsageException($"--max-tiles {maxCrops}: DeepSeek-OCR 2 cuts {views.MinCrops}..{views.MaxCrops} crops (views.min_crops / max_crops)");
+            throw new UsageException(
+                $"--max-tiles {maxCrops}: DeepSeek-OCR 2 cuts {views.MinCrops}..{views.MaxCrops} crops (views.min_crops / max_crops)");
         var clock = Stopwatch.StartNew();
         var picture = ImageLoader.Load(imagePath);
         var input = DeepSeekOcr2Preprocessor.Preprocess(picture, mode, views.MinCrops, maxCrops);
@@ -65,7 +67,8 @@ internal static class RunDeepEncoder2
 
         HostTensor globalTokens;
         using (var runner = new OrtRunner(global))
-            globalTokens = runner.Run(new Dictionary<string, HostTensor> { ["pixel_values"] = Batch([input.Global]) }, ["image_tokens"])["image_tokens"];
+            globalTokens = runner.Run(
+                new Dictionary<string, HostTensor> { ["pixel_values"] = Batch([input.Global]) }, ["image_tokens"])["image_tokens"];
         long p = globalTokens.Shape[^1];
         float[] tokens = globalTokens.Data;
         if (input.Tiles.Count > 0)
@@ -77,8 +80,11 @@ internal static class RunDeepEncoder2
         }
         long n = tokens.LongLength / p;
         string crops = input.Tiles.Count > 0 ? $"{input.TilesWide}x{input.TilesHigh}" : "none";
-        SafetensorsWriter.Write(outPath, [new WritableTensor("tokens", DataType.Float32, [n, p], () => MemoryMarshal.AsBytes(tokens.AsSpan()).ToArray())],
-            new Dictionary<string, string> { ["architecture"] = "deepencoder2", ["mode"] = mode.Name, ["crops"] = crops, ["image"] = Path.GetFileName(imagePath) });
+        var written = new WritableTensor("tokens", DataType.Float32, [n, p], () => MemoryMarshal.AsBytes(tokens.AsSpan()).ToArray());
+        SafetensorsWriter.Write(outPath, [written], new Dictionary<string, string>
+        {
+            ["architecture"] = "deepencoder2", ["mode"] = mode.Name, ["crops"] = crops, ["image"] = Path.GetFileName(imagePath),
+        });
         AnsiConsole.MarkupLine($"{n} tokens [[{n}, {p}]] (deepencoder2, mode {mode.Name}, crops {crops}) -> {Markup.Escape(outPath)}");
         AnsiConsole.MarkupLine($"time: preprocess {preprocess:F3} s, total {clock.Elapsed.TotalSeconds:F3} s");
         return ExitCodes.Ok;
@@ -93,7 +99,8 @@ internal static class RunDeepEncoder2
             using var doc = JsonDocument.Parse(File.ReadAllBytes(manifest));
             var root = doc.RootElement;
             string? recorded = root.TryGetProperty("mode", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() : null;
-            string name = modeOverride ?? recorded ?? throw new UsageException($"--onnx {path}: the export records no mode; add --mode (gundam or base)");
+            string name = modeOverride ?? recorded
+                ?? throw new UsageException($"--onnx {path}: the export records no mode; add --mode (gundam or base)");
             DeepSeekOcr2Mode mode;
             try
             {
@@ -103,14 +110,16 @@ internal static class RunDeepEncoder2
             {
                 throw new UsageException($"--mode {name}: {e.Message}");
             }
-            var cfg = root.TryGetProperty("config", out var c) && c.ValueKind == JsonValueKind.Object ? DeepEncoder2Config.FromJson(c) : DeepEncoder2Config.Default;
+            var cfg = root.TryGetProperty("config", out var c) && c.ValueKind == JsonValueKind.Object
+                ? DeepEncoder2Config.FromJson(c) : DeepEncoder2Config.Default;
             var parts = root.GetProperty("parts").EnumerateArray().ToDictionary(e => e.GetProperty("name").GetString()!, e => e);
             if (!parts.TryGetValue("global", out var g) && !parts.TryGetValue("model", out g))
                 throw new UsageException($"{manifest}: no global part (export with --mode gundam or base)");
             string PartFile(JsonElement part) => Path.Combine(path, part.GetProperty("file").GetString()!);
             string? localFile = parts.TryGetValue("local", out var l) ? PartFile(l) : null;
             if (mode.Crop && localFile is null)
-                throw new UsageException($"--onnx {path}: mode {mode.Name} needs the local-crop model; this export has none (export with --mode {mode.Name})");
+                throw new UsageException(
+                    $"--onnx {path}: mode {mode.Name} needs the local-crop model; this export has none (export with --mode {mode.Name})");
             return (mode.For(cfg.Views), cfg.Views, PartFile(g), localFile);
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or GraphException)

@@ -34,7 +34,8 @@ public static class DeepSeekOcr2Preprocessor
         }
 
         var source = mode.Crop ? image : PilImageOps.Resize(image, mode.ImageSize, mode.ImageSize);
-        var global = PilImageOps.Pad(source, mode.BaseSize, mode.BaseSize, (DeepSeekOcrPreprocessor.PadValue, DeepSeekOcrPreprocessor.PadValue, DeepSeekOcrPreprocessor.PadValue));
+        const byte grey = DeepSeekOcrPreprocessor.PadValue;
+        var global = PilImageOps.Pad(source, mode.BaseSize, mode.BaseSize, (grey, grey, grey));
         return new DeepSeekOcrInput(global, crops, grid.Columns, grid.Rows);
     }
 }

@@ -49,11 +49,14 @@ public sealed record Qwen2Config
     /// <summary>Checks the fields on their own; throws GraphException naming the field ("qwen2.num_kv_heads ...").</summary>
     public void Validate()
     {
-        Config.Require(NumLayers > 0 && HiddenSize > 0 && IntermediateSize > 0, "qwen2.num_layers, qwen2.hidden_size and qwen2.intermediate_size must be positive");
+        Config.Require(NumLayers > 0 && HiddenSize > 0 && IntermediateSize > 0,
+            "qwen2.num_layers, qwen2.hidden_size and qwen2.intermediate_size must be positive");
         Config.Require(NumHeads > 0 && HiddenSize % NumHeads == 0, $"qwen2.hidden_size {HiddenSize} must be divisible by qwen2.num_heads {NumHeads}");
-        Config.Require(ResolvedHeadDim == HiddenSize / NumHeads, $"qwen2.head_dim {HeadDim} must equal hidden_size / num_heads = {HiddenSize / NumHeads}");
+        Config.Require(ResolvedHeadDim == HiddenSize / NumHeads,
+            $"qwen2.head_dim {HeadDim} must equal hidden_size / num_heads = {HiddenSize / NumHeads}");
         Config.Require(ResolvedHeadDim % 2 == 0, $"qwen2.head_dim {ResolvedHeadDim} must be even (rotary halves)");
-        Config.Require(NumKvHeads > 0 && NumHeads % NumKvHeads == 0, $"qwen2.num_heads {NumHeads} must be a multiple of qwen2.num_kv_heads {NumKvHeads}");
+        Config.Require(NumKvHeads > 0 && NumHeads % NumKvHeads == 0,
+            $"qwen2.num_heads {NumHeads} must be a multiple of qwen2.num_kv_heads {NumKvHeads}");
         Config.Require(RmsNormEps >= 0 && double.IsFinite(RmsNormEps), "qwen2.rms_norm_eps must be a finite number >= 0");
         Config.Require(RopeTheta > 1 && double.IsFinite(RopeTheta), "qwen2.rope_theta must be a finite number > 1");
         Config.Require(HiddenAct is "silu", $"qwen2.hidden_act '{HiddenAct}' is not supported (only 'silu', as in Qwen2)");
@@ -75,7 +78,8 @@ public static class Qwen2Decoder
     /// </summary>
     public static (float[] Cos, float[] Sin) RotaryTables(int positions, int headDim, double theta)
     {
-        if (positions <= 0 || headDim <= 0 || headDim % 2 != 0) throw new GraphException($"rotary tables need positions > 0 and an even head_dim, got {positions}, {headDim}");
+        if (positions <= 0 || headDim <= 0 || headDim % 2 != 0)
+            throw new GraphException($"rotary tables need positions > 0 and an even head_dim, got {positions}, {headDim}");
         int half = headDim / 2;
         var inv = new float[half];
         for (int i = 0; i < half; i++)

@@ -53,7 +53,8 @@ public class DeepSeekOcr2PreprocessTests
         var r = DeepSeekOcr2Preprocessor.Preprocess(Gradient(1600, 900), DeepSeekOcr2Mode.Base);
         r.Tiles.Should().BeEmpty();
         // The square 768 resize leaves no pad bars: the padded 1024 view is image content everywhere.
-        Enumerable.Range(0, 3).Select(c => r.Global[512, 0, c]).Should().NotEqual([DeepSeekOcrPreprocessor.PadValue, DeepSeekOcrPreprocessor.PadValue, DeepSeekOcrPreprocessor.PadValue]);
+        const byte grey = DeepSeekOcrPreprocessor.PadValue;
+        Enumerable.Range(0, 3).Select(c => r.Global[512, 0, c]).Should().NotEqual([grey, grey, grey]);
         var direct = PilImageOps.Pad(PilImageOps.Resize(Gradient(1600, 900), 768, 768), 1024, 1024, (127, 127, 127));
         r.Global.Pixels.Should().Equal(direct.Pixels);
     }

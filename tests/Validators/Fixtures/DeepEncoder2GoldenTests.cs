@@ -18,7 +18,8 @@ public class DeepEncoder2GoldenTests(ITestOutputHelper output)
         using var f = GoldenFixture.Load(Repo.Golden("deepencoder2-tiny"));
         var report = new ParityRunner(new ValidationOptions()).RunFixture(f);
         foreach (var o in report.AllOutputs)
-            output.WriteLine($"{o.Case} {o.Comparison,-22} {o.Output,-30} max_abs={o.Result.MaxAbs:E2} max_rel={o.Result.MaxRel:E2} cos={o.Result.Cosine:F7} {(o.Result.Passed ? "ok" : o.Result.Failure)}");
+            output.WriteLine($"{o.Case} {o.Comparison,-22} {o.Output,-30} max_abs={o.Result.MaxAbs:E2} max_rel={o.Result.MaxRel:E2} " +
+                $"cos={o.Result.Cosine:F7} {(o.Result.Passed ? "ok" : o.Result.Failure)}");
         foreach (var comparison in new[] { "exported vs golden", "reference vs golden" })
             output.WriteLine($"{comparison}: max abs over all outputs and traces = " +
                 $"{report.AllOutputs.Where(o => o.Comparison == comparison).Max(o => o.Result.MaxAbs):E2}");

@@ -21,7 +21,8 @@ public sealed class DeepEncoder2Architecture : Architecture
     public override string Name => "deepencoder2";
 
     /// <inheritdoc/>
-    public override string Paradigm => "serial compression with causal queries (SAM-B -> 16x conv compressor -> Qwen2 decoder as encoder over visual tokens + learnable queries -> projector)";
+    public override string Paradigm =>
+        "serial compression with causal queries (SAM-B -> 16x conv compressor -> Qwen2 decoder as encoder over visual tokens + learnable queries -> projector)";
 
     /// <inheritdoc/>
     public override CheckpointAdapter Adapter { get; } = new DeepEncoder2Adapter();
@@ -44,7 +45,8 @@ public sealed class DeepEncoder2Architecture : Architecture
     {
         var cfg = Config(config);
         int size = request.ImageSize ?? (request.Tiles ? cfg.Views.ImageSize : cfg.Views.BaseSize);
-        return DeepEncoder2Builder.Build(cfg, new DeepEncoder2BuildOptions(size, request.BatchSymbol, request.ComputeType, request.Tiles, request.Crops));
+        var options = new DeepEncoder2BuildOptions(size, request.BatchSymbol, request.ComputeType, request.Tiles, request.Crops);
+        return DeepEncoder2Builder.Build(cfg, options);
     }
 
     /// <inheritdoc/>
@@ -79,7 +81,8 @@ public sealed class DeepEncoder2Architecture : Architecture
         {
             null or "global_view" => request,
             "local_view" => request with { BatchSymbol = "T", Tiles = true },
-            "image_with_crops" => fixtureCase.TryGetProperty("crops", out var c) && c.ValueKind == JsonValueKind.Number && c.TryGetInt32(out int crops) && crops > 0
+            "image_with_crops" => fixtureCase.TryGetProperty("crops", out var c) && c.ValueKind == JsonValueKind.Number
+                    && c.TryGetInt32(out int crops) && crops > 0
                 ? request with { Crops = crops }
                 : throw new GraphException("fixture case of kind image_with_crops needs a positive integer \"crops\""),
             _ => throw new GraphException($"fixture case kind '{kind}' is not one of global_view, local_view, image_with_crops"),

@@ -11,7 +11,8 @@ namespace ModelForge.Graphs.Architectures.DeepEncoder2;
 /// [T, 3, S, S], T dynamic). Crops &gt; 0: one image with that many crops in one graph (pixel_values [1, 3, S, S] plus
 /// images_crop [Crops, 3, s, s], s = views.image_size), producing the whole token sequence.
 /// </summary>
-public sealed record DeepEncoder2BuildOptions(int ImageSize = 1024, string BatchSymbol = "B", DataType ComputeType = DataType.Float32, bool Tiles = false, int Crops = 0);
+public sealed record DeepEncoder2BuildOptions(
+    int ImageSize = 1024, string BatchSymbol = "B", DataType ComputeType = DataType.Float32, bool Tiles = false, int Crops = 0);
 
 /// <summary>
 /// DeepSeek-OCR 2's DeepEncoder V2: SAM-B (window attention, global blocks, decomposed rel-pos) -> neck -> net_2 -> net_3
@@ -35,12 +36,15 @@ public static class DeepEncoder2Builder
         if (options.Crops < 0 || options.Crops > cfg.Views.MaxCrops)
             throw new GraphException($"crop count {options.Crops} is outside 0..{cfg.Views.MaxCrops} (views.max_crops)");
         if (options.Crops > 0 && options.Crops < cfg.Views.MinCrops)
-            throw new GraphException($"crop count {options.Crops} is below views.min_crops {cfg.Views.MinCrops} (the original cuts 0 or {cfg.Views.MinCrops}..{cfg.Views.MaxCrops})");
+            throw new GraphException($"crop count {options.Crops} is below views.min_crops {cfg.Views.MinCrops} " +
+                $"(the original cuts 0 or {cfg.Views.MinCrops}..{cfg.Views.MaxCrops})");
         int expectedTokens = options.Tiles ? cfg.Queries.Query768 : cfg.Queries.Query1024;
         if (cfg.Tokens(options.ImageSize) != expectedTokens)
-            throw new GraphException($"{(options.Tiles ? "crop" : "global view")} size {options.ImageSize} gives {cfg.Tokens(options.ImageSize)} visual tokens; " +
-                $"DeepSeek-OCR 2's {(options.Tiles ? "query_768" : "query_1024")} table has {expectedTokens} (size " +
-                $"{(options.Tiles ? cfg.Views.ImageSize : cfg.Views.BaseSize)}; the query table is chosen by the token count, so no other size works)");
+            throw new GraphException(
+                $"{(options.Tiles ? "crop" : "global view")} size {options.ImageSize} gives {cfg.Tokens(options.ImageSize)} visual tokens; " +
+                $"DeepSeek-OCR 2's {(options.Tiles ? "query_768" : "query_1024")} table has {expectedTokens} " +
+                $"(size {(options.Tiles ? cfg.Views.ImageSize : cfg.Views.BaseSize)}; the query table is chosen by the token count, " +
+                "so no other size works)");
         var b = new GraphBuilder("deepencoder2", options.ComputeType);
         b.Graph.Metadata["architecture"] = "deepencoder2";
         b.Graph.Metadata["image_size"] = options.ImageSize.ToString(CultureInfo.InvariantCulture);
