@@ -37,4 +37,22 @@ public class DeepEncoder2GoldenTests(ITestOutputHelper output)
         report.AllOutputs.Where(o => !o.Result.Passed).Should().BeEmpty();
         report.Passed.Should().BeTrue();
     }
+
+    [Fact]
+    public void A_shipped_global_part_validates_its_case_and_skips_the_others_with_a_reason()
+    {
+        TorchRuntime.Initialize(ComputeDevice.Cpu);
+        using var f = GoldenFixture.Load(Repo.Golden("deepencoder2-tiny"));
+        using var tmp = new TempDir();
+        var graph = f.Architecture.Build(f.Config, new ModelForge.Graphs.Architectures.BuildRequest(64));
+        graph.PruneUnused();
+        var weights = new ModelForge.Converters.Checkpoints.CheckpointWeights(f.Checkpoint, f.Architecture.Adapter);
+        var export = ModelForge.Converters.Onnx.OnnxExporter.Export(graph, weights, tmp.File("global.onnx"), new ModelForge.Converters.Onnx.OnnxExportOptions());
+        var report = new ParityRunner(new ValidationOptions { ExportedModel = export.ModelPath }).RunFixture(f);
+        report.Cases.Select(c => (c.Case, c.Skipped)).Should().Equal(
+            ("case0", null),
+            ("case1", "skipped: input pixel_values [2, 3, 48, 48] does not fit the artifact's [1, 3, 64, 64]"),
+            ("case2", "skipped: the artifact takes no input images_crop"));
+        report.Passed.Should().BeTrue();
+    }
 }
