@@ -112,6 +112,17 @@ public class DeepEncoder2RunTests(ITestOutputHelper output, DeepEncoder2RunTests
         File.Exists(tmp.File("t.safetensors")).Should().BeFalse();
     }
 
+    [Fact]
+    public void Archs_and_inspect_show_the_family()
+    {
+        var archs = Support.Cli.Run("archs");
+        archs.ExitCode.Should().Be(0, archs.ToString());
+        archs.Stdout.Should().Contain("deepencoder2").And.Contain("454,385,280 parameters").And.Contain("image_tokens f32[257, 1280]");
+        var inspect = Support.Cli.Run("inspect", Path.Combine(Repo.Golden("deepencoder2-tiny"), "model.safetensors"));
+        inspect.ExitCode.Should().Be(0, inspect.ToString());
+        inspect.Stdout.Should().Contain("looks like a deepencoder2 checkpoint");
+    }
+
     private static HostTensor Stack(IReadOnlyList<RgbImage> images)
     {
         int h = images[0].Height, w = images[0].Width;
