@@ -9,7 +9,8 @@ namespace ModelForge.Graphs.Architectures.DeepEncoder2;
 /// What to build: the view size, the crop axis name, and which graph. Tiles = false: the global view of ONE image
 /// (pixel_values [1, 3, S, S], as the original runs it per image). Tiles = true: a batch of local crops (pixel_values
 /// [T, 3, S, S], T dynamic). Crops &gt; 0: one image with that many crops in one graph (pixel_values [1, 3, S, S] plus
-/// images_crop [Crops, 3, s, s], s = views.image_size), producing the whole token sequence.
+/// images_crop [Crops, 3, s, s], s = views.image_size), producing the whole token sequence; its traces name the crops'
+/// view (the second one built), since both views share the reference's module names.
 /// </summary>
 public sealed record DeepEncoder2BuildOptions(
     int ImageSize = 1024, string BatchSymbol = "B", DataType ComputeType = DataType.Float32, bool Tiles = false, int Crops = 0);
