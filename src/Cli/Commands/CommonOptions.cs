@@ -24,7 +24,7 @@ public static class CommonOptions
 
     public static Option<int?> ImageSize() => new("--image-size") { Description = "Square input size in pixels (default: the config's)" };
 
-    public static Option<int> Opset() => new("--opset") { Description = "ONNX opset (17..21)", DefaultValueFactory = _ => 17 };
+    public static Option<int> Opset() => new("--opset") { Description = "ONNX opset (17..23)", DefaultValueFactory = _ => 17 };
 
     /// <summary>Runs a command body, mapping every user-caused failure to one stderr line and exit code 2.</summary>
     public static int Guard(ParseResult parse, Func<int> body)

@@ -118,11 +118,12 @@ public static class OnnxExporter
         }
     }
 
-    /// <summary>ONNX IR version paired with the opset (onnx/docs/Versioning.md): 17-18 -> 8, 19-20 -> 9, 21 -> 10.</summary>
+    /// <summary>ONNX IR version paired with the opset (onnx/docs/Versioning.md): 17-18 -> 8, 19-20 -> 9, 21-22 -> 10, 23 -> 11.</summary>
     public static long IrVersion(int opset) => opset switch
     {
         <= 18 => 8,
         <= 20 => 9,
-        _ => 10,
+        <= 22 => 10,
+        _ => 11,
     };
 }

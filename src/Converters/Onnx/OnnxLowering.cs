@@ -16,7 +16,7 @@ internal sealed class OnnxLowering(Graph graph, GraphProto proto, int opset)
     private readonly HashSet<string> _names = CollectNames(graph);
     private readonly Dictionary<string, string> _symbolTensors = [];
 
-    public const int MinOpset = 17, MaxOpset = 21;
+    public const int MinOpset = 17, MaxOpset = 23;
 
     /// <summary>Nodes this lowering cannot express at the opset, as "name (Kind: reason)".</summary>
     public static IReadOnlyList<string> Unsupported(Graph g, int opset)
@@ -27,7 +27,7 @@ internal sealed class OnnxLowering(Graph graph, GraphProto proto, int opset)
             string? why = n.Op switch
             {
                 Add or Sub or Mul or Div or Neg or Sqrt or Sigmoid or Gelu or Identity or Cast or MatMul or Conv2d
-                    or LayerNorm or Softmax or Transpose or Concat or Slice or Pad => null,
+                    or LayerNorm or Softmax or Transpose or Concat or Slice or Pad or ScaledDotProductAttention => null,
                 // One unknown dimension is written as -1 (see ShapeTensor), so its symbol needs no source input.
                 Reshape r => r.Target.Dims.Count(d => !d.IsKnown || d == Dim.Of(-1)) <= 1 ? null : SymbolsResolvable(g, r.Target),
                 Expand e => SymbolsResolvable(g, e.Target),
@@ -141,6 +141,7 @@ internal sealed class OnnxLowering(Graph graph, GraphProto proto, int opset)
             case Transpose t: Node("Transpose", name, ins, outs, OnnxTypes.Ints("perm", t.Perm.Select(p => (long)p))); break;
             case Concat c: Node("Concat", name, ins, outs, OnnxTypes.Int("axis", c.Axis)); break;
             case Gelu g: EmitGelu(g, name, ins[0], outs[0], dtype); break;
+            case ScaledDotProductAttention a: EmitAttention(a, name, ins, outs[0], dtype); break;
             case LayerNorm ln:
                 Node("LayerNormalization", name, ins, outs, OnnxTypes.Int("axis", -1), OnnxTypes.Float("epsilon", (float)ln.Epsilon));
                 break;
@@ -161,6 +162,24 @@ internal sealed class OnnxLowering(Graph graph, GraphProto proto, int opset)
             case Expand e: Node("Expand", name, [ins[0], ShapeTensor(name, e.Target, allowInfer: false)], outs); break;
             default: throw new NotSupportedException($"{name}: no ONNX lowering for {node.Op.Kind}");
         }
+    }
+
+    /// <summary>
+    /// Attention: ONNX Attention-23 on 4-D q/k/v [N, h, S, d] with the bias as its float attn_mask; below opset 23 the
+    /// decomposed form MatMul(q, k^T) * scale (+ bias) -> Softmax -> MatMul(., v), which is what the fusion pass matched.
+    /// </summary>
+    private void EmitAttention(ScaledDotProductAttention a, string name, string[] ins, string y, DataType dtype)
+    {
+        if (opset >= 23)
+        {
+            Node("Attention", name, ins, [y], OnnxTypes.Float("scale", (float)a.Scale));
+            return;
+        }
+        string kT = Temp("Transpose", name, [ins[1]], OnnxTypes.Ints("perm", [0, 1, 3, 2]));
+        string scores = Temp("Mul", name, [Temp("MatMul", name, [ins[0], kT]), Scalar(name, "scale", (float)a.Scale, dtype)]);
+        if (ins.Length > 3) scores = Temp("Add", name, [scores, ins[3]]);
+        string probs = Temp("Softmax", name, [scores], OnnxTypes.Int("axis", -1));
+        Node("MatMul", name, [probs, ins[2]], [y]);
     }
 
     /// <summary>GELU: the Gelu op from opset 20; below, exact = 0.5 x (1 + erf(x / sqrt 2)), tanh form likewise.</summary>

@@ -100,6 +100,10 @@ public sealed class GraphBuilder
 
     public Value Softmax(Value x, int axis = -1) => Op(new Softmax(axis), x);
 
+    /// <summary>Fused softmax(q k^T * scale + bias) v (see <see cref="ScaledDotProductAttention"/>).</summary>
+    public Value Attention(Value q, Value k, Value v, double scale, Value? bias = null) =>
+        bias is null ? Op(new ScaledDotProductAttention(scale), q, k, v) : Op(new ScaledDotProductAttention(scale), q, k, v, bias);
+
     public Value Reshape(Value x, params Dim[] target) => Op(new Reshape(new Shape(target)), x);
 
     public Value Transpose(Value x, params int[] perm) => Op(new Transpose(perm), x);

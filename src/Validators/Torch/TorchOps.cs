@@ -20,6 +20,7 @@ internal static class TorchOps
         typeof(Add), typeof(Sub), typeof(Mul), typeof(Div), typeof(Neg), typeof(Sqrt), typeof(Sigmoid), typeof(Gelu),
         typeof(Identity), typeof(Cast), typeof(MatMul), typeof(Conv2d), typeof(LayerNorm), typeof(Softmax),
         typeof(Reshape), typeof(Transpose), typeof(Concat), typeof(Slice), typeof(Pad), typeof(Expand),
+        typeof(ScaledDotProductAttention),
     };
 
     /// <summary>
@@ -48,6 +49,8 @@ internal static class TorchOps
             strides: [c.StrideH, c.StrideW], padding: [c.PadH, c.PadW], dilation: [1, 1], groups: c.Groups),
         LayerNorm n => Float32Island(x, t => F.layer_norm(t[0], [t[0].shape[^1]], t[1], t[2], n.Epsilon)),
         Softmax s => Float32Island(x, t => t[0].softmax(Axis(t[0], s.Axis))),
+        // SDPA's math path with an additive float mask; scores and softmax in f32 for f16/bf16 inputs (fp32 island).
+        ScaledDotProductAttention a => Float32Island(x, t => Sdpa(t, a.Scale)),
         // outShape is the IR's target with symbols bound and a -1 already inferred: [.., d_i, ..] == target.
         Reshape => x[0].reshape(outShape),
         // A strided view; consumers accept it and ToHost makes it contiguous, so no copy is forced here.
@@ -92,6 +95,20 @@ internal static class TorchOps
         using var scope = NewDisposeScope();
         var result = f(x.Select(t => t.to(ScalarType.Float32)).ToArray()).to(type);
         return result.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// torch scaled_dot_product_attention(q, k, v, attn_mask) with the op's scale: TorchSharp 0.107's SDPA has no scale
+    /// argument and uses 1/sqrt(d), so q is pre-multiplied by Scale * sqrt(d) (exact for the default scale).
+    /// </summary>
+    private static Tensor Sdpa(Tensor[] t, double scale)
+    {
+        double d = t[0].shape[^1];
+        double factor = scale * Math.Sqrt(d);
+        using var q = Math.Abs(factor - 1) < 1e-12 ? t[0].alias() : t[0].mul(factor);
+        // The mask broadcasts to [N, h, S, T] (checked by the IR); expand it so libtorch sees the full shape.
+        using var mask = t.Length > 3 ? t[3].expand(q.shape[0], q.shape[1], q.shape[2], t[1].shape[2]) : null;
+        return F.scaled_dot_product_attention(q, t[1], t[2], mask);
     }
 
     private static long Axis(Tensor t, int axis) => axis < 0 ? axis + t.dim() : axis;
