@@ -120,6 +120,9 @@ public sealed partial class Graph
         if (data is WeightData w) _declaredWeights[w.Key] = initializer.Shape;
     }
 
+    /// <summary>Records a checkpoint weight as declared (rewriters that build a new graph carry the source's declarations over).</summary>
+    internal void DeclareWeight(string key, Shape shape) => _declaredWeights[key] = shape;
+
     /// <summary>Removes an initializer no node reads (no-op for one still read).</summary>
     public bool RemoveInitializer(Value initializer)
     {
