@@ -14,6 +14,12 @@ public sealed record OnnxExportOptions(int Opset = 17, long ExternalDataThreshol
 {
     /// <summary>IR value names to expose as extra graph outputs (e.g. traces compared by `validate`).</summary>
     public IReadOnlyList<string> ExtraOutputs { get; init; } = [];
+
+    /// <summary>
+    /// ONNX op types the consumer accepts (a target's allowed-op list, src/Converters/Targets); null = every op of the
+    /// opset. Fused IR ops are written decomposed when their ONNX op is not in the set.
+    /// </summary>
+    public IReadOnlySet<string>? AllowedOps { get; init; }
 }
 
 /// <summary>What an ONNX export wrote.</summary>
@@ -44,7 +50,7 @@ public static class OnnxExporter
         string dataPath = Path.Combine(Path.GetDirectoryName(modelPath)!, dataName);
 
         var graph = new GraphProto { Name = g.Name };
-        var lowering = new OnnxLowering(g, graph, o.Opset);
+        var lowering = new OnnxLowering(g, graph, o.Opset, o.AllowedOps);
         foreach (var n in g.Nodes) lowering.Emit(n);
         foreach (var i in g.Inputs) graph.Input.Add(OnnxTypes.ValueInfo(i.Name, i.Type));
         foreach (var v in g.Outputs) graph.Output.Add(OnnxTypes.ValueInfo(v.Name, v.Type));

@@ -11,8 +11,14 @@ namespace ModelForge.Converters.Onnx;
 /// initializers named after the node ("node/shape"); symbolic dims become Shape sub-graphs of the graph input that
 /// defines the symbol, computed once per symbol.
 /// </summary>
-internal sealed class OnnxLowering(Graph graph, GraphProto proto, int opset)
+internal sealed class OnnxLowering(Graph graph, GraphProto proto, int opset, IReadOnlySet<string>? allowedOps = null)
 {
+    /// <summary>
+    /// Whether a fused ONNX op (Attention, RMSNormalization, Gelu) may be emitted: the target's allowed-op set decides
+    /// (null: everything the opset has); otherwise the decomposed form is written.
+    /// </summary>
+    private bool Allows(string onnxOp) => allowedOps is null || allowedOps.Contains(onnxOp);
+
     private readonly HashSet<string> _names = CollectNames(graph);
     private readonly Dictionary<string, string> _symbolTensors = [];
 
@@ -27,7 +33,7 @@ internal sealed class OnnxLowering(Graph graph, GraphProto proto, int opset)
             string? why = n.Op switch
             {
                 Add or Sub or Mul or Div or Neg or Sqrt or Sigmoid or Gelu or Identity or Cast or MatMul or Conv2d
-                    or LayerNorm or Softmax or Transpose or Concat or Slice or Pad or ScaledDotProductAttention => null,
+                    or LayerNorm or Softmax or Transpose or Concat or Slice or Pad or RmsNorm or Gather or ScaledDotProductAttention => null,
                 // One unknown dimension is written as -1 (see ShapeTensor), so its symbol needs no source input.
                 Reshape r => r.Target.Dims.Count(d => !d.IsKnown || d == Dim.Of(-1)) <= 1 ? null : SymbolsResolvable(g, r.Target),
                 Expand e => SymbolsResolvable(g, e.Target),
@@ -154,6 +160,8 @@ internal sealed class OnnxLowering(Graph graph, GraphProto proto, int opset)
                     OnnxTypes.Ints("dilations", [1, 1]),
                     OnnxTypes.Int("group", c.Groups));
                 break;
+            case RmsNorm rn: EmitRmsNorm(rn, name, ins, outs[0], dtype); break;
+            case Gather g: Node("Gather", name, ins, outs, OnnxTypes.Int("axis", g.Axis)); break;
             case Slice s:
                 Node("Slice", name, [ins[0], Int64s(name, "starts", s.Start), Int64s(name, "ends", s.End), Int64s(name, "axes", s.Axis)], outs);
                 break;
@@ -170,7 +178,7 @@ internal sealed class OnnxLowering(Graph graph, GraphProto proto, int opset)
     /// </summary>
     private void EmitAttention(ScaledDotProductAttention a, string name, string[] ins, string y, DataType dtype)
     {
-        if (opset >= 23)
+        if (opset >= 23 && Allows("Attention"))
         {
             Node("Attention", name, ins, [y], OnnxTypes.Float("scale", (float)a.Scale));
             return;
@@ -182,10 +190,29 @@ internal sealed class OnnxLowering(Graph graph, GraphProto proto, int opset)
         Node("MatMul", name, [probs, ins[2]], [y]);
     }
 
+    /// <summary>
+    /// RMSNorm: RMSNormalization-23 (statistics in f32, its default stash_type) where the opset has it; below, decomposed:
+    /// x / sqrt(ReduceMean(x*x, -1) + eps) * scale. ReduceMean takes its axes as an attribute up to opset 17, as an input from 18.
+    /// </summary>
+    private void EmitRmsNorm(RmsNorm rn, string name, string[] ins, string y, DataType dtype)
+    {
+        if (opset >= 23 && Allows("RMSNormalization"))
+        {
+            Node("RMSNormalization", name, ins, [y], OnnxTypes.Int("axis", -1), OnnxTypes.Float("epsilon", (float)rn.Epsilon));
+            return;
+        }
+        string squared = Temp("Mul", name, [ins[0], ins[0]]);
+        string mean = opset >= 18
+            ? Temp("ReduceMean", name, [squared, Int64s(name, "axes", -1)], OnnxTypes.Int("keepdims", 1))
+            : Temp("ReduceMean", name, [squared], OnnxTypes.Ints("axes", [-1]), OnnxTypes.Int("keepdims", 1));
+        string rms = Temp("Sqrt", name, [Temp("Add", name, [mean, Scalar(name, "eps", (float)rn.Epsilon, dtype)])]);
+        Node("Mul", name, [Temp("Div", name, [ins[0], rms]), ins[1]], [y]);
+    }
+
     /// <summary>GELU: the Gelu op from opset 20; below, exact = 0.5 x (1 + erf(x / sqrt 2)), tanh form likewise.</summary>
     private void EmitGelu(Gelu g, string name, string x, string y, DataType dtype)
     {
-        if (opset >= 20)
+        if (opset >= 20 && Allows("Gelu"))
         {
             Node("Gelu", name, [x], [y], OnnxTypes.Str("approximate", g.Tanh ? "tanh" : "none"));
             return;

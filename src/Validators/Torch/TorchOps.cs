@@ -21,6 +21,7 @@ internal static class TorchOps
         typeof(Identity), typeof(Cast), typeof(MatMul), typeof(Conv2d), typeof(LayerNorm), typeof(Softmax),
         typeof(Reshape), typeof(Transpose), typeof(Concat), typeof(Slice), typeof(Pad), typeof(Expand),
         typeof(ScaledDotProductAttention),
+        typeof(RmsNorm), typeof(Gather),
     };
 
     /// <summary>
@@ -51,6 +52,9 @@ internal static class TorchOps
         Softmax s => Float32Island(x, t => t[0].softmax(Axis(t[0], s.Axis))),
         // SDPA's math path with an additive float mask; scores and softmax in f32 for f16/bf16 inputs (fp32 island).
         ScaledDotProductAttention a => Float32Island(x, t => Sdpa(t, a.Scale)),
+        // x * rsqrt(mean(x², -1) + eps) * scale, statistics in f32 for f16/bf16 inputs (as transformers' Qwen2RMSNorm).
+        RmsNorm n => Float32Island(x, t => t[0].mul(t[0].pow(2).mean([-1L], keepdim: true).add(n.Epsilon).rsqrt()).mul(t[1])),
+        Gather g => GatherChecked(x[0], x[1], Axis(x[0], g.Axis), outShape),
         // outShape is the IR's target with symbols bound and a -1 already inferred: [.., d_i, ..] == target.
         Reshape => x[0].reshape(outShape),
         // A strided view; consumers accept it and ToHost makes it contiguous, so no copy is forced here.
@@ -109,6 +113,25 @@ internal static class TorchOps
         // The mask broadcasts to [N, h, S, T] (checked by the IR); expand it so libtorch sees the full shape.
         using var mask = t.Length > 3 ? t[3].expand(q.shape[0], q.shape[1], q.shape[2], t[1].shape[2]) : null;
         return F.scaled_dot_product_attention(q, t[1], t[2], mask);
+    }
+
+    /// <summary>
+    /// index_select over the flattened indices, reshaped to the ONNX Gather shape. Index values are checked in .NET first:
+    /// an out-of-range index inside libtorch would terminate the process instead of raising.
+    /// </summary>
+    private static Tensor GatherChecked(Tensor data, Tensor indices, long axis, long[] outShape)
+    {
+        long size = data.shape[axis];
+        var flat = indices.reshape(-1);
+        if (flat.numel() > 0)
+        {
+            using var lo = flat.min();
+            using var hi = flat.max();
+            long min = lo.item<long>(), max = hi.item<long>();
+            if (min < 0 || max >= size)
+                throw new ArgumentException($"Gather indices must lie in [0, {size}) along axis {axis}, got values {min}..{max}");
+        }
+        return data.index_select(axis, flat).reshape(outShape);
     }
 
     private static long Axis(Tensor t, int axis) => axis < 0 ? axis + t.dim() : axis;
