@@ -71,11 +71,11 @@ public static class CommonOptions
         }
     }
 
-    public static DataType ParsePrecision(string s) => s.ToLowerInvariant() switch
+    public static DataType ParsePrecision(string s, string option = "--precision") => s.ToLowerInvariant() switch
     {
         "fp32" or "f32" or "float32" => DataType.Float32,
         "fp16" or "f16" or "float16" => DataType.Float16,
         "bf16" or "bfloat16" => DataType.BFloat16,
-        _ => throw new UsageException($"--precision {s}: expected fp32, fp16 or bf16"),
+        _ => throw new UsageException($"{option} {s}: expected fp32, fp16 or bf16"),
     };
 }
