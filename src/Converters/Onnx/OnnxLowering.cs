@@ -148,6 +148,7 @@ internal sealed class OnnxLowering(Graph graph, GraphProto proto, int opset, IRe
             case Concat c: Node("Concat", name, ins, outs, OnnxTypes.Int("axis", c.Axis)); break;
             case Gelu g: EmitGelu(g, name, ins[0], outs[0], dtype); break;
             case ScaledDotProductAttention a: EmitAttention(a, name, ins, outs[0], dtype); break;
+            case LayerNorm ln when ln.Statistics != DataType.Float32 && ln.Statistics == dtype: EmitLowPrecisionLayerNorm(ln, name, ins, outs[0], dtype); break;
             case LayerNorm ln:
                 Node("LayerNormalization", name, ins, outs, OnnxTypes.Int("axis", -1), OnnxTypes.Float("epsilon", (float)ln.Epsilon));
                 break;
@@ -207,6 +208,22 @@ internal sealed class OnnxLowering(Graph graph, GraphProto proto, int opset, IRe
             : Temp("ReduceMean", name, [squared], OnnxTypes.Ints("axes", [-1]), OnnxTypes.Int("keepdims", 1));
         string rms = Temp("Sqrt", name, [Temp("Add", name, [mean, Scalar(name, "eps", (float)rn.Epsilon, dtype)])]);
         Node("Mul", name, [Temp("Div", name, [ins[0], rms]), ins[1]], [y]);
+    }
+
+    /// <summary>
+    /// LayerNorm with statistics in f16/bf16 (a plan without the LayerNorm island): written as its formula in that type,
+    /// (x - mean) / sqrt(mean((x - mean)^2) + eps) * scale + bias, because ONNX Runtime's LayerNormalization kernel computes
+    /// f16 statistics in f32 whatever stash_type says, which would hide what a strongly typed consumer computes.
+    /// </summary>
+    private void EmitLowPrecisionLayerNorm(LayerNorm ln, string name, string[] ins, string y, DataType dtype)
+    {
+        string Mean(string v) => opset >= 18
+            ? Temp("ReduceMean", name, [v, Int64s(name, "axes", -1)], OnnxTypes.Int("keepdims", 1))
+            : Temp("ReduceMean", name, [v], OnnxTypes.Ints("axes", [-1]), OnnxTypes.Int("keepdims", 1));
+        string centered = Temp("Sub", name, [ins[0], Mean(ins[0])]);
+        string variance = Mean(Temp("Mul", name, [centered, centered]));
+        string std = Temp("Sqrt", name, [Temp("Add", name, [variance, Scalar(name, "eps", (float)ln.Epsilon, dtype)])]);
+        Node("Add", name, [Temp("Mul", name, [Temp("Div", name, [centered, std]), ins[1]]), ins[2]], [y]);
     }
 
     /// <summary>GELU: the Gelu op from opset 20; below, exact = 0.5 x (1 + erf(x / sqrt 2)), tanh form likewise.</summary>

@@ -91,7 +91,9 @@ public static class PrecisionRewriter
             // A Cast of the source graph keeps its meaning (convert to its target); every other float node computes in ct.
             var inputs = n.Op is Cast ? n.Inputs.Select(i => map[i]).ToArray() : n.Inputs.Select(i => As(map[i], ct)).ToArray();
             var names = n.Outputs.Select(o => outputs.Contains(o) ? o.Name + ".compute" : o.Name).ToArray();
-            var outs = result.AddNode(n.Name, n.Op, inputs, names);
+            // A LayerNorm outside the islands computes its statistics in the plan's type too (what the plan says).
+            var op = n.Op is LayerNorm ln && ct != DataType.Float32 ? ln with { Statistics = ct } : n.Op;
+            var outs = result.AddNode(n.Name, op, inputs, names);
             for (int k = 0; k < outs.Count; k++)
             {
                 var o = n.Outputs[k];

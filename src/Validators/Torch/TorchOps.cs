@@ -48,6 +48,8 @@ internal static class TorchOps
         MatMul => torch.matmul(x[0], x[1]),
         Conv2d c => F.conv2d(x[0], x[1], x.Count > 2 ? x[2] : null,
             strides: [c.StrideH, c.StrideW], padding: [c.PadH, c.PadW], dilation: [1, 1], groups: c.Groups),
+        // Statistics in f16/bf16 only where a precision plan says so: the formula in that type (libtorch's kernel would upcast).
+        LayerNorm n when n.Statistics != DataType.Float32 && x[0].dtype == evalType(n.Statistics) => LowPrecisionLayerNorm(x, n.Epsilon),
         LayerNorm n => Float32Island(x, t => F.layer_norm(t[0], [t[0].shape[^1]], t[1], t[2], n.Epsilon)),
         Softmax s => Float32Island(x, t => t[0].softmax(Axis(t[0], s.Axis))),
         // SDPA's math path with an additive float mask; scores and softmax in f32 for f16/bf16 inputs (fp32 island).
@@ -98,6 +100,16 @@ internal static class TorchOps
         // The upcast copies and the f32 result are temporaries of this scope; only the downcast leaves it.
         using var scope = NewDisposeScope();
         var result = f(x.Select(t => t.to(ScalarType.Float32)).ToArray()).to(type);
+        return result.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>(x - mean) / sqrt(var + eps) * scale + bias with every intermediate in the input's (low) type.</summary>
+    private static Tensor LowPrecisionLayerNorm(IReadOnlyList<Tensor> x, double eps)
+    {
+        using var scope = NewDisposeScope();
+        var centered = x[0].sub(x[0].mean([-1L], keepdim: true));
+        var variance = centered.mul(centered).mean([-1L], keepdim: true);
+        var result = centered.div(variance.add(eps).sqrt()).mul(x[1]).add(x[2]);
         return result.MoveToOuterDisposeScope();
     }
 
