@@ -15,7 +15,8 @@ using ModelForge.Validators.Onnx;
 // Also: export time and peak RSS of each export next to a plain copy of the same number of bytes, and parity of both
 // graphs to the 640 px golden (max abs). Run heavy: flock /tmp/modelforge-heavy.lock dotnet PassBench.dll ...
 var inv = CultureInfo.InvariantCulture;
-if (args.Length > 0 && args[0] == "--child-export") return ChildExport(args[1], args[2], args[3], int.Parse(args[4], inv));
+(string Label, string Passes, string Opset)[] Variants = [("A", "none", "17"), ("B", "default", "17"), ("C", "default", "23")];
+if (args.Length > 0 && args[0] == "--child-export") return ChildExport(args[1], args[2], args[3], int.Parse(args[4], inv), int.Parse(args[5], inv));
 if (args.Length > 0 && args[0] == "--child-run") return ChildRun(args[1], int.Parse(args[2], inv), int.Parse(args[3], inv));
 if (args.Length > 0 && args[0] == "--child-copy") return ChildCopy(args[1], args[2]);
 if (args.Length < 3)
@@ -30,14 +31,14 @@ Directory.CreateDirectory(work);
 
 Console.WriteLine($"PassBench: DeepEncoder {size} px, ORT CPU {threads} threads, fp32, opset 17, {rounds} interleaved rounds; {Environment.ProcessorCount} cores");
 var exports = new Dictionary<string, JsonElement>();
-foreach (var (label, passes) in new[] { ("A", "none"), ("B", "default") })
-    exports[label] = Child("--child-export", checkpoint, Path.Combine(work, label), passes, size.ToString(inv));
+foreach (var (label, passes, opset) in Variants)
+    exports[label] = Child("--child-export", checkpoint, Path.Combine(work, label), passes, size.ToString(inv), opset);
 var copy = Child("--child-copy", Path.Combine(work, "A", "model.onnx.data"), Path.Combine(work, "copy.bin"));
 File.Delete(Path.Combine(work, "copy.bin"));
 
-var runs = new Dictionary<string, List<JsonElement>> { ["A"] = [], ["B"] = [] };
+var runs = new Dictionary<string, List<JsonElement>> { ["A"] = [], ["B"] = [], ["C"] = [] };
 for (int r = 0; r < rounds; r++)
-    foreach (var label in new[] { "A", "B" })
+    foreach (var label in new[] { "A", "B", "C" })
     {
         var m = Child("--child-run", Path.Combine(work, label, "model.onnx"), threads.ToString(inv), size.ToString(inv));
         runs[label].Add(m);
@@ -46,10 +47,10 @@ for (int r = 0; r < rounds; r++)
 
 double Best(JsonElement m) => m.GetProperty("run_s").EnumerateArray().Min(x => x.GetDouble());
 Console.WriteLine();
-Console.WriteLine("| | pipeline off (A) | pipeline on (B) | B / A |");
-Console.WriteLine("|---|---|---|---|");
+Console.WriteLine("| | A: passes off, opset 17 | B: passes on, opset 17 | B / A | C: passes on, opset 23 (Attention-23) | C / A |");
+Console.WriteLine("|---|---|---|---|---|---|");
 void Row(string what, Func<string, double> f, string fmt) =>
-    Console.WriteLine($"| {what} | {f("A").ToString(fmt, inv)} | {f("B").ToString(fmt, inv)} | {(f("B") / f("A")).ToString("F3", inv)} |");
+    Console.WriteLine($"| {what} | {f("A").ToString(fmt, inv)} | {f("B").ToString(fmt, inv)} | {(f("B") / f("A")).ToString("F3", inv)} | {f("C").ToString(fmt, inv)} | {(f("C") / f("A")).ToString("F3", inv)} |");
 Row("latency min (s)", l => runs[l].Min(Best), "F2");
 Row("latency median (s)", l => Median(runs[l].Select(Best)), "F2");
 Row("session creation min (s)", l => runs[l].Min(m => m.GetProperty("create_s").GetDouble()), "F2");
@@ -58,14 +59,14 @@ Row("ONNX nodes", l => exports[l].GetProperty("nodes").GetDouble(), "F0");
 Row("export time (s)", l => exports[l].GetProperty("seconds").GetDouble(), "F2");
 Row("export peak RSS (MB)", l => exports[l].GetProperty("peak_rss_mb").GetDouble(), "F0");
 Console.WriteLine($"plain copy of {copy.GetProperty("bytes").GetInt64():N0} bytes (flushed): {copy.GetProperty("seconds").GetDouble():F2} s; " +
-    $"export / copy: A {exports["A"].GetProperty("seconds").GetDouble() / copy.GetProperty("seconds").GetDouble():F2}, B {exports["B"].GetProperty("seconds").GetDouble() / copy.GetProperty("seconds").GetDouble():F2}");
+    $"export / copy: {string.Join(", ", Variants.Select(v => $"{v.Label} {exports[v.Label].GetProperty("seconds").GetDouble() / copy.GetProperty("seconds").GetDouble():F2}"))}");
 
 // Parity to the 640 px golden (the original model's outputs) for both pipelines.
 using var goldenFile = SafetensorsFile.Open(Path.Combine(golden, "golden.safetensors"));
-foreach (var (label, passes) in new[] { ("A", "none"), ("B", "default") })
+foreach (var (label, passes, opset) in Variants)
 {
     string dir = Path.Combine(work, label + "640");
-    Child("--child-export", checkpoint, dir, passes, "640");
+    Child("--child-export", checkpoint, dir, passes, "640", opset);
     using var ort = new OrtRunner(Path.Combine(dir, "model.onnx"), new OrtRunnerOptions(IntraOpThreads: threads));
     var input = goldenFile.Tensors.Single(t => t.Name.StartsWith("case0.input.", StringComparison.Ordinal));
     var got = ort.Run(new Dictionary<string, HostTensor> { [input.Name["case0.input.".Length..]] = new(input.Shape, goldenFile.ReadAsFloat32(input.Name)) });
@@ -75,7 +76,7 @@ foreach (var (label, passes) in new[] { ("A", "none"), ("B", "default") })
         string name = o.Name["case0.output.".Length..];
         if (!got.TryGetValue(name, out var g)) continue;
         double maxAbs = want.Select((w, i) => Math.Abs(w - g.Data[i])).Max();
-        Console.WriteLine($"parity 640 px vs golden, pipeline {(label == "A" ? "off" : "on")}: {name} max abs {maxAbs:G3}");
+        Console.WriteLine($"parity 640 px vs golden, {label} (passes {passes}, opset {opset}): {name} max abs {maxAbs:G3}");
     }
     Directory.Delete(dir, true);
 }
@@ -103,12 +104,12 @@ static JsonElement Child(params string[] a)
 static double PeakRssMb() => File.ReadLines("/proc/self/status").Where(l => l.StartsWith("VmHWM:", StringComparison.Ordinal))
     .Select(l => double.Parse(l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024).First();
 
-static int ChildExport(string checkpoint, string outDir, string passes, int size)
+static int ChildExport(string checkpoint, string outDir, string passes, int size, int opset)
 {
     var arch = ArchitectureRegistry.Get("deepencoder");
     var sw = Stopwatch.StartNew();
     var s = ExportPipeline.Run(new ExportRequest(arch, checkpoint, null, [new ArtifactPart("model", new BuildRequest(size))], outDir,
-        new OnnxExportOptions(), Force: true, Passes: passes == "none" ? [] : null));
+        new OnnxExportOptions(opset), Force: true, Passes: passes == "none" ? [] : null));
     Console.WriteLine(JsonSerializer.Serialize(new { seconds = sw.Elapsed.TotalSeconds, peak_rss_mb = PeakRssMb(), nodes = OnnxModelReader.Read(s.Parts[0].ModelPath).OpCounts.Values.Sum(), bytes = s.TotalBytes }));
     return 0;
 }
