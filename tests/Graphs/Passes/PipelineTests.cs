@@ -40,6 +40,11 @@ public class PipelineTests(Xunit.Abstractions.ITestOutputHelper log)
         // The optimized export still matches the ORIGINAL model's golden outputs.
         using var tmp = new TempDir();
         var export = OnnxExporter.Export(r.After, weights, tmp.File("model.onnx"), new OnnxExportOptions(opset));
+        // LayerNorm and GELU stay native ONNX ops (LayerNormalization from 17; Gelu from 20, else its erf/tanh formula).
+        var ops = OnnxModelReader.Read(export.ModelPath).OpCounts;
+        ops.Should().ContainKey("LayerNormalization").And.NotContainKey("ReduceMean");
+        if (opset >= 20) ops.Should().NotContainKey("Erf").And.NotContainKey("Tanh");
+        if (opset >= 23) ops.Should().ContainKey("Attention").And.NotContainKey("Softmax");
         using var ort = new OrtRunner(export.ModelPath);
         var got = ort.Run(inputs);
         foreach (var (name, want) in c.Outputs)

@@ -69,6 +69,24 @@ public class PrecisionTests(Xunit.Abstractions.ITestOutputHelper log)
     }
 
     [Fact]
+    public void Keep_fp32_patterns_keep_matching_scopes_and_their_weights_in_fp32()
+    {
+        using var fixture = GoldenFixture.Load(Tiny);
+        var graph = fixture.Architecture.Build(fixture.Config, fixture.Architecture.RequestForCase(fixture.Cases[0].Json));
+        graph.PruneUnused();
+        PassManager.For(PassRegistry.Default).Run(graph);
+        var plan = PrecisionRewriter.Apply(graph, new PrecisionPlan { Precision = DataType.Float16, KeepFp32 = ["sam_model.blocks.0.*"] });
+        var block0 = plan.Nodes.Where(n => n.Op is MatMul && n.Name.StartsWith("sam_model.blocks.0.", StringComparison.Ordinal)).ToArray();
+        var block1 = plan.Nodes.Where(n => n.Op is MatMul && n.Name.StartsWith("sam_model.blocks.1.", StringComparison.Ordinal)).ToArray();
+        block0.Should().NotBeEmpty();
+        block0.Should().OnlyContain(n => n.Outputs[0].DType == DataType.Float32);
+        block1.Should().OnlyContain(n => n.Outputs[0].DType == DataType.Float16);
+        plan.Find("sam_model.blocks.0.attn.qkv.weight.T")!.DType.Should().Be(DataType.Float32);
+        plan.Find("sam_model.blocks.1.attn.qkv.weight.T")!.DType.Should().Be(DataType.Float16);
+        plan.Verify();
+    }
+
+    [Fact]
     public void Bf16_plan_numerics_on_the_TorchSharp_path_match_the_fp32_golden()
     {
         // ORT CPU has no bf16 kernels (see above): the bf16 plan (same graph, same Casts) runs on TorchSharp only.
