@@ -99,7 +99,9 @@ public static class ExportPipeline
                 written.Add((part, graph, OnnxExporter.Export(graph, weights, Path.Combine(staging.Staging, part.Name + ".onnx"), onnx)));
             }
         }
-        WriteManifest(Path.Combine(staging.Staging, "manifest.json"), r, written.Select(w => (w.Part, w.Graph)).ToList(), parameters, staging.Staging, passReports);
+        var known = written.Where(w => w.Result.ExternalDataSha256 is not null)
+            .GroupBy(w => Path.GetFileName(w.Result.ExternalDataPath!)).ToDictionary(g => g.Key, g => g.First().Result.ExternalDataSha256!);
+        WriteManifest(Path.Combine(staging.Staging, "manifest.json"), r, written.Select(w => (w.Part, w.Graph)).ToList(), parameters, staging.Staging, passReports, known);
         staging.Commit();
 
         string Final(string p) => Path.Combine(staging.Destination, Path.GetFileName(p));
@@ -116,11 +118,11 @@ public static class ExportPipeline
 
     /// <summary>manifest.json: what the artifact is and how it was made; deterministic (no timestamps).</summary>
     private static void WriteManifest(string path, ExportRequest r, IReadOnlyList<(ArtifactPart Part, Graph Graph)> graphs, long parameters, string dir,
-        IReadOnlyDictionary<string, PassReport> passes)
+        IReadOnlyDictionary<string, PassReport> passes, IReadOnlyDictionary<string, string> knownSha256)
     {
         var plan = r.Precision ?? PrecisionPlan.Fp32;
         var files = Directory.EnumerateFiles(dir).Where(f => Path.GetFileName(f) != "manifest.json").OrderBy(f => f, StringComparer.Ordinal)
-            .Select(f => new Dictionary<string, object> { ["name"] = Path.GetFileName(f), ["bytes"] = new FileInfo(f).Length, ["sha256"] = Sha256(f) })
+            .Select(f => new Dictionary<string, object> { ["name"] = Path.GetFileName(f), ["bytes"] = new FileInfo(f).Length, ["sha256"] = knownSha256.GetValueOrDefault(Path.GetFileName(f)) ?? Sha256(f) })
             .ToArray();
         var manifest = new Dictionary<string, object?>
         {

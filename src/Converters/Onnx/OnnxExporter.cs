@@ -23,7 +23,11 @@ public sealed record OnnxExportOptions(int Opset = 17, long ExternalDataThreshol
 }
 
 /// <summary>What an ONNX export wrote (with a shared data file, <see cref="ExternalBytes"/> is that file's size).</summary>
-public sealed record OnnxExportResult(string ModelPath, string? ExternalDataPath, long ModelBytes, long ExternalBytes, int NodeCount, int InitializerCount);
+public sealed record OnnxExportResult(string ModelPath, string? ExternalDataPath, long ModelBytes, long ExternalBytes, int NodeCount, int InitializerCount)
+{
+    /// <summary>SHA-256 (lower-case hex) of the external-data file, hashed while it was written (saves re-reading it).</summary>
+    public string? ExternalDataSha256 { get; init; }
+}
 
 /// <summary>Writes an IR graph as an ONNX model, deterministically (same graph + weights = same bytes).</summary>
 public static class OnnxExporter
@@ -54,14 +58,16 @@ public static class OnnxExporter
         {
             long externalBytes;
             int nodes, inits;
+            string? sha = null;
             using (var data = external ? new ExternalData(dataTemp, Path.GetFileName(dataPath)) : null)
             {
                 (nodes, inits) = WriteModel(g, weights, modelPath, o, initializers, data);
                 externalBytes = data?.Finish() ?? 0;
+                sha = data?.Sha256;
             }
             if (external) File.Move(dataTemp, dataPath, overwrite: true);
             else if (File.Exists(dataPath)) File.Delete(dataPath);
-            return new OnnxExportResult(modelPath, external ? dataPath : null, new FileInfo(modelPath).Length, externalBytes, nodes, inits);
+            return new OnnxExportResult(modelPath, external ? dataPath : null, new FileInfo(modelPath).Length, externalBytes, nodes, inits) { ExternalDataSha256 = sha };
         }
         finally
         {
@@ -85,6 +91,7 @@ public static class OnnxExporter
         try
         {
             long externalBytes;
+            string sha;
             using (var data = new ExternalData(dataTemp, Path.GetFileName(dataPath)))
             {
                 foreach (var (g, path) in parts)
@@ -96,9 +103,10 @@ public static class OnnxExporter
                     results.Add(new OnnxExportResult(modelPath, dataPath, new FileInfo(modelPath).Length, 0, nodes, inits));
                 }
                 externalBytes = data.Finish();
+                sha = data.Sha256!;
             }
             File.Move(dataTemp, dataPath, overwrite: true);
-            return results.Select(r => r with { ExternalBytes = externalBytes }).ToArray();
+            return results.Select(r => r with { ExternalBytes = externalBytes, ExternalDataSha256 = sha }).ToArray();
         }
         finally
         {
@@ -188,12 +196,29 @@ public static class OnnxExporter
     /// tensor once. Identity of a tensor = its type, shape and where its numbers come from (checkpoint key, literal, or an
     /// export-time table's description and sources: derived tables are pure functions of those).
     /// </summary>
-    private sealed class ExternalData(string path, string fileName) : IDisposable
+    private sealed class ExternalData : IDisposable
     {
-        private readonly FileStream _stream = new(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20);
+        private readonly FileStream _stream;
         private readonly Dictionary<string, (long Offset, long Length)> _stored = new(StringComparer.Ordinal);
+        // SHA-256 of everything written, computed on the second core while the first converts and writes (bounded queue).
+        private readonly System.Collections.Concurrent.BlockingCollection<ReadOnlyMemory<byte>> _toHash = new(boundedCapacity: 8);
+        private readonly System.Security.Cryptography.IncrementalHash _hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        private readonly Task _hasher;
 
-        public string FileName { get; } = fileName;
+        public ExternalData(string path, string fileName)
+        {
+            _stream = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20);
+            FileName = fileName;
+            _hasher = Task.Run(() =>
+            {
+                foreach (var chunk in _toHash.GetConsumingEnumerable()) _hash.AppendData(chunk.Span);
+            });
+        }
+
+        public string FileName { get; }
+
+        /// <summary>The file's SHA-256 (lower-case hex), once <see cref="Finish"/> returned.</summary>
+        public string? Sha256 { get; private set; }
 
         public (long Offset, long Length) Store(Initializer init, TensorMaterializer materializer)
         {
@@ -201,18 +226,41 @@ public static class OnnxExporter
             if (_stored.TryGetValue(key, out var at)) return at;
             var bytes = materializer.ReadBytes(init);
             long offset = (_stream.Position + Alignment - 1) / Alignment * Alignment;
-            if (offset > _stream.Position) _stream.Write(new byte[offset - _stream.Position]);
-            _stream.Write(bytes.Span);
+            if (offset > _stream.Position) Write(new byte[offset - _stream.Position]);
+            Write(bytes);
             return _stored[key] = (offset, bytes.Length);
+        }
+
+        private void Write(ReadOnlyMemory<byte> bytes)
+        {
+            _stream.Write(bytes.Span);
+            _toHash.Add(bytes);
         }
 
         public long Finish()
         {
+            _toHash.CompleteAdding();
             _stream.Flush(flushToDisk: true);
+            _hasher.Wait();
+            Sha256 = Convert.ToHexStringLower(_hash.GetHashAndReset());
             return _stream.Length;
         }
 
-        public void Dispose() => _stream.Dispose();
+        public void Dispose()
+        {
+            if (!_toHash.IsAddingCompleted) _toHash.CompleteAdding();
+            try
+            {
+                _hasher.Wait();
+            }
+            catch (AggregateException)
+            {
+                // a failed export is being unwound; its hash is not used
+            }
+            _toHash.Dispose();
+            _hash.Dispose();
+            _stream.Dispose();
+        }
 
         private static string Describe(TensorData d) => d switch
         {

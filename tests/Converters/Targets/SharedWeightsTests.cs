@@ -40,6 +40,14 @@ public class SharedWeightsTests
 
         foreach (var f in new[] { "global.onnx", "local.onnx", ExportPipeline.SharedDataFile })
             File.ReadAllBytes(tmp.File("a/" + f)).Should().Equal(File.ReadAllBytes(tmp.File("b/" + f)), f + " is byte-identical on re-export");
+        // The data file's hash in the manifest (computed while writing) is the file's hash.
+        using (var manifest = System.Text.Json.JsonDocument.Parse(File.ReadAllText(tmp.File("a/manifest.json"))))
+        {
+            string recorded = manifest.RootElement.GetProperty("files").EnumerateArray()
+                .Single(f => f.GetProperty("name").GetString() == ExportPipeline.SharedDataFile).GetProperty("sha256").GetString()!;
+            using var stream = File.OpenRead(tmp.File("a/" + ExportPipeline.SharedDataFile));
+            recorded.Should().Be(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stream)));
+        }
         using var g = new ModelForge.Validators.Onnx.OrtRunner(tmp.File("a/global.onnx"));
         using var l = new ModelForge.Validators.Onnx.OrtRunner(tmp.File("a/local.onnx"));
     }
