@@ -29,7 +29,7 @@ int size = Opt("--size", 1024), threads = Opt("--threads", 2), rounds = Opt("--r
 int Opt(string name, int dflt) => Array.IndexOf(args, name) is int i and >= 0 ? int.Parse(args[i + 1], inv) : dflt;
 Directory.CreateDirectory(work);
 
-Console.WriteLine($"PassBench: DeepEncoder {size} px, ORT CPU {threads} threads, fp32, opset 17, {rounds} interleaved rounds; {Environment.ProcessorCount} cores");
+Console.WriteLine($"PassBench: DeepEncoder {size} px, ORT CPU {threads} threads, fp32, {rounds} interleaved rounds; {Environment.ProcessorCount} cores");
 var exports = new Dictionary<string, JsonElement>();
 foreach (var (label, passes, opset) in Variants)
     exports[label] = Child("--child-export", checkpoint, Path.Combine(work, label), passes, size.ToString(inv), opset);
