@@ -14,6 +14,7 @@ public static class FamilySignatures
         // Qwen2-VL and Qwen2.5-VL share the visual.* prefixes; their MLPs tell them apart (fc1/fc2 vs SwiGLU gate/up/down).
         ("qwen2vl", ["visual.patch_embed.", "visual.blocks.", "visual.merger.", "visual.blocks.0.mlp.fc1."]),
         ("qwen25vl", ["visual.patch_embed.", "visual.blocks.", "visual.merger.", "visual.blocks.0.mlp.gate_proj."]),
+        ("deepencoder2", ["model.sam_model.", "model.qwen2_model.", "model.projector."]),
     ];
 
     /// <summary>The family whose prefixes the keys match best (all of them for a full match), or null.</summary>
