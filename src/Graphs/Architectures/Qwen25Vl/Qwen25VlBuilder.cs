@@ -58,12 +58,14 @@ public static class Qwen25VlBuilder
 
         // The rotary tables of the padded windows, shared by every window block: [W, 1, S, d] (broadcast over heads).
         Value Windowed(Value table) => b.Reshape(b.Gather(table, slots), windows, 1, s, d);
-        Value? cosW = null, sinW = null;
+        Value? cosW = null, sinW = null, maskW = null;
         var attn = new AttentionOptions(e, c.NumHeads);
         for (int i = 0; i < c.Depth; i++)
         {
             bool full = c.FullattBlockIndexes.Contains(i);
-            if (!full && cosW is null) (cosW, sinW) = (Windowed(cos), Windowed(sin));
+            // The key bias expanded once to [W, 1, S, S] (W*S² = N*S values, linear in N): ONNX Attention-23 (what the
+            // attention fusion writes at opset 23) wants the mask's query axis spelled out, as ONNX Runtime checks it.
+            if (!full && cosW is null) (cosW, sinW, maskW) = (Windowed(cos), Windowed(sin), b.Expand(keyBias, windows, 1, s, s));
             using (b.Scope($"blocks.{i}"))
             {
                 var normed = RmsNorm(b, "norm1", x, e, c.RmsNormEps);
@@ -71,7 +73,7 @@ public static class Qwen25VlBuilder
                 using (b.Scope("attn"))
                     a = full
                         ? b.SelfAttention(normed, attn, rotary: qk => Qwen2VlBuilder.Rotate(b, qk, cos, sin, d))
-                        : WindowAttention(b, normed, attn, slots, rows, keyBias, cosW!, sinW!, windows, s, d);
+                        : WindowAttention(b, normed, attn, slots, rows, maskW!, cosW!, sinW!, windows, s, d);
                 x = b.Add(x, a);
                 var normed2 = RmsNorm(b, "norm2", x, e, c.RmsNormEps);
                 Value mlp;
@@ -97,7 +99,8 @@ public static class Qwen25VlBuilder
 
     /// <summary>
     /// Attention inside each window: x [1, N, C] (window order) -> W padded windows [W, S, C] -> batched attention with
-    /// the empty slots masked as keys -> back to [1, N, C]. Padded query rows compute garbage that window_rows drops.
+    /// the empty slots masked as keys (<paramref name="keyBias"/> [W, 1, S, S]) -> back to [1, N, C]. Padded query rows
+    /// compute garbage that window_rows drops.
     /// </summary>
     private static Value WindowAttention(GraphBuilder b, Value x, AttentionOptions o, Value slots, Value rows, Value keyBias,
         Value cos, Value sin, Dim windows, int s, int d)
