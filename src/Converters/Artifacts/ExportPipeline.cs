@@ -37,13 +37,16 @@ public static class ExportPipeline
     public static ExportSummary Run(ExportRequest r, Action<string>? progress = null)
     {
         var clock = Stopwatch.StartNew();
+        // Progress messages are "phase: detail" (the CLI times each one until the next and sums per phase).
+        progress?.Invoke($"open: checkpoint {r.CheckpointPath}");
         using var checkpoint = Checkpoint.Open(r.CheckpointPath);
         var graphs = new List<(ArtifactPart Part, Graph Graph)>();
         long parameters = 0;
         foreach (var part in r.Parts)
         {
+            progress?.Invoke($"build: {r.Architecture.Name} graph '{part.Name}'");
             var graph = r.Architecture.Build(r.Config, part.Request);
-            progress?.Invoke($"built {r.Architecture.Name} graph '{part.Name}' ({graph.Metadata.GetValueOrDefault("image_size", "?")} px, {graph.Nodes.Count} nodes)");
+            progress?.Invoke($"verify: graph '{part.Name}' ({graph.Metadata.GetValueOrDefault("image_size", "?")} px, {graph.Nodes.Count} nodes) against the checkpoint");
             WeightBinder.Verify(graph, checkpoint, r.Architecture.Adapter);
             parameters = Math.Max(parameters, graph.ParameterCount);
             graph.PruneUnused();
@@ -58,9 +61,10 @@ public static class ExportPipeline
         var written = new List<(ArtifactPart Part, Graph Graph, OnnxExportResult Result)>();
         foreach (var (part, graph) in graphs)
         {
-            progress?.Invoke($"writing {part.Name}.onnx");
+            progress?.Invoke($"write: {part.Name}.onnx (weights converted and streamed)");
             written.Add((part, graph, OnnxExporter.Export(graph, weights, Path.Combine(staging.Staging, part.Name + ".onnx"), r.Onnx)));
         }
+        progress?.Invoke("manifest: sha256 of every file");
         WriteManifest(Path.Combine(staging.Staging, "manifest.json"), r, written.Select(w => (w.Part, w.Graph)).ToList(), parameters, staging.Staging);
         staging.Commit();
 
