@@ -110,6 +110,7 @@ public static class CommonOptions
         "fp32" or "f32" or "float32" => DataType.Float32,
         "fp16" or "f16" or "float16" => DataType.Float16,
         "bf16" or "bfloat16" => DataType.BFloat16,
-        _ => throw new UsageException($"--precision {s}: expected fp32, fp16 or bf16"),
+        "fp64" or "f64" or "float64" => DataType.Float64,
+        _ => throw new UsageException($"--precision {s}: expected fp32, fp16, bf16 or fp64{Output.Suggest.Hint(s, ["fp32", "fp16", "bf16", "fp64"])}"),
     };
 }

@@ -24,6 +24,20 @@ public static class OnnxModelEditor
         return dest;
     }
 
+    /// <summary>
+    /// As <see cref="WithExtraOutputs"/>, but returns the edited model as bytes and writes nothing: for ONNX Runtime
+    /// sessions created from memory, whose external data is then looked up in the original model's folder.
+    /// </summary>
+    public static byte[] WithExtraOutputsInMemory(string modelPath, IEnumerable<(string Name, TensorType Type)> values)
+    {
+        var model = Read(modelPath);
+        var produced = new HashSet<string>(model.Graph.Node.SelectMany(n => n.Output));
+        var existing = new HashSet<string>(model.Graph.Output.Select(o => o.Name));
+        foreach (var (name, type) in values)
+            if (produced.Contains(name) && existing.Add(name)) model.Graph.Output.Add(OnnxTypes.ValueInfo(name, type));
+        return model.ToByteArray();
+    }
+
     /// <summary>Parses a model file (weights in external data stay where they are).</summary>
     public static ModelProto Read(string modelPath)
     {

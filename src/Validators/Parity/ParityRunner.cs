@@ -12,34 +12,60 @@ namespace ModelForge.Validators.Parity;
 /// <summary>
 /// Runs a graph on the requested paths (TorchSharp reference, exported ONNX on ONNX Runtime) and compares each
 /// to the golden outputs and to each other. Golden trace tensors are compared in graph order to name the first
-/// block where a path leaves tolerance.
+/// block where a path leaves tolerance. With <see cref="ValidationOptions.Arbiter"/>, the same graph and weights are
+/// also evaluated in float64 once per case, and golden, exported and reference are each measured against it.
+/// Progress messages are "phase: detail" (build, export, exported, reference, fp64).
 /// </summary>
 public sealed class ParityRunner(ValidationOptions options, Action<string>? progress = null)
 {
+    private IReadOnlyDictionary<string, ToleranceOverride> _fixtureTolerances = new Dictionary<string, ToleranceOverride>();
+
     public ValidationOptions Options { get; } = options;
+
+    /// <summary>With <see cref="ValidationOptions.CaptureTensors"/>: "CASE.INPUT" (bare input names for RunInputs).</summary>
+    public Dictionary<string, HostTensor> CapturedInputs { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>With <see cref="ValidationOptions.CaptureTensors"/>: "CASE.PATH.OUTPUT" (PATH: exported, reference, fp64).</summary>
+    public Dictionary<string, HostTensor> CapturedOutputs { get; } = new(StringComparer.Ordinal);
 
     public ValidationReport RunFixture(GoldenFixture fixture)
     {
+        _fixtureTolerances = ToleranceOverride.FromFixture(fixture.Config, Path.Combine(fixture.Directory, "fixture.json"));
         var cases = new List<CaseReport>();
         foreach (var c in fixture.Cases)
         {
             // Golden inputs are the original processor's (Qwen2-VL: pixel_values + grid_thw); the family derives the graph's.
             var inputs = fixture.Architecture.PrepareInputs(fixture.Config, c.Inputs);
-            if (Options.ExportedModel is not null && Misfit(inputs) is { } why)
+            string? model = null;
+            if (Options.ExportedParts is { } parts && Options.Paths.Contains(ValidationPath.Exported))
             {
-                cases.Add(new CaseReport(c.Name, [], new Dictionary<string, string>(), new Dictionary<string, double>(), why));
-                continue;
+                var misfits = new List<string>();
+                foreach (var part in parts)
+                {
+                    if (Misfit(part, inputs) is { } why) misfits.Add(why);
+                    else
+                    {
+                        model = part;
+                        break;
+                    }
+                }
+                if (model is null)
+                {
+                    cases.Add(new CaseReport(c.Name, [], new Dictionary<string, string>(), new Dictionary<string, double>(), "skipped: " + string.Join("; ", misfits)));
+                    continue;
+                }
             }
-            progress?.Invoke($"{fixture.Name} {c.Name}");
+            progress?.Invoke($"build: {fixture.Name} {c.Name} graph");
             var graph = fixture.Architecture.Build(fixture.Config, fixture.Architecture.RequestForCase(c.Json));
-            cases.Add(RunCase(graph, fixture.Checkpoint, fixture.Architecture, c.Name, inputs, c.Outputs, c.Traces));
+            cases.Add(RunCase(graph, fixture.Checkpoint, fixture.Architecture, c.Name, inputs, c.Outputs, c.Traces, model, prefixInputs: true));
         }
         return Report(fixture.Name, fixture.Architecture.Name, cases);
     }
 
     /// <summary>Reference-vs-exported parity without goldens (random or given inputs).</summary>
     public ValidationReport RunInputs(string subject, Architecture arch, Graph graph, Checkpoint checkpoint, IReadOnlyDictionary<string, HostTensor> inputs) =>
-        Report(subject, arch.Name, [RunCase(graph, checkpoint, arch, "inputs", inputs, new Dictionary<string, HostTensor>(), new Dictionary<string, HostTensor>())]);
+        Report(subject, arch.Name, [RunCase(graph, checkpoint, arch, "inputs", inputs, new Dictionary<string, HostTensor>(), new Dictionary<string, HostTensor>(),
+            Options.ExportedParts?[0], prefixInputs: false)]);
 
     private ValidationReport Report(string subject, string arch, List<CaseReport> cases)
     {
@@ -49,11 +75,15 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
             ["reference vs golden"] = Options.ToleranceFor(Options.Precision).ToString(),
             ["exported vs reference"] = Options.ToleranceFor(Options.Precision).ToString(),
         };
+        foreach (var (output, o) in _fixtureTolerances) tolerances[$"fixture: {output}"] = o.Apply(Options.ToleranceFor(DataType.Float32)).ToString();
+        foreach (var (output, o) in Options.OutputTolerances) tolerances[$"--atol/--rtol: {output}"] = o.Apply(Options.ToleranceFor(DataType.Float32)).ToString();
+        if (Options.ErrorStat.Kind != ErrorStatKind.Elementwise) tolerances["check error stat"] = Options.ErrorStat.ToString();
+        if (Options.Arbiter) tolerances["X vs fp64"] = Options.ToleranceFor(DataType.Float32).ToString() + " (arbiter: informational)";
         return new ValidationReport(subject, arch, Options.Device, Options.Precision.ShortName(), tolerances, cases);
     }
 
-    private CaseReport RunCase(Graph graph, Checkpoint checkpoint, Architecture arch, string name,
-        IReadOnlyDictionary<string, HostTensor> inputs, IReadOnlyDictionary<string, HostTensor> golden, IReadOnlyDictionary<string, HostTensor> goldenTraces)
+    private CaseReport RunCase(Graph graph, Checkpoint checkpoint, Architecture arch, string name, IReadOnlyDictionary<string, HostTensor> inputs,
+        IReadOnlyDictionary<string, HostTensor> golden, IReadOnlyDictionary<string, HostTensor> goldenTraces, string? exportedModel, bool prefixInputs)
     {
         WeightBinder.Verify(graph, checkpoint, arch.Adapter);
         graph.PruneUnused();
@@ -67,79 +97,163 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
         var results = new Dictionary<ValidationPath, IReadOnlyDictionary<string, HostTensor>>();
 
         if (Options.Paths.Contains(ValidationPath.Exported))
-            results[ValidationPath.Exported] = Timed("exported", seconds, () => RunExported(graph, weights, inputs, traceValues));
+            results[ValidationPath.Exported] = Timed("exported", seconds, () => RunExported(graph, weights, inputs, traceValues, exportedModel, name));
         if (Options.Paths.Contains(ValidationPath.Reference))
-            results[ValidationPath.Reference] = Timed("reference", seconds, () => RunReference(graph, weights, inputs, traceValues));
+        {
+            progress?.Invoke($"reference: {name} (TorchSharp, {Options.Precision.ShortName()}, {Options.Device})");
+            results[ValidationPath.Reference] = Timed("reference", seconds, () => RunReference(graph, weights, inputs, traceValues, Options.Precision));
+        }
+        IReadOnlyDictionary<string, HostTensor>? exact = null;
+        if (Options.Arbiter)
+        {
+            progress?.Invoke($"fp64: {name} (TorchSharp float64 arbiter, {Options.Device})");
+            exact = Timed("fp64", seconds, () => RunReference(graph, weights, inputs, traceValues, DataType.Float64));
+        }
+        if (Options.CaptureTensors) Capture(name, graph, inputs, results, exact, prefixInputs);
 
         var reports = new List<OutputReport>();
         var firstDivergence = new Dictionary<string, string>();
         void Compare(string comparison, IReadOnlyDictionary<string, HostTensor> actual, IReadOnlyDictionary<string, HostTensor> expected,
-            IReadOnlyDictionary<string, HostTensor> expectedTraces, Tolerance tol)
+            IReadOnlyDictionary<string, HostTensor> expectedTraces, DataType precision, bool informational = false)
         {
             foreach (var (output, want) in expected.OrderBy(e => e.Key, StringComparer.Ordinal))
             {
+                var tol = Options.ToleranceFor(precision, output, _fixtureTolerances);
                 var result = actual.TryGetValue(output, out var got)
-                    ? TensorComparator.Compare(output, got, want, tol)
+                    ? TensorComparator.Compare(output, got, want, tol, Options.ErrorStat)
                     : ComparisonResult.Fail(output, "the graph has no such output");
-                reports.Add(new OutputReport(name, output, comparison, result));
+                reports.Add(new OutputReport(name, output, comparison, result, Informational: informational));
             }
             foreach (var trace in traces)
             {
                 if (!expectedTraces.TryGetValue(trace, out var want) || !actual.TryGetValue(graph.Traces[trace].Name, out var got)) continue;
-                var result = TensorComparator.Compare(trace, got, want, tol);
-                reports.Add(new OutputReport(name, "trace." + trace, comparison, result));
-                if (!result.Passed && !firstDivergence.ContainsKey(comparison)) firstDivergence[comparison] = trace;
+                var tol = Options.ToleranceFor(precision, "trace." + trace, _fixtureTolerances);
+                var result = TensorComparator.Compare(trace, got, want, tol, Options.ErrorStat);
+                reports.Add(new OutputReport(name, "trace." + trace, comparison, result, Informational: informational));
+                if (!result.Passed && !informational && !firstDivergence.ContainsKey(comparison)) firstDivergence[comparison] = trace;
             }
         }
 
-        var fp32 = Options.ToleranceFor(DataType.Float32);
-        var refTol = Options.ToleranceFor(Options.Precision);
-        if (results.TryGetValue(ValidationPath.Exported, out var exported))
-            Compare("exported vs golden", exported, golden, goldenTraces, fp32);
-        if (results.TryGetValue(ValidationPath.Reference, out var reference))
-            Compare("reference vs golden", reference, golden, goldenTraces, refTol);
-        if (exported is not null && reference is not null)
+        // The reference's own outputs (and trace values) keyed as the golden ones are: outputs by name, traces by trace name.
+        IReadOnlyDictionary<string, HostTensor> Outputs(IReadOnlyDictionary<string, HostTensor> r) =>
+            graph.Outputs.Where(o => r.ContainsKey(o.Name)).ToDictionary(o => o.Name, o => r[o.Name]);
+        IReadOnlyDictionary<string, HostTensor> Traces(IReadOnlyDictionary<string, HostTensor> r) =>
+            traces.Where(t => r.ContainsKey(graph.Traces[t].Name)).ToDictionary(t => t, t => r[graph.Traces[t].Name]);
+
+        var notes = new List<string>();
+        var goldenForExported = golden;
+        if (results.TryGetValue(ValidationPath.Exported, out var exported) && exportedModel is not null)
         {
-            // The reference's own outputs (and trace values) are the expectation here.
-            var refOutputs = graph.Outputs.Where(o => reference.ContainsKey(o.Name)).ToDictionary(o => o.Name, o => reference[o.Name]);
-            var refTraces = traces.Where(t => reference.ContainsKey(graph.Traces[t].Name)).ToDictionary(t => t, t => reference[graph.Traces[t].Name]);
-            Compare("exported vs reference", exported, refOutputs, refTraces, refTol);
+            // A given artifact's part may hold a subset of the case graph's outputs (a Gundam local-tile graph: projected
+            // and image_newline only): what it lacks is not compared on the exported path, and said so.
+            var lacking = graph.Outputs.Select(o => o.Name).Where(o => !exported.ContainsKey(o)).ToArray();
+            if (lacking.Length > 0)
+            {
+                notes.Add($"{Path.GetFileName(exportedModel)} has no output {string.Join(", ", lacking)}: not compared on the exported path");
+                goldenForExported = golden.Where(kv => exported.ContainsKey(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value);
+            }
         }
-        return new CaseReport(name, reports, firstDivergence, seconds);
+        if (exported is not null)
+            Compare("exported vs golden", exported, goldenForExported, goldenTraces, DataType.Float32);
+        if (results.TryGetValue(ValidationPath.Reference, out var reference))
+            Compare("reference vs golden", reference, golden, goldenTraces, Options.Precision);
+        if (exported is not null && reference is not null)
+            Compare("exported vs reference", exported, Outputs(reference).Where(kv => exported.ContainsKey(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value),
+                Traces(reference), Options.Precision);
+
+        List<ArbiterVerdict>? verdicts = null;
+        if (exact is not null)
+        {
+            // Each path measured against the float64 result: which one is nearest the exact answer of this graph and these weights.
+            var exactOutputs = Outputs(exact);
+            var exactTraces = Traces(exact);
+            var goldenByValue = golden.Concat(goldenTraces.Where(t => graph.Traces.ContainsKey(t.Key)).Select(t => KeyValuePair.Create(graph.Traces[t.Key].Name, t.Value)))
+                .GroupBy(kv => kv.Key).ToDictionary(g => g.Key, g => g.First().Value);
+            if (golden.Count > 0) Compare("golden vs fp64", goldenByValue, exactOutputs, exactTraces, DataType.Float32, informational: true);
+            if (exported is not null) Compare("exported vs fp64", exported, exactOutputs, exactTraces, DataType.Float32, informational: true);
+            if (reference is not null) Compare("reference vs fp64", reference, exactOutputs, exactTraces, Options.Precision, informational: true);
+            verdicts = Arbitrate(name, reports);
+            WaiveGoldenOutliers(reports, verdicts);
+        }
+        return new CaseReport(name, reports, firstDivergence, seconds, Arbiter: verdicts, Notes: notes.Count > 0 ? notes : null);
+    }
+
+    /// <summary>Per output: distance of each path from fp64, the nearest, and the outlier (4x farther than the nearest and out of tolerance).</summary>
+    private static List<ArbiterVerdict> Arbitrate(string name, List<OutputReport> reports)
+    {
+        var verdicts = new List<ArbiterVerdict>();
+        foreach (var g in reports.Where(r => r.Comparison.EndsWith(" vs fp64", StringComparison.Ordinal) && double.IsFinite(r.Result.MaxAbs))
+                     .GroupBy(r => r.Output))
+        {
+            var byPath = g.ToDictionary(r => r.Comparison[..^" vs fp64".Length], r => r);
+            var max = byPath.ToDictionary(kv => kv.Key, kv => kv.Value.Result.MaxAbs);
+            var mean = byPath.ToDictionary(kv => kv.Key, kv => kv.Value.Result.MeanAbs);
+            string nearest = max.OrderBy(kv => kv.Value).First().Key;
+            var farthest = max.OrderByDescending(kv => kv.Value).First();
+            string? outlier = max.Count > 1 && farthest.Value > 4 * Math.Max(max[nearest], 1e-30) && !byPath[farthest.Key].Result.Passed ? farthest.Key : null;
+            verdicts.Add(new ArbiterVerdict(name, g.Key, max, mean, nearest, outlier));
+        }
+        return verdicts;
+    }
+
+    /// <summary>A path that fails against the golden but is within tolerance of fp64, where the golden is the outlier: the golden is wrong.</summary>
+    private static void WaiveGoldenOutliers(List<OutputReport> reports, List<ArbiterVerdict> verdicts)
+    {
+        for (int i = 0; i < reports.Count; i++)
+        {
+            var r = reports[i];
+            if (r.Result.Passed || r.Informational || !r.Comparison.EndsWith(" vs golden", StringComparison.Ordinal)) continue;
+            string path = r.Comparison[..^" vs golden".Length];
+            var v = verdicts.FirstOrDefault(v => v.Output == r.Output);
+            var own = reports.FirstOrDefault(o => o.Output == r.Output && o.Comparison == path + " vs fp64");
+            if (v?.Outlier == "golden" && own is { Result.Passed: true })
+                reports[i] = r with { Waived = $"the golden is the outlier: {path} is {own.Result.MaxAbs:G3} from fp64, the golden {v.MaxAbsFromFp64["golden"]:G3}" };
+        }
+    }
+
+    private void Capture(string name, Graph graph, IReadOnlyDictionary<string, HostTensor> inputs,
+        Dictionary<ValidationPath, IReadOnlyDictionary<string, HostTensor>> results, IReadOnlyDictionary<string, HostTensor>? exact, bool prefixInputs)
+    {
+        foreach (var (k, v) in inputs) CapturedInputs[prefixInputs ? $"{name}.{k}" : k] = v;
+        var paths = results.Select(kv => (kv.Key.ToString().ToLowerInvariant(), kv.Value)).ToList();
+        if (exact is not null) paths.Add(("fp64", exact));
+        foreach (var (path, r) in paths)
+            foreach (var o in graph.Outputs.Where(o => r.ContainsKey(o.Name)))
+                CapturedOutputs[$"{name}.{path}.{o.Name}"] = r[o.Name];
     }
 
     /// <summary>Why a case's inputs cannot feed the given artifact (it was exported for one input size), or null.</summary>
-    private string? Misfit(IReadOnlyDictionary<string, HostTensor> inputs)
+    private static string? Misfit(string model, IReadOnlyDictionary<string, HostTensor> inputs)
     {
-        using var runner = new OrtRunner(Options.ExportedModel!);
+        using var runner = new OrtRunner(model);
         foreach (var (name, _, dims) in runner.Inputs)
             if (inputs.TryGetValue(name, out var t) && (t.Shape.Length != dims.Length || dims.Where((d, i) => d > 0 && d != t.Shape[i]).Any()))
-                return $"skipped: input {name} {t.ShapeText} does not fit the artifact's [{string.Join(", ", dims.Select(d => d > 0 ? d.ToString(System.Globalization.CultureInfo.InvariantCulture) : "?"))}]";
+                return $"input {name} {t.ShapeText} does not fit {Path.GetFileName(model)}'s [{string.Join(", ", dims.Select(d => d > 0 ? d.ToString(System.Globalization.CultureInfo.InvariantCulture) : "?"))}]";
         return null;
     }
 
-    private IReadOnlyDictionary<string, HostTensor> RunExported(Graph graph, IWeightSource weights, IReadOnlyDictionary<string, HostTensor> inputs, string[] extra)
+    private IReadOnlyDictionary<string, HostTensor> RunExported(Graph graph, IWeightSource weights, IReadOnlyDictionary<string, HostTensor> inputs, string[] extra,
+        string? given, string name)
     {
-        if (Options.ExportedModel is { } given)
+        if (given is not null)
         {
-            // The shipped artifact itself; intermediates are exposed through a temporary copy of its graph.
-            string copy = OnnxModelEditor.WithExtraOutputs(given, extra.Select(n => (n, graph.Find(n)!.Type)));
-            try
-            {
-                using var artifact = new OrtRunner(copy);
-                var available = artifact.Outputs.Select(o => o.Name).ToHashSet();
-                return artifact.Run(inputs, graph.Outputs.Select(o => o.Name).Concat(extra).Where(available.Contains));
-            }
-            finally
-            {
-                File.Delete(copy);
-            }
+            // The shipped artifact itself, never written to: intermediates are exposed through an in-memory copy of its
+            // graph whose external data is read from the artifact's folder.
+            progress?.Invoke($"exported: {name} on {Path.GetFileName(given)} (ONNX Runtime session + run)");
+            string folder = Path.GetDirectoryName(Path.GetFullPath(given))!;
+            using var artifact = extra.Length == 0
+                ? new OrtRunner(given)
+                : new OrtRunner(OnnxModelEditor.WithExtraOutputsInMemory(given, extra.Select(n => (n, graph.Find(n)!.Type))), folder, given);
+            var available = artifact.Outputs.Select(o => o.Name).ToHashSet();
+            return artifact.Run(inputs, graph.Outputs.Select(o => o.Name).Concat(extra).Where(available.Contains));
         }
         string dir = Path.Combine(Path.GetTempPath(), $"modelforge-validate-{Environment.ProcessId}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(dir);
         try
         {
+            progress?.Invoke($"export: {name} graph to ONNX (temporary)");
             var export = OnnxExporter.Export(graph, weights, Path.Combine(dir, "model.onnx"), new OnnxExportOptions(Options.Opset) { ExtraOutputs = extra });
+            progress?.Invoke($"exported: {name} (ONNX Runtime session + run)");
             using var runner = new OrtRunner(export.ModelPath);
             return runner.Run(inputs, graph.Outputs.Select(o => o.Name).Concat(extra));
         }
@@ -149,9 +263,10 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
         }
     }
 
-    private IReadOnlyDictionary<string, HostTensor> RunReference(Graph graph, IWeightSource weights, IReadOnlyDictionary<string, HostTensor> inputs, string[] extra)
+    private IReadOnlyDictionary<string, HostTensor> RunReference(Graph graph, IWeightSource weights, IReadOnlyDictionary<string, HostTensor> inputs, string[] extra,
+        DataType precision)
     {
-        using var evaluator = new TorchEvaluator(graph, weights, new TorchEvalOptions(Options.Device, Options.Precision == DataType.Float32 ? null : Options.Precision));
+        using var evaluator = new TorchEvaluator(graph, weights, new TorchEvalOptions(Options.Device, precision == DataType.Float32 ? null : precision));
         return evaluator.Run(inputs, extra);
     }
 
