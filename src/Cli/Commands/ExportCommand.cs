@@ -58,8 +58,8 @@ public static class ExportCommand
             var summary = ExportPipeline.Run(request, io.Step);
             io.EndStep();
             double writeSeconds = io.PhaseSeconds().GetValueOrDefault("write");
+            Print(io, summary, writeSeconds);
             if (io.Json) io.WriteJson(Json(summary, io, writeSeconds));
-            else Print(io, summary, writeSeconds);
             return ExitCodes.Ok;
         }));
         return cmd;

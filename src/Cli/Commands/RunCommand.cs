@@ -66,14 +66,11 @@ public static class RunCommand
             SafetensorsWriter.Write(outPath, [new WritableTensor("tokens", DataType.Float32, [n, p], () => System.Runtime.InteropServices.MemoryMarshal.AsBytes(tokens.AsSpan()).ToArray())],
                 new Dictionary<string, string> { ["mode"] = artifact.Mode.Name, ["tiles"] = input.Tiles.Count > 0 ? tiles : "1x1", ["image"] = Path.GetFileName(imagePath) });
             io.EndStep();
+            io.Human.MarkupLine($"{n} tokens [[{n}, {p}]] (mode {artifact.Mode.Name}, tiles {tiles}) -> {Markup.Escape(outPath)}");
+            io.Human.MarkupLine($"time: total {clock.Elapsed.TotalSeconds:F3} s ({Markup.Escape(io.PhaseSummary())})");
             if (io.Json)
                 io.WriteJson(new { tokens = n, width = p, shape = new[] { n, p }, mode = artifact.Mode.Name, tiles, out_path = Path.GetFullPath(outPath),
                     seconds = Math.Round(clock.Elapsed.TotalSeconds, 3), phases = io.PhaseSeconds() });
-            else
-            {
-                io.Human.MarkupLine($"{n} tokens [[{n}, {p}]] (mode {artifact.Mode.Name}, tiles {tiles}) -> {Markup.Escape(outPath)}");
-                io.Human.MarkupLine($"time: total {clock.Elapsed.TotalSeconds:F3} s ({Markup.Escape(io.PhaseSummary())})");
-            }
             return ExitCodes.Ok;
         }));
         return cmd;

@@ -122,8 +122,9 @@ public static class ValidateCommand
             if (saveOut is not null) Save(saveOut, runner.CapturedOutputs, "outputs");
             if (parse.GetValue(report) is { } r) ReportWriters.WriteJson(result, r);
             if (parse.GetValue(junit) is { } j) ReportWriters.WriteJunit(result, j);
+            // With --json the table still goes to people, on stderr; stdout carries only the document.
+            ValidatePrinter.Print(io, result);
             if (io.Json) io.WriteJson(new { report = ReportWriters.Document(result), phases = io.PhaseSeconds(), exit_code = Code(result) });
-            else ValidatePrinter.Print(io, result);
             if (result.NothingCompared is { } why)
             {
                 // Not a pass and not a parity failure: the run proved nothing (e.g. --onnx of one size, cases of others).

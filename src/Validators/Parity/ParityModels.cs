@@ -27,8 +27,8 @@ public sealed record OutputReport(string Case, string Output, string Comparison,
 
 /// <summary>
 /// The fp64 arbiter's verdict on one output of one case: each path's max abs distance from the float64 evaluation of the
-/// same graph and weights, the path nearest that exact answer, and the outlier (a path more than 4x farther than the
-/// nearest, and out of tolerance of the fp64 result), if any.
+/// same graph and weights, the path nearest that exact answer, and the outlier (a path more than 4x farther than every
+/// other path, and more than 1e-6 away), if any.
 /// </summary>
 public sealed record ArbiterVerdict(string Case, string Output, IReadOnlyDictionary<string, double> MaxAbsFromFp64,
     IReadOnlyDictionary<string, double> MeanAbsFromFp64, string Nearest, string? Outlier);

@@ -178,7 +178,10 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
         return new CaseReport(name, reports, firstDivergence, seconds, Arbiter: verdicts, Notes: notes.Count > 0 ? notes : null);
     }
 
-    /// <summary>Per output: distance of each path from fp64, the nearest, and the outlier (4x farther than the nearest and out of tolerance).</summary>
+    /// <summary>How much farther from fp64 than every other path a path must be to be named the outlier.</summary>
+    public const double OutlierRatio = 4;
+
+    /// <summary>Per output: distance of each path from fp64, the nearest, and the outlier (see <see cref="OutlierRatio"/>).</summary>
     private static List<ArbiterVerdict> Arbitrate(string name, List<OutputReport> reports)
     {
         var verdicts = new List<ArbiterVerdict>();
@@ -189,8 +192,9 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
             var max = byPath.ToDictionary(kv => kv.Key, kv => kv.Value.Result.MaxAbs);
             var mean = byPath.ToDictionary(kv => kv.Key, kv => kv.Value.Result.MeanAbs);
             string nearest = max.OrderBy(kv => kv.Value).First().Key;
-            var farthest = max.OrderByDescending(kv => kv.Value).First();
-            string? outlier = max.Count > 1 && farthest.Value > 4 * Math.Max(max[nearest], 1e-30) && !byPath[farthest.Key].Result.Passed ? farthest.Key : null;
+            var ranked = max.OrderByDescending(kv => kv.Value).ToArray();
+            // The outlier is at least 4x farther from fp64 than every other path, and farther than f32 rounding noise (1e-6).
+            string? outlier = ranked.Length > 1 && ranked[0].Value > OutlierRatio * ranked[1].Value && ranked[0].Value > 1e-6 ? ranked[0].Key : null;
             verdicts.Add(new ArbiterVerdict(name, g.Key, max, mean, nearest, outlier));
         }
         return verdicts;
