@@ -24,7 +24,7 @@ public static class CommonOptions
 
     public static Option<int?> ImageSize() => new("--image-size") { Description = "Square input size in pixels (default: the config's)" };
 
-    public static Option<int> Opset() => new("--opset") { Description = "ONNX opset (17..21)", DefaultValueFactory = _ => 17 };
+    public static Option<int> Opset() => new("--opset") { Description = "ONNX opset (17..23)", DefaultValueFactory = _ => 17 };
 
     /// <summary>--json: one JSON document on stdout, human text on stderr (see <see cref="Output.CliOutput"/>).</summary>
     public static Option<bool> Json() => new("--json") { Description = "Print one JSON document on stdout (human-readable text goes to stderr)" };
@@ -105,12 +105,14 @@ public static class CommonOptions
         }
     }
 
-    public static DataType ParsePrecision(string s) => s.ToLowerInvariant() switch
+    /// <summary>fp32/fp16/bf16 (and fp64 where <paramref name="allowFp64"/>: the reference path of validate).</summary>
+    public static DataType ParsePrecision(string s, string option = "--precision", bool allowFp64 = false) => s.ToLowerInvariant() switch
     {
         "fp32" or "f32" or "float32" => DataType.Float32,
         "fp16" or "f16" or "float16" => DataType.Float16,
         "bf16" or "bfloat16" => DataType.BFloat16,
-        "fp64" or "f64" or "float64" => DataType.Float64,
-        _ => throw new UsageException($"--precision {s}: expected fp32, fp16, bf16 or fp64{Output.Suggest.Hint(s, ["fp32", "fp16", "bf16", "fp64"])}"),
+        "fp64" or "f64" or "float64" when allowFp64 => DataType.Float64,
+        _ => throw new UsageException($"{option} {s}: expected fp32, fp16, bf16{(allowFp64 ? " or fp64" : "")}"
+            + Output.Suggest.Hint(s, allowFp64 ? ["fp32", "fp16", "bf16", "fp64"] : ["fp32", "fp16", "bf16"])),
     };
 }

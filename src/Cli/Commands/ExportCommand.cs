@@ -2,6 +2,8 @@ using System.CommandLine;
 using ModelForge.Cli.Output;
 using ModelForge.Converters.Artifacts;
 using ModelForge.Converters.Onnx;
+using ModelForge.Converters.Targets;
+using ModelForge.Graphs.Passes;
 using ModelForge.Graphs.Architectures;
 using Spectre.Console;
 
@@ -23,14 +25,19 @@ public static class ExportCommand
         target.AcceptOnlyFromAmong("onnx", "tensorrt");
         var output = new Option<string>("--out", "-o") { Description = "Destination folder (written atomically)", Required = true };
         var force = new Option<bool>("--force") { Description = "Replace an existing destination" };
-        var mode = new Option<string?>("--mode") { Description = "Resolution mode (deepencoder: tiny, small, base, large, gundam, gundam-m); exclusive with --image-size" };
+        var mode = new Option<string?>("--mode") { Description = "Resolution mode (deepencoder: tiny, small, base, large, gundam, gundam-m; deepencoder2: gundam, base); exclusive with --image-size" };
         var external = new Option<string>("--external-data") { Description = "auto (above 1 GiB of weights; always above 2 GB) | always | never", DefaultValueFactory = _ => "auto" };
         external.AcceptOnlyFromAmong("auto", "always", "never");
+        var precision = new Option<string>("--precision") { Description = "fp32 | fp16 | bf16: weights stored in that type, fp32 islands (norms, softmax/attention) as Casts", DefaultValueFactory = _ => "fp32" };
+        var keepFp32 = new Option<string[]>("--keep-fp32") { Description = "Scope pattern kept in fp32 (e.g. 'sam_model.blocks.0.*'); repeatable", AllowMultipleArgumentsPerToken = true };
+        var ioDtype = new Option<string?>("--io-dtype") { Description = "fp32 | fp16 | bf16 for the graph's inputs and outputs (default fp32)" };
+        var passes = new Option<string?>("--passes") { Description = $"Graph passes: default | none | comma list of {string.Join(", ", PassRegistry.Names)}" };
+        var trtVersion = new Option<string?>("--trt-version") { Description = "TensorRT version the tensorrt target assumes: 10 (opset 17), 10.14 or 11 (opset 23, Attention)" };
         var json = CommonOptions.Json();
 
         var cmd = new Command("export", "Export a vision encoder from a safetensors checkpoint")
         {
-            arch, checkpoint, config, imageSize, mode, target, output, force, opset, external, json,
+            arch, checkpoint, config, imageSize, mode, target, output, force, opset, external, precision, keepFp32, ioDtype, passes, trtVersion, json,
         };
         cmd.SetAction(parse => CommonOptions.Guard(parse, () =>
         {
@@ -39,7 +46,10 @@ public static class ExportCommand
             var io = new CliOutput(parse.GetValue(json));
             // Cheap checks first: nothing below opens the checkpoint or builds a graph before these pass.
             var architecture = CommonOptions.GetArchitecture(parse.GetValue(arch)!);
-            int opsetValue = CommonOptions.CheckOpset(parse.GetValue(opset));
+            var t = Targets.Get(parse.GetValue(target)!, parse.GetResult(opset) is { Implicit: false } ? parse.GetValue(opset) : null, parse.GetValue(trtVersion));
+            var plan = t.Precision.Plan(CommonOptions.ParsePrecision(parse.GetValue(precision)!), parse.GetValue(keepFp32) ?? [],
+                parse.GetValue(ioDtype) is { } ioType ? CommonOptions.ParsePrecision(ioType, "--io-dtype") : null);
+            var passList = ParsePasses(parse.GetValue(passes));
             string? modeName = parse.GetValue(mode) is { } mn ? CommonOptions.CheckMode(mn) : null;
             if (modeName is not null && parse.GetValue(imageSize) is not null)
                 throw new UsageException("--mode fixes the input sizes; drop --image-size");
@@ -54,7 +64,7 @@ public static class ExportCommand
                 ? [new ArtifactPart("model", new BuildRequest(parse.GetValue(imageSize)))]
                 : architecture.PlanMode(cfg?.RootElement, modeName);
             var request = new ExportRequest(architecture, ckptPath, cfg?.RootElement, parts, outDir,
-                new OnnxExportOptions(opsetValue, threshold), parse.GetValue(force), modeName?.ToLowerInvariant());
+                new OnnxExportOptions(t.Opset, threshold), parse.GetValue(force), modeName?.ToLowerInvariant(), t, plan, passList);
             var summary = ExportPipeline.Run(request, io.Step);
             io.EndStep();
             double writeSeconds = io.PhaseSeconds().GetValueOrDefault("write");
@@ -63,6 +73,17 @@ public static class ExportCommand
             return ExitCodes.Ok;
         }));
         return cmd;
+    }
+
+    /// <summary>--passes: null (the target's pipeline) for "default", [] for "none", else known names in the given order.</summary>
+    private static IReadOnlyList<string>? ParsePasses(string? value)
+    {
+        if (value is null || value == "default") return null;
+        if (value == "none") return [];
+        var names = value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        foreach (var n in names)
+            if (!PassRegistry.Names.Contains(n)) throw new UsageException($"--passes {value}: unknown pass '{n}' (known: {string.Join(", ", PassRegistry.Names)})");
+        return names;
     }
 
     /// <summary>The --json document: what was written, sizes, and the time per phase.</summary>

@@ -42,7 +42,7 @@ internal sealed record RunArtifact(string Path, DeepSeekOcrMode Mode, string Glo
         var root = doc.RootElement;
         string arch = root.TryGetProperty("architecture", out var a) && a.ValueKind == JsonValueKind.String ? a.GetString()! : "?";
         if (arch != "deepencoder")
-            throw new UsageException($"--onnx {path}: a {arch} artifact; run takes DeepEncoder (DeepSeek-OCR) artifacts only");
+            throw new UsageException($"--onnx {path}: a {arch} artifact; run takes DeepEncoder and DeepEncoder V2 (DeepSeek-OCR, DeepSeek-OCR 2) artifacts only");
         string? recorded = root.TryGetProperty("mode", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() : null;
         var parts = root.GetProperty("parts").EnumerateArray().ToDictionary(e => e.GetProperty("name").GetString()!, e => e);
         var globalPart = parts.GetValueOrDefault("global").ValueKind == JsonValueKind.Object ? parts["global"] : parts.GetValueOrDefault("model");
@@ -77,7 +77,7 @@ internal sealed record RunArtifact(string Path, DeepSeekOcrMode Mode, string Glo
     {
         var summary = OnnxModelReader.Read(path);
         string arch = summary.Metadata.GetValueOrDefault("architecture", "?");
-        if (arch != "deepencoder") throw new UsageException($"--onnx {path}: a {arch} model; run takes DeepEncoder (DeepSeek-OCR) artifacts only");
+        if (arch != "deepencoder") throw new UsageException($"--onnx {path}: a {arch} model; run takes DeepEncoder and DeepEncoder V2 (DeepSeek-OCR, DeepSeek-OCR 2) artifacts only");
         if (summary.Metadata.GetValueOrDefault("part") == "local")
             throw new UsageException($"--onnx {path}: a local-tile graph; give the export folder (global + local graphs)");
         var pixels = summary.Inputs.FirstOrDefault(i => i.Name == "pixel_values")

@@ -1,3 +1,4 @@
+using ModelForge.Converters.Onnx;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
@@ -63,7 +64,7 @@ public static class ValidateCommand
             {
                 Paths = ParsePaths(parse.GetValue(paths)!),
                 Device = parse.GetValue(device)!,
-                Precision = CommonOptions.ParsePrecision(parse.GetValue(precision)!),
+                Precision = CommonOptions.ParsePrecision(parse.GetValue(precision)!, allowFp64: true),
                 Atol = atolAll,
                 Rtol = rtolAll,
                 OutputTolerances = perOutput,
@@ -76,6 +77,9 @@ public static class ValidateCommand
             };
             string? saveIn = CheckSafetensorsPath(parse.GetValue(saveInputs), "--save-inputs");
             string? saveOut = CheckSafetensorsPath(parse.GetValue(saveOutputs), "--save-outputs");
+            // An artifact exported with a precision plan says so in its metadata; its outputs get that precision's tolerance.
+            if (options.ExportedModels is [var artifact, ..] && OnnxModelReader.Read(artifact).Metadata.GetValueOrDefault("precision") is { } planned)
+                options = options with { ExportedPrecision = CommonOptions.ParsePrecision(planned, $"{artifact}: precision metadata") };
             if (!options.Paths.Contains(ValidationPath.Reference) && (options.Device == "cuda" || options.Precision != DataType.Float32))
                 throw new UsageException("--device and --precision apply to the reference path; add reference to --paths");
             if (options.ExportedModels is not null && !options.Paths.Contains(ValidationPath.Exported))

@@ -46,6 +46,10 @@ public sealed class GraphBuilder
     public Value Weight(string local, params long[] shape)
     {
         string key = Qualify(local);
+        // A checkpoint tensor read twice (DeepSeek-OCR 2's global view and crops in one graph) is one initializer.
+        if (Graph.Find(key) is { Initializer.Data: WeightData w } existing && w.Key == key)
+            return existing.Shape.Equals(Shape.Known(shape)) ? existing
+                : throw new GraphException($"weight '{key}' declared as {Shape.Known(shape)} and {existing.Shape}");
         return Graph.AddInitializer(key, ComputeType, Shape.Known(shape), new WeightData(key));
     }
 
@@ -105,6 +109,9 @@ public sealed class GraphBuilder
 
     public Value Softmax(Value x, int axis = -1) => Op(new Softmax(axis), x);
 
+    /// <summary>Fused softmax(q k^T * scale + bias) v (see <see cref="ScaledDotProductAttention"/>).</summary>
+    public Value Attention(Value q, Value k, Value v, double scale, Value? bias = null) =>
+        bias is null ? Op(new ScaledDotProductAttention(scale), q, k, v) : Op(new ScaledDotProductAttention(scale), q, k, v, bias);
     /// <summary>data[.., indices, ..] along <paramref name="axis"/> (indices: an i64 value, e.g. a graph input).</summary>
     public Value Gather(Value data, Value indices, int axis = 0) => Op(new Gather(axis), data, indices);
 
