@@ -63,7 +63,7 @@ public sealed class ValidateDailyUseTests(ITestOutputHelper output)
         Export(tmp.File("odd"), "--image-size", "192");
         var r = Support.Cli.Run("validate", "--fixture", TinyDir, "--onnx", tmp.File("odd"), "--no-traces");
         r.ExitCode.Should().Be(2, r.ToString());
-        r.Errors.Should().Contain("nothing compared").And.Contain("does not fit model.onnx");
+        r.Errors.Should().Contain("nothing compared").And.Contain("does not fit the artifact's [?, 3, 192, 192]");
         r.Stdout.Should().NotContain("FAIL 0 of 0").And.NotContain("PASS");
     }
 

@@ -46,6 +46,7 @@ public static class ExportCommand
             var io = new CliOutput(parse.GetValue(json));
             // Cheap checks first: nothing below opens the checkpoint or builds a graph before these pass.
             var architecture = CommonOptions.GetArchitecture(parse.GetValue(arch)!);
+            if (parse.GetResult(opset) is { Implicit: false }) CommonOptions.CheckOpset(parse.GetValue(opset));
             var t = Targets.Get(parse.GetValue(target)!, parse.GetResult(opset) is { Implicit: false } ? parse.GetValue(opset) : null, parse.GetValue(trtVersion));
             var plan = t.Precision.Plan(CommonOptions.ParsePrecision(parse.GetValue(precision)!), parse.GetValue(keepFp32) ?? [],
                 parse.GetValue(ioDtype) is { } ioType ? CommonOptions.ParsePrecision(ioType, "--io-dtype") : null);

@@ -42,7 +42,7 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
                 var misfits = new List<string>();
                 foreach (var part in parts)
                 {
-                    if (Misfit(part, inputs) is { } why) misfits.Add(why);
+                    if (Misfit(part, inputs, parts.Count == 1 ? "the artifact" : Path.GetFileName(part)) is { } why) misfits.Add(why);
                     else
                     {
                         model = part;
@@ -231,15 +231,15 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
     }
 
     /// <summary>Why a case's inputs cannot feed the given artifact (it was exported for one input size), or null.</summary>
-    private static string? Misfit(string model, IReadOnlyDictionary<string, HostTensor> inputs)
+    private static string? Misfit(string model, IReadOnlyDictionary<string, HostTensor> inputs, string label)
     {
         using var runner = new OrtRunner(model);
         // A case can feed more inputs than one part takes (DeepSeek-OCR 2's one-image case: global view + crops).
         if (inputs.Keys.FirstOrDefault(k => runner.Inputs.All(i => i.Name != k)) is { } extra)
-            return $"{Path.GetFileName(model)} takes no input {extra}";
+            return $"{label} takes no input {extra}";
         foreach (var (name, _, dims) in runner.Inputs)
             if (inputs.TryGetValue(name, out var t) && (t.Shape.Length != dims.Length || dims.Where((d, i) => d > 0 && d != t.Shape[i]).Any()))
-                return $"input {name} {t.ShapeText} does not fit {Path.GetFileName(model)}'s [{string.Join(", ", dims.Select(d => d > 0 ? d.ToString(System.Globalization.CultureInfo.InvariantCulture) : "?"))}]";
+                return $"input {name} {t.ShapeText} does not fit {label}'s [{string.Join(", ", dims.Select(d => d > 0 ? d.ToString(System.Globalization.CultureInfo.InvariantCulture) : "?"))}]";
         return null;
     }
 
