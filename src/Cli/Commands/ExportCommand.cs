@@ -44,7 +44,7 @@ public static class ExportCommand
                 ? [new ArtifactPart("model", new BuildRequest(parse.GetValue(imageSize)))]
                 : architecture.PlanMode(cfg?.RootElement, modeName);
             var request = new ExportRequest(architecture, parse.GetValue(checkpoint)!, cfg?.RootElement, parts, parse.GetValue(output)!,
-                new OnnxExportOptions(parse.GetValue(opset), threshold), parse.GetValue(force), modeName?.ToLowerInvariant());
+                new OnnxExportOptions(parse.GetValue(opset), threshold), parse.GetValue(force), modeName?.ToLowerInvariant(), parse.GetValue(config)?.FullName);
             var summary = ExportPipeline.Run(request, msg => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(msg)}[/]"));
             Print(summary);
             return ExitCodes.Ok;

@@ -30,6 +30,8 @@ public static class RunCommand
             if (max < DeepSeekOcrMode.MinTiles || max > DeepSeekOcrMode.MaxTiles)
                 throw new UsageException($"--max-tiles {max}: must be between {DeepSeekOcrMode.MinTiles} and {DeepSeekOcrMode.MaxTiles}");
             var artifact = Artifact.Open(parse.GetValue(onnx)!, parse.GetValue(mode));
+            Converters.Artifacts.OutputGuard.CheckFile("--out", parse.GetValue(output)!,
+                [parse.GetValue(image)!, artifact.Path, artifact.GlobalModel, artifact.GlobalModel + ".data"]);
             var clock = Stopwatch.StartNew();
             var picture = ImageLoader.Load(parse.GetValue(image)!);
             var input = DeepSeekOcrPreprocessor.Preprocess(picture, artifact.Mode, maxCrops: max);

@@ -65,6 +65,9 @@ public static class ValidateCommand
                 if (options.Paths.Contains(ValidationPath.Reference))
                     TorchRuntime.Initialize(options.Device == "cuda" ? ComputeDevice.Cuda : ComputeDevice.Cpu, parse.GetValue(libtorch));
             }
+            CheckReportPaths(parse.GetValue(report), parse.GetValue(junit),
+                [parse.GetValue(fixture), parse.GetValue(checkpoint), parse.GetValue(config)?.FullName, parse.GetValue(inputs), options.ExportedModel,
+                    options.ExportedModel is null ? null : Path.GetDirectoryName(options.ExportedModel)]);
             var runner = new ParityRunner(options, msg => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(msg)}[/]"));
 
             ValidationReport result;
@@ -98,6 +101,15 @@ public static class ValidateCommand
             return result.Passed ? ExitCodes.Ok : ExitCodes.ParityFailed;
         }));
         return cmd;
+    }
+
+    /// <summary>Before any case runs: reports go to files (not folders) that are none of the run's inputs, and not to one file twice.</summary>
+    private static void CheckReportPaths(string? report, string? junit, IEnumerable<string?> inputs)
+    {
+        var given = inputs.Where(i => i is not null && i != "random").Select(i => i!).ToArray();
+        if (report is not null) Converters.Artifacts.OutputGuard.CheckFile("--report", report, given);
+        if (junit is not null) Converters.Artifacts.OutputGuard.CheckFile("--junit", junit, given);
+        Converters.Artifacts.OutputGuard.CheckDistinct(("--report", report), ("--junit", junit));
     }
 
     private static double? Positive(double? v, string name) =>

@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace ModelForge.Converters.Artifacts;
 
 /// <summary>A destination the user named is unusable (exists without --force, not writable...): one line.</summary>
@@ -9,12 +11,14 @@ public sealed class ArtifactException(string message) : Exception(message);
 /// one (plus, at worst, a stale ".partial" sibling that the next run removes). An existing destination is only
 /// replaced when <c>force</c> is set.
 /// </summary>
-public sealed class AtomicDirectory : IDisposable
+public sealed partial class AtomicDirectory : IDisposable
 {
     private bool _committed;
+    private readonly bool _force;
 
-    private AtomicDirectory(string destination, string staging)
+    private AtomicDirectory(string destination, string staging, bool force)
     {
+        _force = force;
         Destination = destination;
         Staging = staging;
     }
@@ -42,7 +46,7 @@ public sealed class AtomicDirectory : IDisposable
             string staging = $"{destination}.partial-{Environment.ProcessId}";
             if (Directory.Exists(staging)) Directory.Delete(staging, true);
             Directory.CreateDirectory(staging);
-            return new AtomicDirectory(destination, staging);
+            return new AtomicDirectory(destination, staging, force);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -50,9 +54,20 @@ public sealed class AtomicDirectory : IDisposable
         }
     }
 
-    /// <summary>Moves the completed staging folder onto the destination (replacing it when forced).</summary>
+    /// <summary>
+    /// Moves the completed staging folder onto the destination (replacing it when forced). Without force the rename
+    /// itself refuses an existing destination (renameat2 RENAME_NOREPLACE), so of two exports racing to one folder
+    /// exactly one wins and the other reports "already exists", however their checks at start interleaved.
+    /// </summary>
     public void Commit()
     {
+        if (!_force)
+        {
+            if (File.Exists(Destination) || Directory.Exists(Destination) || !RenameNoReplace(Staging, Destination))
+                throw new ArtifactException($"{Destination}: already exists (another export finished first; pass --force to replace it)");
+            _committed = true;
+            return;
+        }
         string? old = null;
         if (Directory.Exists(Destination))
         {
@@ -62,6 +77,34 @@ public sealed class AtomicDirectory : IDisposable
         Directory.Move(Staging, Destination);
         _committed = true;
         if (old is not null) TryDelete(old);
+    }
+
+    private const int AtFdCwd = -100;
+    private const uint RenameNoReplaceFlag = 1;
+
+    [LibraryImport("libc", EntryPoint = "renameat2", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int RenameAt2(int oldDir, string oldPath, int newDir, string newPath, uint flags);
+
+    /// <summary>rename(2) that fails when the target exists; false when it did. Falls back to a checked move where unsupported.</summary>
+    private static bool RenameNoReplace(string from, string to)
+    {
+        if (OperatingSystem.IsLinux())
+        {
+            try
+            {
+                if (RenameAt2(AtFdCwd, from, AtFdCwd, to, RenameNoReplaceFlag) == 0) return true;
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno == 17) return false; // EEXIST
+                if (errno is not (22 or 38 or 95)) // not EINVAL / ENOSYS / EOPNOTSUPP (file system without the flag)
+                    throw new ArtifactException($"{to}: cannot move the finished export into place ({Marshal.GetPInvokeErrorMessage(errno)})");
+            }
+            catch (EntryPointNotFoundException)
+            {
+            }
+        }
+        if (Directory.Exists(to) || File.Exists(to)) return false;
+        Directory.Move(from, to);
+        return true;
     }
 
     public void Dispose()

@@ -20,7 +20,8 @@ public sealed record ExportRequest(
     string OutDir,
     OnnxExportOptions Onnx,
     bool Force = false,
-    string? Mode = null);
+    string? Mode = null,
+    string? ConfigPath = null);
 
 /// <summary>What one part of an export wrote.</summary>
 public sealed record ExportedPart(string Name, string ModelPath, string? ExternalDataPath, IReadOnlyList<string> Inputs, IReadOnlyList<string> Outputs, int Nodes);
@@ -38,6 +39,9 @@ public static class ExportPipeline
     {
         var clock = Stopwatch.StartNew();
         using var checkpoint = Checkpoint.Open(r.CheckpointPath);
+        // Before anything is built: --out must not be, hold or lie inside an input, nor (with --force) be a non-artifact.
+        OutputGuard.CheckFolder("--out", r.OutDir, [.. checkpoint.Files, .. r.ConfigPath is null ? [] : new[] { r.ConfigPath }],
+            Directory.Exists(r.CheckpointPath) ? [r.CheckpointPath] : [], r.Force);
         var graphs = new List<(ArtifactPart Part, Graph Graph)>();
         long parameters = 0;
         foreach (var part in r.Parts)

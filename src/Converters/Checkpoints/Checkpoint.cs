@@ -21,6 +21,9 @@ public sealed class Checkpoint : IDisposable
     /// <summary>Full path of what was opened (file, folder or index file).</summary>
     public string Path { get; }
 
+    /// <summary>Every file this checkpoint was read from: the shards, and the index or file that was opened.</summary>
+    public IReadOnlyList<string> Files => [.. _files.Select(f => f.Path).Append(Path).Where(File.Exists).Distinct()];
+
     /// <summary>All tensors of all shards, sorted by name (ordinal).</summary>
     public IReadOnlyList<TensorInfo> Tensors { get; }
 
