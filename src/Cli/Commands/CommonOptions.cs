@@ -51,7 +51,7 @@ public static class CommonOptions
     private static bool IsUserError(Exception e) => e is UsageException or CheckpointFormatException or CheckpointMismatchException
         or GraphException or FixtureException or ArtifactException or OnnxFormatException or FileNotFoundException
         or DirectoryNotFoundException or UnauthorizedAccessException or Validators.Torch.TorchUnavailableException
-        or Converters.Images.ImageFormatException or ArgumentException;
+        or Converters.Images.ImageFormatException or ArgumentException or Converters.IO.InputFileException;
 
     private static string OneLine(string s) => s.ReplaceLineEndings(" ").Trim();
 
@@ -63,7 +63,7 @@ public static class CommonOptions
         if (file.Length > 16 << 20) throw new UsageException($"--config {file.FullName}: larger than 16 MiB, not a config");
         try
         {
-            return JsonDocument.Parse(File.ReadAllBytes(file.FullName), new JsonDocumentOptions { MaxDepth = 32 });
+            return JsonDocument.Parse(Converters.IO.SafeFile.ReadAllBytes(file.FullName, 16 << 20, "--config"), new JsonDocumentOptions { MaxDepth = 32 });
         }
         catch (JsonException e)
         {

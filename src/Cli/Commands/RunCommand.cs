@@ -98,7 +98,7 @@ public static class RunCommand
         private static Artifact FromManifest(string path, string manifest, string? modeOverride)
         {
             if (new FileInfo(manifest).Length > 16 << 20) throw new UsageException($"{manifest}: larger than 16 MiB, not a manifest");
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(manifest));
+            using var doc = JsonDocument.Parse(Converters.IO.SafeFile.ReadAllBytes(manifest, 16 << 20, manifest));
             var root = doc.RootElement;
             string? recorded = root.TryGetProperty("mode", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() : null;
             string modeName = modeOverride ?? recorded ?? throw new UsageException($"--onnx {path}: the export records no mode; add --mode");

@@ -38,6 +38,8 @@ public sealed class Checkpoint : IDisposable
         limits ??= SafetensorsLimits.Default;
         limits.Validate();
         string full = System.IO.Path.GetFullPath(path);
+        if (IO.SafeFile.KindOf(full) is var kind && kind is not (IO.FileKind.Regular or IO.FileKind.Directory or IO.FileKind.Missing))
+            throw new CheckpointFormatException(full, IO.SafeFile.Defect(full)!);
         if (Directory.Exists(full))
         {
             var (file, isIndex) = FindInFolder(full);

@@ -51,10 +51,15 @@ public sealed unsafe class SafetensorsFile : IDisposable
         limits.Validate();
         string full = System.IO.Path.GetFullPath(path);
 
+        if (IO.SafeFile.Defect(full) is { } defect) throw new CheckpointFormatException(full, defect);
         FileStream stream;
         try
         {
-            stream = new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.RandomAccess);
+            stream = IO.SafeFile.OpenRead(full, full, FileOptions.RandomAccess);
+        }
+        catch (IO.InputFileException e)
+        {
+            throw new CheckpointFormatException(full, IO.SafeFile.Defect(full) ?? e.Message, e);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -36,6 +36,10 @@ public static partial class SafeFile
     /// <summary>Device and inode of what <paramref name="path"/> names (following links), or null when it does not exist or is unknown.</summary>
     public static (ulong Device, ulong Inode)? Identity(string path) => Stat(path, follow: true) is { Kind: not FileKind.Missing and not FileKind.SymlinkLoop } s ? (s.Device, s.Inode) : null;
 
+    /// <summary>Why <paramref name="path"/> cannot be read as an input file ("is a FIFO ..."), or null for a regular or missing file.</summary>
+    public static string? Defect(string path) =>
+        KindOf(path) is var kind && kind is FileKind.Regular or FileKind.Missing ? null : $"{Describe(kind)}, not a regular file; only regular files are read";
+
     /// <summary>Throws <see cref="InputFileException"/> unless <paramref name="path"/> is a regular file (or a link to one).</summary>
     /// <param name="path">The file.</param>
     /// <param name="what">How the message names it, e.g. "--config" or "checkpoint".</param>

@@ -23,6 +23,9 @@ public static class ImageLoader
     /// </summary>
     public const long DefaultMaxPixels = 178_956_970;
 
+    /// <summary>Largest encoded image file read (256 MiB; the biggest PNG/JPEG at the pixel limit is far smaller).</summary>
+    public const long MaxEncodedBytes = 256L << 20;
+
     /// <summary>Reads and decodes an image file, refusing images of more than <paramref name="maxPixels"/> pixels.</summary>
     public static RgbImage Load(string path, long maxPixels = DefaultMaxPixels)
     {
@@ -30,7 +33,11 @@ public static class ImageLoader
         byte[] bytes;
         try
         {
-            bytes = File.ReadAllBytes(path);
+            bytes = IO.SafeFile.ReadAllBytes(path, MaxEncodedBytes, path);
+        }
+        catch (IO.InputFileException e)
+        {
+            throw new ImageFormatException(path, IO.SafeFile.Defect(path) ?? e.Message.Replace(path + ": ", "", StringComparison.Ordinal), e);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -26,10 +26,17 @@ public sealed class OrtRunner : IDisposable
     private readonly InferenceSession _session;
     private readonly SessionOptions _options;
 
+    /// <summary>Models up to this size are parsed before loading to check their external data files (64 MiB).</summary>
+    private const long MaxCheckedModelBytes = 64L << 20;
+
     public OrtRunner(string modelPath, OrtRunnerOptions? options = null)
     {
         options ??= new OrtRunnerOptions();
         if (!File.Exists(modelPath)) throw new FileNotFoundException($"{modelPath}: ONNX model not found");
+        if (Converters.IO.SafeFile.Defect(modelPath) is { } defect) throw new ArgumentException($"{modelPath}: {defect}");
+        // ONNX Runtime would open external data itself (a FIFO there blocks forever): check every external file first.
+        // Models with external data are small protobufs; one with inline weights has none to check.
+        if (new FileInfo(modelPath).Length <= MaxCheckedModelBytes) Converters.Onnx.OnnxModelReader.Read(modelPath);
         _options = new SessionOptions { GraphOptimizationLevel = options.Optimization, IntraOpNumThreads = options.IntraOpThreads };
         try
         {
