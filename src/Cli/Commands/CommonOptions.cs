@@ -63,7 +63,7 @@ public static class CommonOptions
         if (file.Length > 16 << 20) throw new UsageException($"--config {file.FullName}: larger than 16 MiB, not a config");
         try
         {
-            return JsonDocument.Parse(Converters.IO.SafeFile.ReadAllBytes(file.FullName, 16 << 20, "--config"), new JsonDocumentOptions { MaxDepth = 32 });
+            return JsonDocument.Parse(Converters.IO.SafeFile.ReadAllBytes(file.FullName, 16 << 20, "--config"), new JsonDocumentOptions { MaxDepth = 32, AllowDuplicateProperties = false });
         }
         catch (JsonException e)
         {

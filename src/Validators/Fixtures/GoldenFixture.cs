@@ -57,7 +57,7 @@ public sealed class GoldenFixture : IDisposable
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(Converters.IO.SafeFile.ReadAllBytes(jsonPath, 16 << 20, jsonPath), new JsonDocumentOptions { MaxDepth = 32 });
+            doc = JsonDocument.Parse(Converters.IO.SafeFile.ReadAllBytes(jsonPath, 16 << 20, jsonPath), new JsonDocumentOptions { MaxDepth = 32, AllowDuplicateProperties = false });
         }
         catch (IOException e)
         {
