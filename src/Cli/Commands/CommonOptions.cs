@@ -30,6 +30,7 @@ public static class CommonOptions
     public static int Guard(ParseResult parse, Func<int> body)
     {
         bool verbose = parse.GetValue(Verbose);
+        Validators.Onnx.OrtRunner.ShowNativeLogs = verbose;
         try
         {
             return body();

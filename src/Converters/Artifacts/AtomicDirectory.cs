@@ -69,15 +69,29 @@ public sealed partial class AtomicDirectory : IDisposable
             return;
         }
         string? old = null;
-        if (Directory.Exists(Destination))
+        try
         {
-            old = $"{Destination}.replaced-{Environment.ProcessId}";
-            Directory.Move(Destination, old);
+            if (Directory.Exists(Destination))
+            {
+                old = $"{Destination}.replaced-{Environment.ProcessId}";
+                Directory.Move(Destination, old);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A mount point (EBUSY), a read-only parent...: the old export is untouched.
+            throw new ArtifactException($"{Destination}: cannot be replaced ({e.Message}; is it a mount point?); the existing export was kept");
         }
         Directory.Move(Staging, Destination);
         _committed = true;
         if (old is not null) TryDelete(old);
     }
+
+    /// <summary>One line for a failed write into the staging folder ("no space left on the device" for ENOSPC).</summary>
+    public static ArtifactException WriteFailure(string destination, IOException e) =>
+        new(e.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase)
+            ? $"{destination}: no space left on the device while writing the export; nothing was changed (the partial copy was removed)"
+            : $"{destination}: cannot write the export ({e.Message}); nothing was changed");
 
     private const int AtFdCwd = -100;
     private const uint RenameNoReplaceFlag = 1;

@@ -60,12 +60,20 @@ public static class ExportPipeline
         using var staging = AtomicDirectory.Begin(r.OutDir, r.Force);
         var weights = new CheckpointWeights(checkpoint, r.Architecture.Adapter);
         var written = new List<(ArtifactPart Part, Graph Graph, OnnxExportResult Result)>();
-        foreach (var (part, graph) in graphs)
+        try
         {
-            progress?.Invoke($"writing {part.Name}.onnx");
-            written.Add((part, graph, OnnxExporter.Export(graph, weights, Path.Combine(staging.Staging, part.Name + ".onnx"), r.Onnx)));
+            foreach (var (part, graph) in graphs)
+            {
+                progress?.Invoke($"writing {part.Name}.onnx");
+                written.Add((part, graph, OnnxExporter.Export(graph, weights, Path.Combine(staging.Staging, part.Name + ".onnx"), r.Onnx)));
+            }
+            WriteManifest(Path.Combine(staging.Staging, "manifest.json"), r, written.Select(w => (w.Part, w.Graph)).ToList(), parameters, staging.Staging);
         }
-        WriteManifest(Path.Combine(staging.Staging, "manifest.json"), r, written.Select(w => (w.Part, w.Graph)).ToList(), parameters, staging.Staging);
+        catch (IOException e) when (e is not IO.InputFileException)
+        {
+            // Disk full, quota, I/O error on the destination's file system: the user's environment, not a bug (exit 2).
+            throw AtomicDirectory.WriteFailure(staging.Destination, e);
+        }
         staging.Commit();
 
         string Final(string p) => Path.Combine(staging.Destination, Path.GetFileName(p));

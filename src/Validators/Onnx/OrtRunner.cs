@@ -29,6 +29,9 @@ public sealed class OrtRunner : IDisposable
     /// <summary>Models up to this size are parsed before loading to check their external data files (64 MiB).</summary>
     private const long MaxCheckedModelBytes = 64L << 20;
 
+    /// <summary>Whether ONNX Runtime's own log lines (warnings) reach stderr; the CLI sets it from --verbose.</summary>
+    public static bool ShowNativeLogs { get; set; }
+
     public OrtRunner(string modelPath, OrtRunnerOptions? options = null)
     {
         options ??= new OrtRunnerOptions();
@@ -37,7 +40,13 @@ public sealed class OrtRunner : IDisposable
         // ONNX Runtime would open external data itself (a FIFO there blocks forever): check every external file first.
         // Models with external data are small protobufs; one with inline weights has none to check.
         if (new FileInfo(modelPath).Length <= MaxCheckedModelBytes) Converters.Onnx.OnnxModelReader.Read(modelPath);
-        _options = new SessionOptions { GraphOptimizationLevel = options.Optimization, IntraOpNumThreads = options.IntraOpThreads };
+        _options = new SessionOptions
+        {
+            GraphOptimizationLevel = options.Optimization,
+            IntraOpNumThreads = options.IntraOpThreads,
+            // ONNX Runtime's own warnings go straight to stderr; users see them only with --verbose (errors come as exceptions).
+            LogSeverityLevel = ShowNativeLogs ? OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING : OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL,
+        };
         try
         {
             if (options.Provider == OrtProvider.Cuda) _options.AppendExecutionProvider_CUDA();

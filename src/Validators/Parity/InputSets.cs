@@ -31,6 +31,9 @@ public static class InputSets
         return graph.Inputs.ToDictionary(i => i.Name, i =>
         {
             var shape = i.Shape.Evaluate(bindings);
+            double elements = shape.Aggregate(1.0, (a, d) => a * d);
+            if (elements > Array.MaxLength)
+                throw new ArgumentException($"--batch {batch}: input '{i.Name}' would be [{string.Join(", ", shape)}] = {elements:0.##e+0} values, more than one array holds ({Array.MaxLength:N0})");
             var data = new float[shape.Aggregate(1L, (a, d) => checked(a * d))];
             for (long k = 0; k < data.LongLength; k++) data[k] = (float)(rng.NextDouble() * 2 - 1);
             return new HostTensor(shape, data);
