@@ -97,19 +97,15 @@ public static class RunCommand
 
         private static Artifact FromManifest(string path, string manifest, string? modeOverride)
         {
-            if (new FileInfo(manifest).Length > 16 << 20) throw new UsageException($"{manifest}: larger than 16 MiB, not a manifest");
-            using var doc = JsonDocument.Parse(Converters.IO.SafeFile.ReadAllBytes(manifest, 16 << 20, manifest));
-            var root = doc.RootElement;
-            string? recorded = root.TryGetProperty("mode", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() : null;
-            string modeName = modeOverride ?? recorded ?? throw new UsageException($"--onnx {path}: the export records no mode; add --mode");
-            var parts = root.GetProperty("parts").EnumerateArray().ToDictionary(e => e.GetProperty("name").GetString()!, e => e);
-            var globalPart = parts.GetValueOrDefault("global").ValueKind == JsonValueKind.Object ? parts["global"] : parts.GetValueOrDefault("model");
-            if (globalPart.ValueKind != JsonValueKind.Object) throw new UsageException($"{manifest}: no global or model part");
-            string ModelFile(JsonElement part) => System.IO.Path.Combine(path, part.GetProperty("file").GetString()!);
-            int Size(JsonElement part) => int.Parse(part.GetProperty("image_size").GetString()!, System.Globalization.CultureInfo.InvariantCulture);
-            int? localSize = parts.TryGetValue("local", out var local) ? Size(local) : null;
+            // Verified before anything is loaded: files inside the folder, listed, sizes and sha256 as recorded.
+            var m = Converters.Artifacts.ArtifactManifest.Load(path);
+            string modeName = modeOverride ?? m.Mode ?? throw new UsageException($"--onnx {path}: the export records no mode; add --mode");
+            var globalPart = m.Part("global") ?? m.Part("model") ?? throw new UsageException($"{manifest}: no global or model part");
+            var local = m.Part("local");
+            int Size(Converters.Artifacts.ManifestPart part) => part.ImageSize ?? throw new UsageException($"{manifest}: part '{part.Name}' records no image_size");
+            int? localSize = local is null ? null : Size(local);
             var mode = DeepSeekOcrMode.Parse(modeName) with { BaseSize = Size(globalPart), TileSize = localSize };
-            return new Artifact(path, mode, ModelFile(globalPart), localSize is null ? null : ModelFile(local));
+            return new Artifact(path, mode, globalPart.ModelPath, local?.ModelPath);
         }
 
         private static DeepSeekOcrMode ModeWithSizes(string name, string path, int? tile)
