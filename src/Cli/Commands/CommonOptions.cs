@@ -30,6 +30,8 @@ public static class CommonOptions
     public static int Guard(ParseResult parse, Func<int> body)
     {
         bool verbose = parse.GetValue(Verbose);
+        // One private temp folder per run (TMPDIR points at it, so native scratch files land there too); removed at exit.
+        using var temp = Converters.IO.PrivateTemp.Begin();
         Validators.Onnx.OrtRunner.ShowNativeLogs = verbose;
         try
         {

@@ -77,7 +77,10 @@ public static class OnnxModelReader
         long offset = Number("offset"), length = Number("length");
         if (!File.Exists(file)) throw new OnnxFormatException(modelPath, $"initializer '{t.Name}': external data file {location} is missing");
         if (IO.SafeFile.Defect(file) is { } defect) throw new OnnxFormatException(file, $"external data of initializer '{t.Name}' {defect}");
-        if (new FileInfo(file).Length < offset + length)
+        // The length of what a symbolic link points to (validate links external data into its private folder).
+        var info = new FileInfo(file);
+        if (info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is FileInfo target) info = target;
+        if (info.Length < offset + length)
             throw new OnnxFormatException(modelPath, $"initializer '{t.Name}': external data file {location} is shorter than offset {offset} + length {length}");
         return new OnnxInitializerSummary(t.Name, dtype, t.Dims.ToArray(), length, location, offset);
     }

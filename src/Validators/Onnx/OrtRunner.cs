@@ -33,6 +33,15 @@ public sealed class OrtRunner : IDisposable
     public static bool ShowNativeLogs { get; set; }
 
     public OrtRunner(string modelPath, OrtRunnerOptions? options = null)
+        : this(modelPath, null, options)
+    {
+    }
+
+    /// <summary>
+    /// Runs an edited copy of <paramref name="modelPath"/> held in memory (<paramref name="model"/>, e.g. with extra trace
+    /// outputs); its external data is read from <paramref name="modelPath"/>'s folder, so no copy is ever written to disk.
+    /// </summary>
+    public OrtRunner(string modelPath, byte[]? model, OrtRunnerOptions? options = null)
     {
         options ??= new OrtRunnerOptions();
         if (!File.Exists(modelPath)) throw new FileNotFoundException($"{modelPath}: ONNX model not found");
@@ -58,7 +67,15 @@ public sealed class OrtRunner : IDisposable
         }
         try
         {
-            _session = new InferenceSession(modelPath, _options);
+            if (model is null)
+            {
+                _session = new InferenceSession(modelPath, _options);
+            }
+            else
+            {
+                _options.AddSessionConfigEntry("session.model_external_initializers_file_folder_path", Path.GetDirectoryName(Path.GetFullPath(modelPath))!);
+                _session = new InferenceSession(model, _options);
+            }
         }
         catch (OnnxRuntimeException e)
         {

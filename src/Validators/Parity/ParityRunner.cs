@@ -122,21 +122,12 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
     {
         if (Options.ExportedModel is { } given)
         {
-            // The shipped artifact itself; intermediates are exposed through a temporary copy of its graph.
-            string copy = OnnxModelEditor.WithExtraOutputs(given, extra.Select(n => (n, graph.Find(n)!.Type)));
-            try
-            {
-                using var artifact = new OrtRunner(copy);
-                var available = artifact.Outputs.Select(o => o.Name).ToHashSet();
-                return artifact.Run(inputs, graph.Outputs.Select(o => o.Name).Concat(extra).Where(available.Contains));
-            }
-            finally
-            {
-                File.Delete(copy);
-            }
+            // The shipped artifact itself; intermediates are exposed by an in-memory copy of its graph (nothing on disk).
+            using var artifact = new OrtRunner(given, OnnxModelEditor.WithExtraOutputs(given, extra.Select(n => (n, graph.Find(n)!.Type))));
+            var available = artifact.Outputs.Select(o => o.Name).ToHashSet();
+            return artifact.Run(inputs, graph.Outputs.Select(o => o.Name).Concat(extra).Where(available.Contains));
         }
-        string dir = Path.Combine(Path.GetTempPath(), $"modelforge-validate-{Environment.ProcessId}-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(dir);
+        string dir = Converters.IO.PrivateTemp.NewFolder("validate");
         try
         {
             var export = OnnxExporter.Export(graph, weights, Path.Combine(dir, "model.onnx"), new OnnxExportOptions(Options.Opset) { ExtraOutputs = extra });
