@@ -14,7 +14,7 @@ namespace ModelForge.Tests.Reliability;
 /// activation, estimated per family), naming the field, in under 1 s and 200 MB; duplicate keys, negative eps and
 /// non-integer dimensions are refused naming the field, never "could not be converted to System...".
 /// </summary>
-public sealed class ConfigBoundsTests
+public sealed class ConfigBoundsTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static JsonElement Config(string fixture, Action<JsonObject> edit)
     {
@@ -55,8 +55,10 @@ public sealed class ConfigBoundsTests
         var clock = Stopwatch.StartNew();
         var act = () => arch.Build(config, arch.RequestForCase(config.GetProperty("cases")[0]));
         act.Should().Throw<GraphException>().Which.Message.Should().Contain(field).And.Contain("limit");
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Counts.WriteLine(output, $"config {fixture} {path}={value}: refused in {clock.Elapsed.TotalMilliseconds:F1} ms, {allocated / 1024.0:F0} KiB allocated");
         clock.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(1));
-        (GC.GetAllocatedBytesForCurrentThread() - before).Should().BeLessThan(200L << 20);
+        allocated.Should().BeLessThan(200L << 20);
     }
 
     [Fact]
