@@ -88,6 +88,18 @@ public sealed class ExitCodeTests
     }
 
     [Fact]
+    public void Wrongly_shaped_inputs_name_the_file_and_no_parameter()
+    {
+        using var tmp = new TempDir();
+        ModelForge.Converters.Checkpoints.SafetensorsWriter.Write(tmp.File("in.safetensors"),
+            [new ModelForge.Converters.Checkpoints.WritableTensor("pixel_values", ModelForge.Graphs.Ir.DataType.Float32, [1, 3, 64, 64], () => new byte[3 * 64 * 64 * 4])]);
+        var r = Support.Cli.Run(TimeSpan.FromSeconds(90), "validate", "--arch", "deepencoder", "--checkpoint", Path.Combine(TinyDir, "model.safetensors"),
+            "--config", Path.Combine(TinyDir, "fixture.json"), "--inputs", tmp.File("in.safetensors"));
+        ShouldBeOneLine(r, "in.safetensors", "pixel_values");
+        r.Stderr.Should().NotContain("Parameter '");
+    }
+
+    [Fact]
     public void Onnx_runtime_log_lines_stay_off_the_terminal_unless_verbose()
     {
         using var tmp = new TempDir();

@@ -39,7 +39,9 @@ public static class CommonOptions
         }
         catch (Exception e) when (IsUserError(e))
         {
-            Console.Error.WriteLine($"modelforge: error: {OneLine(e.Message)}");
+            // ArgumentException appends " (Parameter 'x')": a C# name, meaningless to the user.
+            string message = e is ArgumentException { ParamName: { } p } ? e.Message.Replace($" (Parameter '{p}')", "", StringComparison.Ordinal) : e.Message;
+            Console.Error.WriteLine($"modelforge: error: {OneLine(message)}");
             if (verbose) Console.Error.WriteLine(e);
             return ExitCodes.Usage;
         }

@@ -19,6 +19,8 @@ public static class InputSets
             if (!file.Contains(input.Name))
                 throw new ArgumentException($"--inputs {spec}: no tensor named '{input.Name}' (the graph's inputs: {string.Join(", ", graph.Inputs.Select(i => i.Name))})");
             var info = file.Get(input.Name);
+            if (info.Shape.Length != input.Shape.Rank || input.Shape.Dims.Where((d, k) => d.IsKnown && d.Value != info.Shape[k]).Any())
+                throw new ArgumentException($"--inputs {spec}: tensor '{input.Name}' is [{string.Join(", ", info.Shape)}], the graph's input is {input.Type}");
             result[input.Name] = new HostTensor(info.Shape, file.ReadAsFloat32(input.Name));
         }
         return result;
