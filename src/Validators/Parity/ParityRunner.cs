@@ -86,7 +86,7 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
             foreach (var trace in traces)
             {
                 if (!expectedTraces.TryGetValue(trace, out var want) || !actual.TryGetValue(graph.Traces[trace].Name, out var got)) continue;
-                var result = TensorComparator.Compare(trace, got, want, tol);
+                var result = TraceShapes.Compare(trace, got, want, tol);
                 reports.Add(new OutputReport(name, "trace." + trace, comparison, result));
                 if (!result.Passed && !firstDivergence.ContainsKey(comparison)) firstDivergence[comparison] = trace;
             }
