@@ -48,7 +48,14 @@ public sealed class OrtRunner : IDisposable
         if (Converters.IO.SafeFile.Defect(modelPath) is { } defect) throw new ArgumentException($"{modelPath}: {defect}");
         // ONNX Runtime would open external data itself (a FIFO there blocks forever): check every external file first.
         // Models with external data are small protobufs; one with inline weights has none to check.
-        if (new FileInfo(modelPath).Length <= MaxCheckedModelBytes) Converters.Onnx.OnnxModelReader.Read(modelPath);
+        try
+        {
+            if (new FileInfo(modelPath).Length <= MaxCheckedModelBytes) Converters.Onnx.OnnxModelReader.Read(modelPath);
+        }
+        catch (Converters.Onnx.OnnxFormatException e)
+        {
+            throw new ArgumentException(e.Message); // "model.onnx: ...", as every OrtRunner refusal
+        }
         _options = new SessionOptions
         {
             GraphOptimizationLevel = options.Optimization,
