@@ -17,6 +17,7 @@ public sealed partial class PrivateTemp : IDisposable
     private static PrivateTemp? _current;
     private readonly List<PosixSignalRegistration> _signals = [];
     private int _removed;
+    private bool _closing;
 
     private PrivateTemp(string path) => Path = path;
 
@@ -48,6 +49,7 @@ public sealed partial class PrivateTemp : IDisposable
     /// <summary>A new empty folder inside the process's private folder.</summary>
     public static string NewFolder(string stem)
     {
+        if (Volatile.Read(ref Current._closing)) throw new OperationCanceledException("terminating on a signal");
         string dir = System.IO.Path.Combine(Current.Path, $"{stem}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(dir);
         return dir;
@@ -84,7 +86,7 @@ public sealed partial class PrivateTemp : IDisposable
         AppDomain.CurrentDomain.ProcessExit += (_, _) => temp.Remove();
         if (!OperatingSystem.IsWindows())
             foreach (var signal in new[] { PosixSignal.SIGTERM, PosixSignal.SIGINT, PosixSignal.SIGHUP })
-                temp._signals.Add(PosixSignalRegistration.Create(signal, _ => temp.Remove()));
+                temp._signals.Add(PosixSignalRegistration.Create(signal, ctx => temp.OnSignal(ctx)));
         if (redirectTmpDir)
         {
             Environment.SetEnvironmentVariable("TMPDIR", path);
@@ -116,6 +118,24 @@ public sealed partial class PrivateTemp : IDisposable
     private void Remove()
     {
         if (Interlocked.Exchange(ref _removed, 1) == 0) TryDelete(Path);
+    }
+
+    /// <summary>
+    /// SIGTERM/SIGINT/SIGHUP: other threads may still be writing into the folder, so no new folder is handed out, the
+    /// folder is deleted until it stays gone (a few tries), and the process exits with 128 + the signal number.
+    /// </summary>
+    private void OnSignal(PosixSignalContext context)
+    {
+        context.Cancel = true;
+        Volatile.Write(ref _closing, true);
+        for (int i = 0; i < 5 && Directory.Exists(Path); i++)
+        {
+            TryDelete(Path);
+            Thread.Sleep(20);
+        }
+        Interlocked.Exchange(ref _removed, 1);
+        int code = context.Signal switch { PosixSignal.SIGINT => 130, PosixSignal.SIGHUP => 129, _ => 143 };
+        Environment.Exit(code);
     }
 
     private static bool TryDelete(string dir)
