@@ -82,7 +82,7 @@ public sealed class TempHygieneTests
     }
 
     [Fact]
-    public void Sigterm_removes_the_private_temp_folder()
+    public async Task Sigterm_removes_the_private_temp_folder()
     {
         using var tmp = new TempDir();
         string t = tmp.File("t");
@@ -99,7 +99,7 @@ public sealed class TempHygieneTests
         using (var kill = Process.Start("kill", ["-TERM", p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!) kill.WaitForExit(10_000);
         _ = p.StandardOutput.ReadToEndAsync();
         p.WaitForExit(60_000).Should().BeTrue();
-        Directory.GetFileSystemEntries(t).Should().BeEmpty(err.Result);
+        Directory.GetFileSystemEntries(t).Should().BeEmpty(await err);
     }
 
     [Fact]

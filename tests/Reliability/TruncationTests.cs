@@ -16,7 +16,7 @@ public sealed class TruncationTests(ITestOutputHelper output)
     private static readonly string TinyDir = Repo.Golden("deepencoder-tiny");
 
     [Fact]
-    public void A_shard_truncated_during_export_is_one_line_and_exit_2()
+    public async Task A_shard_truncated_during_export_is_one_line_and_exit_2()
     {
         using var tmp = new TempDir();
         int landed = 0;
@@ -39,7 +39,7 @@ public sealed class TruncationTests(ITestOutputHelper output)
             using (var f = new FileStream(ckpt, FileMode.Open, FileAccess.Write, FileShare.ReadWrite)) f.SetLength(4096);
             _ = p.StandardOutput.ReadToEndAsync();
             p.WaitForExit(120_000).Should().BeTrue();
-            string stderr = err.Result;
+            string stderr = await err;
             output.WriteLine($"attempt {attempt}: exit {p.ExitCode}: {stderr.Trim()}");
             if (p.ExitCode == 0) continue; // the export finished before the truncation landed
             p.ExitCode.Should().Be(2, stderr);
