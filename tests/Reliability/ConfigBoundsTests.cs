@@ -34,6 +34,9 @@ public sealed class ConfigBoundsTests(Xunit.Abstractions.ITestOutputHelper outpu
         { "internvl2-tiny", "vit.ffn_hidden_size", "2000000000", "vit.ffn_hidden_size" },
         { "qwen2vl-tiny", "vit.depth", "100000", "vit.depth" },
         { "qwen2vl-tiny", "vit.embed_dim", "1048576", "vit.embed_dim" },
+        { "deepencoder2-tiny", "qwen2.num_layers", "100000", "qwen2.num_layers" },
+        { "deepencoder2-tiny", "qwen2.intermediate_size", "2000000000", "qwen2.intermediate_size" },
+        { "deepencoder2-tiny", "sam.depth", "100000", "sam.depth" },
     };
 
     private static void Set(JsonObject root, string path, string value)
@@ -85,6 +88,8 @@ public sealed class ConfigBoundsTests(Xunit.Abstractions.ITestOutputHelper outpu
         { "internvl2-tiny", "vit.layer_norm_eps", "-1", "vit.layer_norm_eps" },
         { "internvl2-tiny", "vit.num_layers", "3.5", "vit.num_layers" },
         { "qwen2vl-tiny", "vit.depth", "1.5", "vit.depth" },
+        { "deepencoder2-tiny", "qwen2.num_layers", "2.5", "qwen2.num_layers" },
+        { "deepencoder2-tiny", "sam.layer_norm_eps", "-1", "sam.layer_norm_eps" },
     };
 
     [Theory]

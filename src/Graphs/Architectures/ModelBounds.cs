@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using ModelForge.Graphs.Architectures.DeepEncoder;
+using ModelForge.Graphs.Architectures.DeepEncoder2;
 using ModelForge.Graphs.Architectures.InternVl2;
 using ModelForge.Graphs.Architectures.Qwen2Vl;
 using ModelForge.Graphs.Architectures.Vary;
@@ -104,6 +105,19 @@ public static class ModelBounds
         var (cp, ca) = Clip(c.Clip);
         var proj = new SizeTerm($"projector.input_dim {c.Projector.InputDim} x projector.output_dim {c.Projector.OutputDim}", (double)c.Projector.InputDim * c.Projector.OutputDim);
         Check([.. sp, .. cp, proj], [.. sa, .. ca]);
+    }
+
+    /// <summary>DeepSeek-OCR 2: SAM + a Qwen2 decoder over SAM's tokens and the learned queries (at views.base_size).</summary>
+    public static void Check(DeepEncoder2Config c)
+    {
+        Layers("sam.depth", c.Sam.Depth);
+        Layers("qwen2.num_layers", c.Qwen2.NumLayers);
+        var (sp, sa) = Sam(c.Sam);
+        double tokens = (double)c.Tokens(c.Views.BaseSize) + c.Queries.Query1024;
+        var (qp, qa) = Tower("qwen2", ("num_layers", c.Qwen2.NumLayers), ("hidden_size", c.Qwen2.HiddenSize), ("intermediate_size", 1.5 * c.Qwen2.IntermediateSize),
+            c.Qwen2.NumHeads, tokens, $"views.base_size {c.Views.BaseSize} tokens + qwen2.query_1024 {c.Queries.Query1024}");
+        var proj = new SizeTerm($"projector.input_dim {c.Projector.InputDim} x projector.output_dim {c.Projector.OutputDim}", (double)c.Projector.InputDim * c.Projector.OutputDim);
+        Check([.. sp, .. qp, proj], [.. sa, .. qa]);
     }
 
     public static void Check(VaryConfig c)
