@@ -84,9 +84,13 @@ public class CliErrorTests
         File.WriteAllText(tmp.File("out/keep.txt"), "mine");
         ShouldBeOneLineError(Export(tmp, "--checkpoint", TinyCkpt, "--config", TinyConfig), "--force");
         File.ReadAllText(tmp.File("out/keep.txt")).Should().Be("mine");
+        // --force replaces only an earlier export (a folder with a ModelForge manifest), never a folder of the user's files.
+        ShouldBeOneLineError(Export(tmp, "--checkpoint", TinyCkpt, "--config", TinyConfig, "--force"), "not a ModelForge artifact");
+        File.ReadAllText(tmp.File("out/keep.txt")).Should().Be("mine");
+        Directory.Delete(tmp.File("out"), true);
+        Export(tmp, "--checkpoint", TinyCkpt, "--config", TinyConfig).ExitCode.Should().Be(0);
         var forced = Export(tmp, "--checkpoint", TinyCkpt, "--config", TinyConfig, "--force");
         forced.ExitCode.Should().Be(0, forced.ToString());
-        File.Exists(tmp.File("out/keep.txt")).Should().BeFalse();
         File.Exists(tmp.File("out/model.onnx")).Should().BeTrue();
     }
 

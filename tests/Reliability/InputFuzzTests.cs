@@ -138,7 +138,7 @@ public sealed class InputFuzzTests(ITestOutputHelper output)
                 refusedConfig++;
             }
         }
-        output.WriteLine($"--config: {cases} cases, {refusedJson} refused as JSON (UsageException), {refusedConfig} refused as config (GraphException), {built} accepted");
+        Counts.WriteLine(output, $"--config: {cases} cases, {refusedJson} refused as JSON (UsageException), {refusedConfig} refused as config (GraphException), {built} accepted");
         cases.Should().Be(1_500);
         refusedConfig.Should().BeGreaterThan(200);
     }
@@ -172,7 +172,7 @@ public sealed class InputFuzzTests(ITestOutputHelper output)
                         refused++;
                     }
                 }
-        output.WriteLine($"--config exhaustive: {cases} documents ({nodes.Length} nodes), {refused} refused, {cases - refused} accepted");
+        Counts.WriteLine(output, $"--config exhaustive: {cases} documents ({nodes.Length} nodes), {refused} refused, {cases - refused} accepted");
         refused.Should().BeGreaterThan(100);
     }
 
@@ -219,7 +219,7 @@ public sealed class InputFuzzTests(ITestOutputHelper output)
                 Count((mutateGolden ? "golden: " : "fixture.json: ") + e.GetType().Name);
             }
         }
-        output.WriteLine("fixtures: 400 cases; " + string.Join(", ", tally.OrderBy(k => k.Key).Select(k => $"{k.Key} {k.Value}")));
+        Counts.WriteLine(output, "fixtures: 400 cases; " + string.Join(", ", tally.OrderBy(k => k.Key).Select(k => $"{k.Key} {k.Value}")));
         tally.Values.Sum().Should().Be(400);
         tally.GetValueOrDefault("golden: CheckpointFormatException").Should().BeGreaterThan(100);
     }
@@ -269,7 +269,7 @@ public sealed class InputFuzzTests(ITestOutputHelper output)
             long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
             allocated.Should().BeLessThan(64L << 20, $"case {i}: {kind}");
         }
-        output.WriteLine($"images: {cases} cases, {refused} refused with ImageFormatException, {decoded} decoded");
+        Counts.WriteLine(output, $"images: {cases} cases, {refused} refused with ImageFormatException, {decoded} decoded");
         refused.Should().BeGreaterThan(500);
     }
 }

@@ -57,8 +57,8 @@ public sealed class SafetensorsFuzzTests(ITestOutputHelper output)
                 Check(tally, i, c.Kind, path, c.Limits, c.MayOpen, c.MustSay, c.ToString);
             }
         });
-        output.WriteLine("generated files: " + tally);
-        output.WriteLine("by kind: " + string.Join(", ", tally.ByKind.OrderBy(k => k.Key).Select(k => $"{k.Key} {k.Value}")));
+        Counts.WriteLine(output, "generated files: " + tally);
+        Counts.WriteLine(output, "by kind: " + string.Join(", ", tally.ByKind.OrderBy(k => k.Key).Select(k => $"{k.Key} {k.Value}")));
         tally.Cases.Should().BeGreaterThanOrEqualTo(10_000);
         tally.ByKind.Keys.Should().HaveCountGreaterThanOrEqualTo(12, "every kind of defect is generated");
     }
@@ -86,8 +86,8 @@ public sealed class SafetensorsFuzzTests(ITestOutputHelper output)
                 Check(tally, i, kind, path, SafetensorsLimits.Default, mayOpen: true, mustSay: null, () => $"fixture {i % originals.Length}, mutation {m}");
             }
         });
-        output.WriteLine("fixture mutations: " + tally);
-        output.WriteLine("by kind: " + string.Join(", ", tally.ByKind.OrderBy(k => k.Key).Select(k => $"{k.Key} {k.Value}")));
+        Counts.WriteLine(output, "fixture mutations: " + tally);
+        Counts.WriteLine(output, "by kind: " + string.Join(", ", tally.ByKind.OrderBy(k => k.Key).Select(k => $"{k.Key} {k.Value}")));
         tally.Cases.Should().Be(2_000);
         tally.Refused.Should().BeGreaterThan(1_000, "most header damage must be detected");
     }
@@ -146,7 +146,7 @@ public sealed class SafetensorsFuzzTests(ITestOutputHelper output)
                 refused++;
             }
         }
-        output.WriteLine($"sharded indexes: {cases} cases, {refused} refused with CheckpointFormatException, {opened} opened");
+        Counts.WriteLine(output, $"sharded indexes: {cases} cases, {refused} refused with CheckpointFormatException, {opened} opened");
         File.Exists(Path.Combine(outside, "outside.safetensors")).Should().BeTrue();
         refused.Should().BeGreaterThan(400);
     }

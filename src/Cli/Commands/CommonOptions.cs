@@ -55,13 +55,18 @@ public static class CommonOptions
     public static int Guard(ParseResult parse, Func<int> body)
     {
         bool verbose = parse.GetValue(Verbose);
+        // One private temp folder per run (TMPDIR points at it, so native scratch files land there too); removed at exit.
+        using var temp = Converters.IO.PrivateTemp.Begin();
+        Validators.Onnx.OrtRunner.ShowNativeLogs = verbose;
         try
         {
             return body();
         }
         catch (Exception e) when (IsUserError(e))
         {
-            Console.Error.WriteLine($"modelforge: error: {OneLine(e.Message)}");
+            // ArgumentException appends " (Parameter 'x')": a C# name, meaningless to the user.
+            string message = e is ArgumentException { ParamName: { } p } ? e.Message.Replace($" (Parameter '{p}')", "", StringComparison.Ordinal) : e.Message;
+            Console.Error.WriteLine($"modelforge: error: {OneLine(message)}");
             if (verbose) Console.Error.WriteLine(e);
             JsonError(parse, OneLine(e.Message), ExitCodes.Usage);
             return ExitCodes.Usage;
@@ -85,7 +90,7 @@ public static class CommonOptions
     private static bool IsUserError(Exception e) => e is UsageException or CheckpointFormatException or CheckpointMismatchException
         or GraphException or FixtureException or ArtifactException or OnnxFormatException or FileNotFoundException
         or DirectoryNotFoundException or UnauthorizedAccessException or Validators.Torch.TorchUnavailableException
-        or Converters.Images.ImageFormatException or ArgumentException;
+        or Converters.Images.ImageFormatException or ArgumentException or Converters.IO.InputFileException;
 
     private static string OneLine(string s) => s.ReplaceLineEndings(" ").Trim();
 
@@ -97,7 +102,7 @@ public static class CommonOptions
         if (file.Length > 16 << 20) throw new UsageException($"--config {file.FullName}: larger than 16 MiB, not a config");
         try
         {
-            return JsonDocument.Parse(File.ReadAllBytes(file.FullName), new JsonDocumentOptions { MaxDepth = 32 });
+            return JsonDocument.Parse(Converters.IO.SafeFile.ReadAllBytes(file.FullName, 16 << 20, "--config"), new JsonDocumentOptions { MaxDepth = 32, AllowDuplicateProperties = false });
         }
         catch (JsonException e)
         {

@@ -65,7 +65,8 @@ public static class ExportCommand
                 ? [new ArtifactPart("model", new BuildRequest(parse.GetValue(imageSize)))]
                 : architecture.PlanMode(cfg?.RootElement, modeName);
             var request = new ExportRequest(architecture, ckptPath, cfg?.RootElement, parts, outDir,
-                new OnnxExportOptions(t.Opset, threshold), parse.GetValue(force), modeName?.ToLowerInvariant(), t, plan, passList);
+                new OnnxExportOptions(t.Opset, threshold), parse.GetValue(force), modeName?.ToLowerInvariant(), t, plan, passList,
+                parse.GetValue(config)?.FullName);
             var summary = ExportPipeline.Run(request, io.Step);
             io.EndStep();
             double writeSeconds = io.PhaseSeconds().GetValueOrDefault("write");

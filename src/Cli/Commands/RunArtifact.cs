@@ -37,7 +37,9 @@ internal sealed record RunArtifact(string Path, DeepSeekOcrMode Mode, string Glo
 
     private static RunArtifact FromManifest(string path, string manifest, string? modeOverride)
     {
-        if (new FileInfo(manifest).Length > 16 << 20) throw new UsageException($"{manifest}: larger than 16 MiB, not a manifest");
+        // Verified before anything is loaded (regular files, bounded read, files inside the folder, sizes and sha256 as
+        // recorded); the mode and sizes are then read from the same, checked manifest.
+        Converters.Artifacts.ArtifactManifest.Load(path);
         using var doc = JsonDocument.Parse(File.ReadAllBytes(manifest));
         var root = doc.RootElement;
         string arch = root.TryGetProperty("architecture", out var a) && a.ValueKind == JsonValueKind.String ? a.GetString()! : "?";

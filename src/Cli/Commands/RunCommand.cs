@@ -39,6 +39,8 @@ public static class RunCommand
             string imagePath = parse.GetValue(image)!;
             if (!File.Exists(imagePath)) throw new UsageException($"--image {imagePath}: file not found");
             var artifact = RunArtifact.Open(parse.GetValue(onnx)!, parse.GetValue(mode));
+            Converters.Artifacts.OutputGuard.CheckFile("--out", parse.GetValue(output)!,
+                [imagePath, artifact.Path, artifact.GlobalModel, artifact.GlobalModel + ".data"]);
             var clock = Stopwatch.StartNew();
             io.Step($"preprocess: {Path.GetFileName(imagePath)} for mode {artifact.Mode.Name}");
             var picture = ImageLoader.Load(imagePath);

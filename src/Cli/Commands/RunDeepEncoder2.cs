@@ -43,7 +43,7 @@ internal static class RunDeepEncoder2
         if (!Directory.Exists(path) || !File.Exists(manifest) || new FileInfo(manifest).Length > 16 << 20) return false;
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(manifest));
+            using var doc = JsonDocument.Parse(Converters.IO.SafeFile.ReadAllBytes(manifest, 16 << 20, manifest));
             return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("architecture", out var a)
                 && a.ValueKind == JsonValueKind.String && a.GetString() == "deepencoder2";
         }
@@ -56,7 +56,10 @@ internal static class RunDeepEncoder2
     /// <summary>Runs the artifact on the image and writes the tokens; returns the exit code.</summary>
     public static int Execute(string path, string imagePath, string? modeOverride, string outPath, int maxCrops)
     {
+        // Verified like every export folder (files inside it, listed, sha256) and --out kept away from the inputs.
+        if (Directory.Exists(path)) Converters.Artifacts.ArtifactManifest.Load(path);
         var (mode, views, global, local) = Open(path, modeOverride);
+        Converters.Artifacts.OutputGuard.CheckFile("--out", outPath, [imagePath, path, global, global + ".data"]);
         if (maxCrops < views.MinCrops || maxCrops > views.MaxCrops)
             throw new UsageException(
                 $"--max-tiles {maxCrops}: DeepSeek-OCR 2 cuts {views.MinCrops}..{views.MaxCrops} crops (views.min_crops / max_crops)");
@@ -96,7 +99,7 @@ internal static class RunDeepEncoder2
         string manifest = Path.Combine(path, "manifest.json");
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(manifest));
+            using var doc = JsonDocument.Parse(Converters.IO.SafeFile.ReadAllBytes(manifest, 16 << 20, manifest));
             var root = doc.RootElement;
             string? recorded = root.TryGetProperty("mode", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() : null;
             string name = modeOverride ?? recorded

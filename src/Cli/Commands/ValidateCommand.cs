@@ -90,6 +90,9 @@ public static class ValidateCommand
                 if (options.Paths.Contains(ValidationPath.Reference) || options.Arbiter)
                     TorchRuntime.Initialize(options.Device == "cuda" ? ComputeDevice.Cuda : ComputeDevice.Cpu, parse.GetValue(libtorch));
             }
+            CheckReportPaths(parse.GetValue(report), parse.GetValue(junit),
+                [parse.GetValue(fixture), parse.GetValue(checkpoint), parse.GetValue(config)?.FullName, parse.GetValue(inputs), parse.GetValue(onnx),
+                    options.ExportedModels is [var first, ..] ? Path.GetDirectoryName(first) : null]);
             var runner = new ParityRunner(options, io.Step);
 
             ValidationReport result;
@@ -218,6 +221,17 @@ public static class ValidateCommand
             : new WritableTensor(kv.Key, DataType.Int64, kv.Value.Shape, () => System.Runtime.InteropServices.MemoryMarshal.AsBytes(kv.Value.Longs!.AsSpan()).ToArray())).ToList();
         SafetensorsWriter.Write(path, list, new Dictionary<string, string> { ["producer"] = "modelforge validate", ["content"] = what });
     }
+    /// <summary>Before any case runs: reports go to files (not folders) that are none of the run's inputs, and not to one file twice.</summary>
+    private static void CheckReportPaths(string? report, string? junit, IEnumerable<string?> inputs)
+    {
+        var given = inputs.Where(i => i is not null && i != "random").Select(i => i!).ToArray();
+        if (report is not null) Converters.Artifacts.OutputGuard.CheckFile("--report", report, given);
+        if (junit is not null) Converters.Artifacts.OutputGuard.CheckFile("--junit", junit, given);
+        Converters.Artifacts.OutputGuard.CheckDistinct(("--report", report), ("--junit", junit));
+    }
+
+    private static double? Positive(double? v, string name) =>
+        v is null || (v >= 0 && double.IsFinite(v.Value)) ? v : throw new UsageException($"{name} {v}: must be a finite number >= 0");
 
     private static HashSet<ValidationPath> ParsePaths(string s)
     {

@@ -30,7 +30,8 @@ public sealed record ExportRequest(
     string? Mode = null,
     Target? Target = null,
     PrecisionPlan? Precision = null,
-    IReadOnlyList<string>? Passes = null)
+    IReadOnlyList<string>? Passes = null,
+    string? ConfigPath = null)
 {
     /// <summary>The target in effect: the given one, else `onnx` at the options' opset.</summary>
     public Target EffectiveTarget => Target ?? Targets.Targets.Onnx(Onnx.Opset);
@@ -60,6 +61,9 @@ public static class ExportPipeline
         // Progress messages are "phase: detail" (the CLI times each one until the next and sums per phase).
         progress?.Invoke($"open: checkpoint {r.CheckpointPath}");
         using var checkpoint = Checkpoint.Open(r.CheckpointPath);
+        // Before anything is built: --out must not be, hold or lie inside an input, nor (with --force) be a non-artifact.
+        OutputGuard.CheckFolder("--out", r.OutDir, [.. checkpoint.Files, .. r.ConfigPath is null ? [] : new[] { r.ConfigPath }],
+            Directory.Exists(r.CheckpointPath) ? [r.CheckpointPath] : [], r.Force);
         var graphs = new List<(ArtifactPart Part, Graph Graph)>();
         var passReports = new Dictionary<string, PassReport>();
         long parameters = 0;
@@ -86,26 +90,34 @@ public static class ExportPipeline
         using var staging = AtomicDirectory.Begin(r.OutDir, r.Force);
         var weights = new CheckpointWeights(checkpoint, r.Architecture.Adapter);
         var written = new List<(ArtifactPart Part, Graph Graph, OnnxExportResult Result)>();
-        if (graphs.Count > 1 && graphs.Any(g => ExternalBytes(g.Graph) > onnx.ExternalDataThreshold))
+        try
         {
-            // The parts of one artifact share ONE external-data file: weights both parts read are written once.
-            progress?.Invoke($"write: {string.Join(" + ", graphs.Select(g => g.Part.Name + ".onnx"))} against {SharedDataFile} (weights converted and streamed)");
-            var results = OnnxExporter.ExportShared(graphs.Select(g => (g.Graph, Path.Combine(staging.Staging, g.Part.Name + ".onnx"))).ToArray(),
-                weights, Path.Combine(staging.Staging, SharedDataFile), onnx);
-            written.AddRange(graphs.Select((g, i) => (g.Part, g.Graph, results[i])));
-        }
-        else
-        {
-            foreach (var (part, graph) in graphs)
+            if (graphs.Count > 1 && graphs.Any(g => ExternalBytes(g.Graph) > onnx.ExternalDataThreshold))
             {
-                progress?.Invoke($"write: {part.Name}.onnx (weights converted and streamed)");
-                written.Add((part, graph, OnnxExporter.Export(graph, weights, Path.Combine(staging.Staging, part.Name + ".onnx"), onnx)));
+                // The parts of one artifact share ONE external-data file: weights both parts read are written once.
+                progress?.Invoke($"write: {string.Join(" + ", graphs.Select(g => g.Part.Name + ".onnx"))} against {SharedDataFile} (weights converted and streamed)");
+                var results = OnnxExporter.ExportShared(graphs.Select(g => (g.Graph, Path.Combine(staging.Staging, g.Part.Name + ".onnx"))).ToArray(),
+                    weights, Path.Combine(staging.Staging, SharedDataFile), onnx);
+                written.AddRange(graphs.Select((g, i) => (g.Part, g.Graph, results[i])));
             }
+            else
+            {
+                foreach (var (part, graph) in graphs)
+                {
+                    progress?.Invoke($"write: {part.Name}.onnx (weights converted and streamed)");
+                    written.Add((part, graph, OnnxExporter.Export(graph, weights, Path.Combine(staging.Staging, part.Name + ".onnx"), onnx)));
+                }
+            }
+            var known = written.Where(w => w.Result.ExternalDataSha256 is not null)
+                .GroupBy(w => Path.GetFileName(w.Result.ExternalDataPath!)).ToDictionary(g => g.Key, g => g.First().Result.ExternalDataSha256!);
+            progress?.Invoke("manifest: sha256 of every file");
+            WriteManifest(Path.Combine(staging.Staging, "manifest.json"), r, written.Select(w => (w.Part, w.Graph)).ToList(), parameters, staging.Staging, passReports, known);
         }
-        var known = written.Where(w => w.Result.ExternalDataSha256 is not null)
-            .GroupBy(w => Path.GetFileName(w.Result.ExternalDataPath!)).ToDictionary(g => g.Key, g => g.First().Result.ExternalDataSha256!);
-        progress?.Invoke("manifest: sha256 of every file");
-        WriteManifest(Path.Combine(staging.Staging, "manifest.json"), r, written.Select(w => (w.Part, w.Graph)).ToList(), parameters, staging.Staging, passReports, known);
+        catch (IOException e) when (e is not IO.InputFileException)
+        {
+            // Disk full, quota, I/O error on the destination's file system: the user's environment, not a bug (exit 2).
+            throw AtomicDirectory.WriteFailure(staging.Destination, e);
+        }
         staging.Commit();
 
         string Final(string p) => Path.Combine(staging.Destination, Path.GetFileName(p));

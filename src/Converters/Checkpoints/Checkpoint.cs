@@ -21,6 +21,9 @@ public sealed class Checkpoint : IDisposable
     /// <summary>Full path of what was opened (file, folder or index file).</summary>
     public string Path { get; }
 
+    /// <summary>Every file this checkpoint was read from: the shards, and the index or file that was opened.</summary>
+    public IReadOnlyList<string> Files => [.. _files.Select(f => f.Path).Append(Path).Where(File.Exists).Distinct()];
+
     /// <summary>All tensors of all shards, sorted by name (ordinal).</summary>
     public IReadOnlyList<TensorInfo> Tensors { get; }
 
@@ -35,6 +38,8 @@ public sealed class Checkpoint : IDisposable
         limits ??= SafetensorsLimits.Default;
         limits.Validate();
         string full = System.IO.Path.GetFullPath(path);
+        if (IO.SafeFile.KindOf(full) is var kind && kind is not (IO.FileKind.Regular or IO.FileKind.Directory or IO.FileKind.Missing))
+            throw new CheckpointFormatException(full, IO.SafeFile.Defect(full)!);
         if (Directory.Exists(full))
         {
             var (file, isIndex) = FindInFolder(full);

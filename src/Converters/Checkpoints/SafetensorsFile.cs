@@ -1,34 +1,33 @@
-using System.IO.MemoryMappedFiles;
+using Microsoft.Win32.SafeHandles;
 using ModelForge.Graphs.Ir;
 
 namespace ModelForge.Converters.Checkpoints;
 
 /// <summary>
-/// One .safetensors file, memory-mapped, lazy: the header is parsed and validated at <see cref="Open"/>, data read on demand.
-/// Spans returned by <see cref="GetBytes"/> point into the map and are valid until <see cref="Dispose"/>.
-/// Reads are thread-safe; Dispose must not race with them.
+/// One .safetensors file, lazy: the header is parsed and validated at <see cref="Open"/>, data read on demand with
+/// positional reads (pread). Not memory-mapped on purpose: a mapped file truncated by another program while an export
+/// runs raises SIGBUS, which kills the process with no message; a short read instead becomes one
+/// <see cref="CheckpointFormatException"/> naming the file. Reads are thread-safe; Dispose must not race with them.
 /// </summary>
-public sealed unsafe class SafetensorsFile : IDisposable
+public sealed class SafetensorsFile : IDisposable
 {
     /// <summary>Elements converted per step by the float32 readers (keeps each source span well under 2 GiB).</summary>
     private const int ConvertChunk = 1 << 20;
 
     private readonly Dictionary<string, TensorEntry> _entries;
-    private readonly MemoryMappedFile? _map;
-    private readonly MemoryMappedViewAccessor? _view;
-    private readonly byte* _data;
+    private readonly FileStream? _stream;
+    private readonly long _dataStart;
     private bool _disposed;
 
-    private SafetensorsFile(string path, SafetensorsHeader header, MemoryMappedFile? map, MemoryMappedViewAccessor? view, byte* data)
+    private SafetensorsFile(string path, SafetensorsHeader header, FileStream? stream, long dataStart)
     {
         Path = path;
         Metadata = header.Metadata;
         _entries = new Dictionary<string, TensorEntry>(header.Tensors.Count, StringComparer.Ordinal);
         foreach (var t in header.Tensors) _entries.Add(t.Info.Name, t);
         Tensors = header.Tensors.Select(t => t.Info).OrderBy(t => t.Name, StringComparer.Ordinal).ToArray();
-        _map = map;
-        _view = view;
-        _data = data;
+        _stream = stream;
+        _dataStart = dataStart;
     }
 
     /// <summary>Full path of the file.</summary>
@@ -51,10 +50,15 @@ public sealed unsafe class SafetensorsFile : IDisposable
         limits.Validate();
         string full = System.IO.Path.GetFullPath(path);
 
+        if (IO.SafeFile.Defect(full) is { } defect) throw new CheckpointFormatException(full, defect);
         FileStream stream;
         try
         {
-            stream = new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.RandomAccess);
+            stream = IO.SafeFile.OpenRead(full, full, FileOptions.RandomAccess);
+        }
+        catch (IO.InputFileException e)
+        {
+            throw new CheckpointFormatException(full, IO.SafeFile.Defect(full) ?? e.Message, e);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -62,8 +66,6 @@ public sealed unsafe class SafetensorsFile : IDisposable
             throw new CheckpointFormatException(full, why, e);
         }
 
-        MemoryMappedFile? map = null;
-        MemoryMappedViewAccessor? view = null;
         try
         {
             long length = stream.Length;
@@ -84,28 +86,18 @@ public sealed unsafe class SafetensorsFile : IDisposable
             long dataStart = 8 + (long)n;
             long dataLength = length - dataStart;
             var header = SafetensorsHeader.Parse(full, json, dataLength, limits);
-
-            byte* data = null;
-            if (dataLength > 0)
-            {
-                // Never map an empty region: a file with no tensor data is served without a map.
-                map = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
-                view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-                if (view.Capacity < length) throw new CheckpointFormatException(full, "file shrank while it was being opened");
-                byte* basePtr = null;
-                view.SafeMemoryMappedViewHandle.AcquirePointer(ref basePtr);
-                data = basePtr + view.PointerOffset + dataStart;
-            }
-            else
-            {
-                stream.Dispose();
-            }
-            return new SafetensorsFile(full, header, map, view, data);
+            if (dataLength > 0) return new SafetensorsFile(full, header, stream, dataStart);
+            // A file with no tensor data needs no handle.
+            stream.Dispose();
+            return new SafetensorsFile(full, header, null, dataStart);
+        }
+        catch (EndOfStreamException)
+        {
+            stream.Dispose();
+            throw new CheckpointFormatException(full, "file shrank while it was being opened");
         }
         catch
         {
-            view?.Dispose();
-            map?.Dispose();
             stream.Dispose();
             throw;
         }
@@ -118,7 +110,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
     /// <exception cref="KeyNotFoundException">No such tensor; the message names it and the file.</exception>
     public TensorInfo Get(string name) => Entry(name).Info;
 
-    /// <summary>The tensor's raw little-endian bytes, straight from the map (no copy). Valid until Dispose.</summary>
+    /// <summary>The tensor's raw little-endian bytes (read into a new buffer).</summary>
     /// <exception cref="NotSupportedException">The tensor is 2 GiB or larger, more than a span can hold.</exception>
     public ReadOnlySpan<byte> GetBytes(string name)
     {
@@ -136,10 +128,13 @@ public sealed unsafe class SafetensorsFile : IDisposable
         if (destination.Length != count)
             throw new ArgumentException($"tensor '{name}' has {count} elements but the destination holds {destination.Length}", nameof(destination));
         int size = e.Info.DType.SizeOf();
+        var buffer = new byte[Math.Min(ConvertChunk, Math.Max(destination.Length, 1)) * size];
         for (int done = 0; done < destination.Length; done += ConvertChunk)
         {
             int n = Math.Min(ConvertChunk, destination.Length - done);
-            SafetensorsDTypes.ToFloat32(e.Info.DType, Slice(e.Begin + (long)done * size, n * size), destination.Slice(done, n));
+            var chunk = buffer.AsSpan(0, n * size);
+            ReadAt(e.Begin + (long)done * size, chunk);
+            SafetensorsDTypes.ToFloat32(e.Info.DType, chunk, destination.Slice(done, n));
         }
     }
 
@@ -154,17 +149,12 @@ public sealed unsafe class SafetensorsFile : IDisposable
         return result;
     }
 
-    /// <summary>Releases the map and the file.</summary>
+    /// <summary>Releases the file.</summary>
     public void Dispose()
     {
         if (_disposed) return;
         _disposed = true;
-        if (_view is not null)
-        {
-            _view.SafeMemoryMappedViewHandle.ReleasePointer();
-            _view.Dispose();
-        }
-        _map?.Dispose();
+        _stream?.Dispose();
     }
 
     private TensorEntry Entry(string name)
@@ -175,6 +165,25 @@ public sealed unsafe class SafetensorsFile : IDisposable
         return e;
     }
 
-    private ReadOnlySpan<byte> Slice(long offset, int length) =>
-        length == 0 ? ReadOnlySpan<byte>.Empty : new ReadOnlySpan<byte>(_data + offset, length);
+    private ReadOnlySpan<byte> Slice(long offset, int length)
+    {
+        if (length == 0) return ReadOnlySpan<byte>.Empty;
+        var bytes = new byte[length];
+        ReadAt(offset, bytes);
+        return bytes;
+    }
+
+    /// <summary>Fills <paramref name="destination"/> from data offset <paramref name="offset"/>; a short read means the file shrank.</summary>
+    private void ReadAt(long offset, Span<byte> destination)
+    {
+        SafeFileHandle handle = _stream!.SafeFileHandle;
+        int done = 0;
+        while (done < destination.Length)
+        {
+            int n = RandomAccess.Read(handle, destination[done..], _dataStart + offset + done);
+            if (n == 0)
+                throw new CheckpointFormatException(Path, $"file shrank while it was read (now {RandomAccess.GetLength(handle):N0} bytes; was it truncated or replaced by another program?)");
+            done += n;
+        }
+    }
 }

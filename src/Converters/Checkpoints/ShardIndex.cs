@@ -12,12 +12,13 @@ internal static class ShardIndex
     public static Dictionary<string, string> Read(string indexPath, SafetensorsLimits limits)
     {
         byte[] json;
+        if (IO.SafeFile.Defect(indexPath) is { } defect) throw new CheckpointFormatException(indexPath, defect);
         try
         {
             long length = new FileInfo(indexPath).Length;
             if (length > limits.MaxHeaderBytes)
                 throw new CheckpointFormatException(indexPath, $"index file is {length} bytes, over the limit of {limits.MaxHeaderBytes}");
-            json = File.ReadAllBytes(indexPath);
+            json = IO.SafeFile.ReadAllBytes(indexPath, limits.MaxHeaderBytes, indexPath);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

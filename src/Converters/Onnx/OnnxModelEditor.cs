@@ -27,11 +27,12 @@ public static class OnnxModelEditor
     public static ModelProto Read(string modelPath)
     {
         if (!File.Exists(modelPath)) throw new OnnxFormatException(modelPath, "not found");
+        if (IO.SafeFile.Defect(modelPath) is { } defect) throw new OnnxFormatException(modelPath, defect);
         var info = new FileInfo(modelPath);
         if (info.Length >= int.MaxValue) throw new OnnxFormatException(modelPath, "larger than 2 GiB: not a valid ONNX protobuf (large weights belong in external data)");
         try
         {
-            using var s = File.OpenRead(modelPath);
+            using var s = IO.SafeFile.OpenRead(modelPath, modelPath);
             var model = ModelProto.Parser.ParseFrom(s);
             if (model.Graph is null) throw new OnnxFormatException(modelPath, "has no graph");
             return model;

@@ -76,7 +76,11 @@ public static class OnnxModelReader
         long Number(string key) => entries.TryGetValue(key, out var s) ? (long.TryParse(s, out long v) && v >= 0 ? v : throw new OnnxFormatException(modelPath, $"initializer '{t.Name}': bad external {key} '{s}'")) : 0;
         long offset = Number("offset"), length = Number("length");
         if (!File.Exists(file)) throw new OnnxFormatException(modelPath, $"initializer '{t.Name}': external data file {location} is missing");
-        if (new FileInfo(file).Length < offset + length)
+        if (IO.SafeFile.Defect(file) is { } defect) throw new OnnxFormatException(modelPath, $"initializer '{t.Name}': external data file {location} {defect}");
+        // The length of what a symbolic link points to (validate links external data into its private folder).
+        var info = new FileInfo(file);
+        if (info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is FileInfo target) info = target;
+        if (info.Length < offset + length)
             throw new OnnxFormatException(modelPath, $"initializer '{t.Name}': external data file {location} is shorter than offset {offset} + length {length}");
         return new OnnxInitializerSummary(t.Name, dtype, t.Dims.ToArray(), length, location, offset);
     }

@@ -28,6 +28,7 @@ public sealed record ClipConfig
         Config.Require(PatchSize > 0 && ImageSize % PatchSize == 0, $"clip.image_size {ImageSize} must be a multiple of clip.patch_size {PatchSize}");
         Config.Require(NumLayers > 0 && NumHeads > 0 && HiddenSize % NumHeads == 0, $"clip.hidden_size {HiddenSize} must be divisible by clip.num_heads {NumHeads}");
         Config.Require(FfnHiddenSize > 0, "clip.ffn_hidden_size must be positive");
+        Config.Require(LayerNormEps > 0 && double.IsFinite(LayerNormEps), $"clip.layer_norm_eps {LayerNormEps} must be a positive number");
         Config.Require(Activation is not null, "clip.activation must be a string, not null");
         Activations.Parse(Activation!);
     }

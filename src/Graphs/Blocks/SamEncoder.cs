@@ -35,6 +35,7 @@ public sealed record SamConfig
         Config.Require(GlobalAttnIndexes is not null, "sam.global_attn_indexes must be an array of block indexes, not null");
         Config.Require(GlobalAttnIndexes!.All(i => i >= 0 && i < Depth), $"sam.global_attn_indexes must lie in 0..{Depth - 1}");
         Config.Require(NeckChannels > 0 && Net2Channels > 0 && Net3Channels > 0, "sam.neck_channels, sam.net2_channels and sam.net3_channels must be positive");
+        Config.Require(LayerNormEps > 0 && double.IsFinite(LayerNormEps), $"sam.layer_norm_eps {LayerNormEps} must be a positive number");
     }
 
     /// <summary>Largest input side accepted: 4x the largest released mode, bounding export-time tables and attention size.</summary>

@@ -57,7 +57,11 @@ public sealed class GoldenFixture : IDisposable
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(File.ReadAllBytes(jsonPath), new JsonDocumentOptions { MaxDepth = 32 });
+            doc = JsonDocument.Parse(Converters.IO.SafeFile.ReadAllBytes(jsonPath, 16 << 20, jsonPath), new JsonDocumentOptions { MaxDepth = 32, AllowDuplicateProperties = false });
+        }
+        catch (IOException e)
+        {
+            throw new FixtureException(e.Message);
         }
         catch (JsonException e)
         {

@@ -26,11 +26,43 @@ public sealed class OrtRunner : IDisposable
     private readonly InferenceSession _session;
     private readonly SessionOptions _options;
 
+    /// <summary>Models up to this size are parsed before loading to check their external data files (64 MiB).</summary>
+    private const long MaxCheckedModelBytes = 64L << 20;
+
+    /// <summary>Whether ONNX Runtime's own log lines (warnings) reach stderr; the CLI sets it from --verbose.</summary>
+    public static bool ShowNativeLogs { get; set; }
+
     public OrtRunner(string modelPath, OrtRunnerOptions? options = null)
+        : this(modelPath, null, options)
+    {
+    }
+
+    /// <summary>
+    /// Runs an edited copy of <paramref name="modelPath"/> held in memory (<paramref name="model"/>, e.g. with extra trace
+    /// outputs); its external data is read from <paramref name="modelPath"/>'s folder, so no copy is ever written to disk.
+    /// </summary>
+    public OrtRunner(string modelPath, byte[]? model, OrtRunnerOptions? options = null)
     {
         options ??= new OrtRunnerOptions();
         if (!File.Exists(modelPath)) throw new FileNotFoundException($"{modelPath}: ONNX model not found");
-        _options = new SessionOptions { GraphOptimizationLevel = options.Optimization, IntraOpNumThreads = options.IntraOpThreads };
+        if (Converters.IO.SafeFile.Defect(modelPath) is { } defect) throw new ArgumentException($"{modelPath}: {defect}");
+        // ONNX Runtime would open external data itself (a FIFO there blocks forever): check every external file first.
+        // Models with external data are small protobufs; one with inline weights has none to check.
+        try
+        {
+            if (new FileInfo(modelPath).Length <= MaxCheckedModelBytes) Converters.Onnx.OnnxModelReader.Read(modelPath);
+        }
+        catch (Converters.Onnx.OnnxFormatException e)
+        {
+            throw new ArgumentException(e.Message); // "model.onnx: ...", as every OrtRunner refusal
+        }
+        _options = new SessionOptions
+        {
+            GraphOptimizationLevel = options.Optimization,
+            IntraOpNumThreads = options.IntraOpThreads,
+            // ONNX Runtime's own warnings go straight to stderr; users see them only with --verbose (errors come as exceptions).
+            LogSeverityLevel = ShowNativeLogs ? OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING : OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL,
+        };
         try
         {
             if (options.Provider == OrtProvider.Cuda) _options.AppendExecutionProvider_CUDA();
@@ -42,7 +74,15 @@ public sealed class OrtRunner : IDisposable
         }
         try
         {
-            _session = new InferenceSession(modelPath, _options);
+            if (model is null)
+            {
+                _session = new InferenceSession(modelPath, _options);
+            }
+            else
+            {
+                _options.AddSessionConfigEntry("session.model_external_initializers_file_folder_path", Path.GetDirectoryName(Path.GetFullPath(modelPath))!);
+                _session = new InferenceSession(model, _options);
+            }
         }
         catch (OnnxRuntimeException e)
         {

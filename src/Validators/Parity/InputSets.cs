@@ -38,6 +38,8 @@ public static class InputSets
             if (!file.Contains(input.Name))
                 throw new ArgumentException($"--inputs {spec}: no tensor named '{input.Name}' (the graph's inputs: {string.Join(", ", graph.Inputs.Select(i => i.Name))})");
             var info = file.Get(input.Name);
+            if (info.Shape.Length != input.Shape.Rank || input.Shape.Dims.Where((d, k) => d.IsKnown && d.Value != info.Shape[k]).Any())
+                throw new ArgumentException($"--inputs {spec}: tensor '{input.Name}' is [{string.Join(", ", info.Shape)}], the graph's input is {input.Type}");
             result[input.Name] = new HostTensor(info.Shape, file.ReadAsFloat32(input.Name));
         }
         return result;
@@ -50,6 +52,9 @@ public static class InputSets
         return graph.Inputs.ToDictionary(i => i.Name, i =>
         {
             var shape = i.Shape.Evaluate(bindings);
+            double elements = shape.Aggregate(1.0, (a, d) => a * d);
+            if (elements > Array.MaxLength)
+                throw new ArgumentException($"--batch {batch}: input '{i.Name}' would be [{string.Join(", ", shape)}] = {elements:0.##e+0} values, more than one array holds ({Array.MaxLength:N0})");
             var data = new float[shape.Aggregate(1L, (a, d) => checked(a * d))];
             for (long k = 0; k < data.LongLength; k++) data[k] = (float)(rng.NextDouble() * 2 - 1);
             return new HostTensor(shape, data);

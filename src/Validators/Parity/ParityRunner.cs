@@ -142,7 +142,7 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
             {
                 if (!expectedTraces.TryGetValue(trace, out var want) || !actual.TryGetValue(graph.Traces[trace].Name, out var got)) continue;
                 var tol = Options.ToleranceFor(precision, "trace." + trace, _fixtureTolerances);
-                var result = TensorComparator.Compare(trace, got, want, tol, Options.ErrorStat);
+                var result = TraceShapes.Compare(trace, got, want, tol, Options.ErrorStat);
                 reports.Add(new OutputReport(name, "trace." + trace, comparison, result, Informational: informational));
                 if (!result.Passed && !informational && !firstDivergence.ContainsKey(comparison)) firstDivergence[comparison] = trace;
             }
@@ -273,8 +273,7 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
             var present = graph.Outputs.Select(o => o.Name).Concat(extra).Where(available.Contains).ToArray();
             return calls.Select(inputs => artifact.Run(inputs, present)).ToList();
         }
-        string dir = Path.Combine(Path.GetTempPath(), $"modelforge-validate-{Environment.ProcessId}-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(dir);
+        string dir = Converters.IO.PrivateTemp.NewFolder("validate");
         try
         {
             progress?.Invoke($"export: {name} graph to ONNX (temporary)");

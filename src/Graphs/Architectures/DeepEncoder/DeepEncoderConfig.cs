@@ -45,7 +45,7 @@ public sealed record DeepEncoderConfig
             }
             catch (JsonException ex)
             {
-                throw new GraphException($"config \"{name}\": {ex.Message.Split('.')[0]} (at {ex.Path})");
+                throw ConfigErrors.From(name, ex);
             }
         }
         var cfg = new DeepEncoderConfig { Sam = Part<SamConfig>("sam"), Clip = Part<ClipConfig>("clip"), Projector = Part<ProjectorConfig>("projector") };
@@ -68,6 +68,7 @@ public sealed record DeepEncoderConfig
         Require(Projector.Type == "linear", $"projector.type '{Projector.Type}' is not supported (only 'linear', as released)");
         Require(Projector.InputDim == Clip.HiddenSize + Sam.Net3Channels, $"projector.input_dim {Projector.InputDim} must equal clip.hidden_size + sam.net3_channels = {Clip.HiddenSize + Sam.Net3Channels}");
         Require(Projector.OutputDim > 0, "projector.output_dim must be positive");
+        ModelBounds.Check(this);
     }
 
     /// <summary>SAM patch grid, CLIP grid and token count for an input of the given size (square).</summary>

@@ -86,7 +86,7 @@ public sealed record DeepEncoder2Config
             }
             catch (JsonException ex)
             {
-                throw new GraphException($"config \"{name}\": {ex.Message.Split('.')[0]} (at {ex.Path})");
+                throw ConfigErrors.From(name, ex);
             }
         }
         var d = Default;
@@ -126,6 +126,7 @@ public sealed record DeepEncoder2Config
             "views.min_crops / max_crops must satisfy 2 <= min <= max <= 9");
         Require(QueryTableFor(Views.BaseSize) == "query_1024", $"views.base_size {Views.BaseSize} must give {Queries.Query1024} tokens (query_1024)");
         Require(QueryTableFor(Views.ImageSize) == "query_768", $"views.image_size {Views.ImageSize} must give {Queries.Query768} tokens (query_768)");
+        ModelBounds.Check(this);
     }
 
     /// <summary>Visual tokens of a square view: g2² with g2 the grid after net_3 (Sam.Grids checks the size).</summary>

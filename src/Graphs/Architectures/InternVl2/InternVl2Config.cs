@@ -76,7 +76,7 @@ public sealed record InternVl2Config
         }
         catch (JsonException ex)
         {
-            throw new GraphException($"config: {ex.Message.Split('.')[0]} (at {ex.Path})");
+            throw ConfigErrors.From(null, ex);
         }
         cfg.Validate();
         return cfg;
@@ -103,6 +103,8 @@ public sealed record InternVl2Config
         long k = ShuffleFactor;
         Require(Mlp1.In == v.HiddenSize * k * k, $"mlp1.in {Mlp1.In} must equal vit.hidden_size * (1/downsample_ratio)² = {v.HiddenSize * k * k}");
         Require(Mlp1.Hidden > 0, "mlp1.hidden must be positive");
+        Require(v.LayerNormEps > 0 && double.IsFinite(v.LayerNormEps), $"vit.layer_norm_eps {v.LayerNormEps} must be a positive number");
+        ModelBounds.Check(this);
     }
 
     /// <summary>Patch grid g and token grid g/k of a square tile; g must be a multiple of k.</summary>

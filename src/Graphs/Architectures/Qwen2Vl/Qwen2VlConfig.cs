@@ -80,7 +80,7 @@ public sealed record Qwen2VlVisionConfig
             }
             catch (JsonException ex)
             {
-                throw new GraphException($"config \"vit\": {ex.Message.Split('.')[0]} (at {ex.Path})");
+                throw ConfigErrors.From("vit", ex);
             }
         }
         cfg.Validate();
@@ -101,5 +101,6 @@ public sealed record Qwen2VlVisionConfig
         Require(PatchSize > 0 && TemporalPatchSize > 0 && SpatialMergeSize > 0 && InChannels > 0, "vit.patch_size, temporal_patch_size, spatial_merge_size and in_channels must be positive");
         Require(RopeTheta > 0 && LayerNormEps > 0, "vit.rope_theta and vit.layer_norm_eps must be positive");
         Blocks.Activations.Parse(Activation);
+        ModelBounds.Check(this);
     }
 }

@@ -55,7 +55,7 @@ public sealed record VaryConfig
         }
         catch (JsonException ex)
         {
-            throw new GraphException($"config: {ex.Message.Split('.')[0]} (at {ex.Path})");
+            throw ConfigErrors.From(null, ex);
         }
         cfg.Validate();
         return cfg;
@@ -76,6 +76,7 @@ public sealed record VaryConfig
         }
         Sam.Validate();
         Clip.Validate();
+        ModelBounds.Check(this);
         int samGrid = Sam.Grids(Sam.ImageSize).OutputGrid;
         Require(samGrid * samGrid == Tokens, $"sam gives {samGrid * samGrid} tokens but clip gives {Tokens}: concatenating on channels needs equal counts");
         Require(VisionSelectLayer >= -(Clip.NumLayers + 1) && VisionSelectLayer <= Clip.NumLayers, $"vision_select_layer {VisionSelectLayer} must index the {Clip.NumLayers + 1} hidden states");
