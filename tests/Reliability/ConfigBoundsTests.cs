@@ -74,7 +74,7 @@ public sealed class ConfigBoundsTests(Xunit.Abstractions.ITestOutputHelper outpu
         var r = Support.Cli.Run(TimeSpan.FromSeconds(60), "export", "--arch", "deepencoder", "--checkpoint",
             Path.Combine(Repo.Golden("deepencoder-tiny"), "model.safetensors"), "--config", tmp.File("huge.json"), "--out", tmp.File("o"));
         r.ExitCode.Should().Be(2, r.ToString());
-        r.Stderr.Trim().Split('\n').Should().ContainSingle().Which.Should().Contain("sam.depth");
+        r.Errors.Trim().Split('\n').Should().ContainSingle().Which.Should().Contain("sam.depth");
     }
 
     public static TheoryData<string, string, string, string> Malformed => new()
@@ -113,7 +113,7 @@ public sealed class ConfigBoundsTests(Xunit.Abstractions.ITestOutputHelper outpu
         var r = Support.Cli.Run(TimeSpan.FromSeconds(60), "export", "--arch", "deepencoder", "--checkpoint",
             Path.Combine(Repo.Golden("deepencoder-tiny"), "model.safetensors"), "--config", tmp.File("dup.json"), "--out", tmp.File("o"));
         r.ExitCode.Should().Be(2, r.ToString());
-        r.Stderr.Trim().Split('\n').Should().ContainSingle().Which.Should().Contain("dup.json").And.ContainEquivalentOf("duplicate").And.Contain("depth");
+        r.Errors.Trim().Split('\n').Should().ContainSingle().Which.Should().Contain("dup.json").And.ContainEquivalentOf("duplicate").And.Contain("depth");
         // The same in a fixture folder's fixture.json.
         string fx = tmp.File("fx");
         Directory.CreateDirectory(fx);

@@ -33,7 +33,7 @@ public sealed class DataLossTests
     private static void ShouldRefuse(CliResult r, string mentions)
     {
         r.ExitCode.Should().Be(2, r.ToString());
-        var lines = r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var lines = r.Errors.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         lines.Should().HaveCount(1, r.ToString());
         lines[0].Should().Contain(mentions, r.ToString());
         r.Stderr.Should().NotContain("   at ");

@@ -50,7 +50,7 @@ public sealed class ExitCodeTests
     private static void ShouldBeOneLine(CliResult r, params string[] mentions)
     {
         r.ExitCode.Should().Be(2, r.ToString());
-        var lines = r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var lines = r.Errors.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         lines.Should().HaveCount(1, r.ToString());
         foreach (var m in mentions) lines[0].Should().Contain(m, r.ToString());
     }
@@ -115,7 +115,7 @@ public sealed class ExitCodeTests
         string[] args = ["validate", "--fixture", TinyDir, "--paths", "exported", "--onnx", tmp.File("lone.onnx")];
         var quiet = Support.Cli.Run(args);
         quiet.ExitCode.Should().Be(0, quiet.ToString());
-        quiet.Stderr.Should().NotContain("onnxruntime", quiet.ToString());
+        quiet.Errors.Should().NotContain("onnxruntime", quiet.ToString());
         var verbose = Support.Cli.Run([.. args, "--verbose"]);
         verbose.ExitCode.Should().Be(0, verbose.ToString());
         verbose.Stderr.Should().Contain("unused_initializer", "--verbose shows ONNX Runtime's own messages");

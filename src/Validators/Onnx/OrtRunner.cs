@@ -100,7 +100,12 @@ public sealed class OrtRunner : IDisposable
     public OrtRunner(byte[] model, string externalDataFolder, string displayPath, OrtRunnerOptions? options = null)
     {
         options ??= new OrtRunnerOptions();
-        _options = new SessionOptions { GraphOptimizationLevel = options.Optimization, IntraOpNumThreads = options.IntraOpThreads };
+        _options = new SessionOptions
+        {
+            GraphOptimizationLevel = options.Optimization,
+            IntraOpNumThreads = options.IntraOpThreads,
+            LogSeverityLevel = ShowNativeLogs ? OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING : OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL,
+        };
         // ONNX Runtime resolves relative external-data locations of an in-memory model against this folder.
         _options.AddSessionConfigEntry("session.model_external_initializers_file_folder_path", externalDataFolder);
         try
