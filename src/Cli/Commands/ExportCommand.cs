@@ -12,7 +12,7 @@ public static class ExportCommand
     public static Command Create()
     {
         var arch = CommonOptions.Arch();
-        arch.Required = true;
+        arch.Description = "Architecture (see `modelforge archs`); optional: the checkpoint folder's config.json and tensor names decide";
         var checkpoint = CommonOptions.Checkpoint();
         checkpoint.Required = true;
         var config = CommonOptions.Config();
@@ -34,17 +34,21 @@ public static class ExportCommand
         {
             if (parse.GetValue(target) == "tensorrt")
                 throw new UsageException("--target tensorrt: TensorRT is not available in this build (no TensorRT on this machine); export --target onnx and build the engine with trtexec --onnx=model.onnx where TensorRT is installed");
-            var architecture = ArchitectureRegistry.Get(parse.GetValue(arch)!);
-            using var cfg = CommonOptions.ReadConfig(parse.GetValue(config));
+            using var userCfg = CommonOptions.ReadConfig(parse.GetValue(config));
+            // Family + config from --arch, DIR/config.json, the tensor names and --config (overrides), before any build.
+            var resolved = ModelResolver.Resolve(parse.GetValue(checkpoint)!, parse.GetValue(arch), userCfg?.RootElement);
+            var architecture = resolved.Architecture;
+            var cfgRoot = resolved.Config;
             long threshold = parse.GetValue(external) switch { "always" => 0, "never" => long.MaxValue, _ => 1L << 30 };
             string? modeName = parse.GetValue(mode);
             if (modeName is not null && parse.GetValue(imageSize) is not null)
                 throw new UsageException("--mode fixes the input sizes; drop --image-size");
             var parts = modeName is null
                 ? [new ArtifactPart("model", new BuildRequest(parse.GetValue(imageSize)))]
-                : architecture.PlanMode(cfg?.RootElement, modeName);
-            var request = new ExportRequest(architecture, parse.GetValue(checkpoint)!, cfg?.RootElement, parts, parse.GetValue(output)!,
-                new OnnxExportOptions(parse.GetValue(opset), threshold), parse.GetValue(force), modeName?.ToLowerInvariant());
+                : architecture.PlanMode(cfgRoot, modeName);
+            var request = new ExportRequest(architecture, parse.GetValue(checkpoint)!, cfgRoot, parts, parse.GetValue(output)!,
+                new OnnxExportOptions(parse.GetValue(opset), threshold), parse.GetValue(force), modeName?.ToLowerInvariant(),
+                resolved.Sources, resolved.Preprocessing);
             var summary = ExportPipeline.Run(request, msg => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(msg)}[/]"));
             Print(summary);
             return ExitCodes.Ok;

@@ -20,7 +20,9 @@ public sealed record ExportRequest(
     string OutDir,
     OnnxExportOptions Onnx,
     bool Force = false,
-    string? Mode = null);
+    string? Mode = null,
+    IReadOnlyDictionary<string, string>? ConfigSources = null,
+    JsonElement? Preprocessing = null);
 
 /// <summary>What one part of an export wrote.</summary>
 public sealed record ExportedPart(string Name, string ModelPath, string? ExternalDataPath, IReadOnlyList<string> Inputs, IReadOnlyList<string> Outputs, int Nodes);
@@ -38,13 +40,14 @@ public static class ExportPipeline
     {
         var clock = Stopwatch.StartNew();
         using var checkpoint = Checkpoint.Open(r.CheckpointPath);
+        var adapter = r.Architecture.AdapterFor(r.Config);
         var graphs = new List<(ArtifactPart Part, Graph Graph)>();
         long parameters = 0;
         foreach (var part in r.Parts)
         {
             var graph = r.Architecture.Build(r.Config, part.Request);
             progress?.Invoke($"built {r.Architecture.Name} graph '{part.Name}' ({graph.Metadata.GetValueOrDefault("image_size", "?")} px, {graph.Nodes.Count} nodes)");
-            WeightBinder.Verify(graph, checkpoint, r.Architecture.Adapter);
+            WeightBinder.Verify(graph, checkpoint, adapter);
             parameters = Math.Max(parameters, graph.ParameterCount);
             graph.PruneUnused();
             var unsupported = OnnxExporter.Unsupported(graph, r.Onnx);
@@ -54,7 +57,7 @@ public static class ExportPipeline
         }
 
         using var staging = AtomicDirectory.Begin(r.OutDir, r.Force);
-        var weights = new CheckpointWeights(checkpoint, r.Architecture.Adapter);
+        var weights = new CheckpointWeights(checkpoint, adapter);
         var written = new List<(ArtifactPart Part, Graph Graph, OnnxExportResult Result)>();
         foreach (var (part, graph) in graphs)
         {
@@ -97,6 +100,9 @@ public static class ExportPipeline
             ["config"] = r.Config is { } c ? JsonSerializer.Deserialize<JsonElement>(c.GetRawText()) : JsonSerializer.Deserialize<JsonElement>(r.Architecture.DefaultConfigJson),
             ["files"] = files,
         };
+        // Where each hyperparameter came from (config.json field, original class default, --config, checkpoint keys).
+        if (r.ConfigSources is { Count: > 0 } sources) manifest["config_sources"] = sources;
+        if (r.Preprocessing is { } pre) manifest["preprocessing"] = pre;
         File.WriteAllText(path, JsonSerializer.Serialize(manifest, new JsonSerializerOptions { WriteIndented = true }) + "\n");
     }
 

@@ -12,6 +12,10 @@ public static class FamilySignatures
         ("vary", ["transformer.vision_tower.", "transformer.vision_tower_high.", "transformer.mm_projector"]),
         ("internvl2", ["vision_model.embeddings.", "vision_model.encoder.layers.", "mlp1."]),
         ("qwen2vl", ["visual.patch_embed.", "visual.blocks.", "visual.merger."]),
+        // transformers' renamed layouts (read by the same families through their layout adapters).
+        ("internvl2", ["vision_tower.embeddings.", "vision_tower.encoder.layer.", "multi_modal_projector."]),
+        ("internvl2", ["model.vision_tower.embeddings.", "model.vision_tower.encoder.layer.", "model.multi_modal_projector."]),
+        ("qwen2vl", ["model.visual.patch_embed.", "model.visual.blocks.", "model.visual.merger."]),
     ];
 
     /// <summary>The family whose prefixes the keys match best (all of them for a full match), or null.</summary>
