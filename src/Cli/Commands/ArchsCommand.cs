@@ -16,7 +16,7 @@ public static class ArchsCommand
             foreach (var a in ArchitectureRegistry.All)
             {
                 AnsiConsole.MarkupLine($"[bold]{Markup.Escape(a.Name)}[/]: {Markup.Escape(a.Paradigm)}");
-                AnsiConsole.MarkupLine($"  checkpoint keys: {Markup.Escape(string.Join(", ", FamilySignatures.All.Single(f => f.Family == a.Name).Prefixes.Select(p => p + "*")))}");
+                AnsiConsole.MarkupLine($"  checkpoint keys: {Markup.Escape(string.Join(", ", FamilySignatures.All.First(f => f.Family == a.Name).Prefixes.Select(p => p + "*")))}");
                 if (parse.GetValue(json)) Console.WriteLine(a.DefaultConfigJson);
                 else
                 {
@@ -25,8 +25,22 @@ public static class ArchsCommand
                     AnsiConsole.MarkupLine($"  outputs: {Markup.Escape(string.Join(", ", g.Outputs.Select(o => $"{o.Name} {o.Type}")))}");
                 }
             }
+            if (!parse.GetValue(json)) PrintVariants();
             return ExitCodes.Ok;
         }));
         return cmd;
+    }
+
+    /// <summary>The released variants, each built from its config.json fields (no weights), with the graph's parameter count.</summary>
+    private static void PrintVariants()
+    {
+        var table = new Table().AddColumns(new TableColumn("released variant"), new TableColumn("arch"), new TableColumn("vision tower"),
+            new TableColumn("vision parameters").RightAligned(), new TableColumn("config"));
+        foreach (var v in Graphs.Architectures.HfConfig.ReleasedVariants.All)
+            table.AddRow(Markup.Escape(v.Name), v.Family, Markup.Escape(v.Tower),
+                v.VisionParameters().ToString("N0", System.Globalization.CultureInfo.InvariantCulture), Markup.Escape(v.Source.Split(':')[0]));
+        AnsiConsole.WriteLine();
+        AnsiConsole.MarkupLine("[bold]released variants[/] (export --checkpoint DIR reads DIR/config.json; --arch and --config are optional)");
+        AnsiConsole.Write(table);
     }
 }

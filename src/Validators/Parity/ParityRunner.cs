@@ -32,7 +32,7 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
             }
             progress?.Invoke($"{fixture.Name} {c.Name}");
             var graph = fixture.Architecture.Build(fixture.Config, fixture.Architecture.RequestForCase(c.Json));
-            cases.Add(RunCase(graph, fixture.Checkpoint, fixture.Architecture, c.Name, inputs, c.Outputs, c.Traces));
+            cases.Add(RunCase(graph, fixture.Checkpoint, fixture.Architecture, c.Name, inputs, c.Outputs, c.Traces, fixture.Architecture.AdapterFor(fixture.Config)));
         }
         return Report(fixture.Name, fixture.Architecture.Name, cases);
     }
@@ -53,11 +53,13 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
     }
 
     private CaseReport RunCase(Graph graph, Checkpoint checkpoint, Architecture arch, string name,
-        IReadOnlyDictionary<string, HostTensor> inputs, IReadOnlyDictionary<string, HostTensor> golden, IReadOnlyDictionary<string, HostTensor> goldenTraces)
+        IReadOnlyDictionary<string, HostTensor> inputs, IReadOnlyDictionary<string, HostTensor> golden, IReadOnlyDictionary<string, HostTensor> goldenTraces,
+        CheckpointAdapter? layoutAdapter = null)
     {
-        WeightBinder.Verify(graph, checkpoint, arch.Adapter);
+        var adapter = layoutAdapter ?? arch.Adapter;   // the fixture's checkpoint_layout (e.g. InternVL "-hf" names)
+        WeightBinder.Verify(graph, checkpoint, adapter);
         graph.PruneUnused();
-        var weights = new CheckpointWeights(checkpoint, arch.Adapter);
+        var weights = new CheckpointWeights(checkpoint, adapter);
         var order = graph.Nodes.SelectMany(n => n.Outputs).Select((v, i) => (v, i)).ToDictionary(x => x.v, x => x.i);
         var traces = Options.Traces
             ? goldenTraces.Keys.Where(graph.Traces.ContainsKey).OrderBy(t => order.GetValueOrDefault(graph.Traces[t], -1)).ToArray()

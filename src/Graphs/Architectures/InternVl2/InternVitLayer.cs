@@ -23,8 +23,9 @@ public static class InternVitLayer
         var act = Activations.Parse(v.Activation);
         var attn = Attention(b, Norm(b, "norm1", x, v), v, separateQkv);
         x = b.Add(x, v.LayerScale ? b.Mul(attn, b.Weight("ls1", c)) : attn);
+        var normed = Norm(b, "norm2", x, v);
         Value mlp;
-        using (b.Scope("mlp")) mlp = b.Mlp(Norm(b, "norm2", x, v), c, v.FfnHiddenSize, act);
+        using (b.Scope("mlp")) mlp = b.Mlp(normed, c, v.FfnHiddenSize, act);
         return b.Add(x, v.LayerScale ? b.Mul(mlp, b.Weight("ls2", c)) : mlp);
     }
 
