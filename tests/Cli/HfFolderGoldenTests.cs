@@ -75,3 +75,20 @@ public class HfFolderGoldenTests
         compared.Should().BeGreaterThanOrEqualTo(2);
     }
 }
+
+/// <summary>`validate --checkpoint DIR` reads the folder like export does (family, config, key layout), without --arch.</summary>
+public class HfFolderValidateTests
+{
+    [Fact]
+    public void Validate_reads_a_transformers_native_folder_without_arch()
+    {
+        using var tmp = new TempDir();
+        string dir = tmp.File("model");
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "config.json"), (string)HfFolderGoldenTests.Cases.Single(c => (string)c[0] == "internvit6b-tiny-hf")[1]);
+        File.Copy(Path.Combine(Repo.Golden("internvit6b-tiny-hf"), "model.safetensors"), Path.Combine(dir, "model.safetensors"));
+        var r = Support.Cli.Run("validate", "--checkpoint", dir, "--inputs", "random", "--batch", "2");
+        r.ExitCode.Should().Be(0, r.ToString());
+        r.Stdout.Should().Contain("internvl2").And.Contain("PASS");
+    }
+}

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using ModelForge.Converters.Artifacts;
 using ModelForge.Converters.Checkpoints;
 using ModelForge.Graphs.Architectures;
 using ModelForge.Graphs.Ir;
@@ -79,18 +80,20 @@ public static class ValidateCommand
             }
             else
             {
-                var archName = parse.GetValue(arch) ?? throw new UsageException("give --fixture DIR, or --arch and --checkpoint");
+                var ckptPath = parse.GetValue(checkpoint) ?? throw new UsageException("give --fixture DIR, or --checkpoint (with --arch unless the folder's config.json says)");
                 // Without goldens the only comparison is exported vs reference: one path alone would compare nothing.
                 if (options.Paths.Count < 2)
                     throw new UsageException("--paths: without --fixture there are no golden outputs, so both reference and exported are needed");
-                var ckptPath = parse.GetValue(checkpoint) ?? throw new UsageException("--checkpoint is required with --arch");
-                var architecture = ArchitectureRegistry.Get(archName);
                 using var cfg = CommonOptions.ReadConfig(parse.GetValue(config));
+                // As export: --arch, DIR/config.json and the tensor names decide the family, config and key layout.
+                var resolved = ModelResolver.Resolve(ckptPath, parse.GetValue(arch), cfg?.RootElement);
+                var architecture = resolved.Architecture;
                 using var ckpt = Checkpoint.Open(ckptPath);
-                var graph = architecture.Build(cfg?.RootElement, new BuildRequest(parse.GetValue(imageSize)));
+                var graph = architecture.Build(resolved.Config, new BuildRequest(parse.GetValue(imageSize)));
                 var given = InputSets.Load(parse.GetValue(inputs)!, graph, parse.GetValue(seed), parse.GetValue(batch));
                 StartTorch();
-                result = runner.RunInputs(Path.GetFileName(Path.GetFullPath(ckptPath).TrimEnd('/')), architecture, graph, ckpt, given);
+                result = runner.RunInputs(Path.GetFileName(Path.GetFullPath(ckptPath).TrimEnd('/')), architecture, graph, ckpt, given,
+                    architecture.AdapterFor(resolved.Config));
             }
             Print(result);
             if (parse.GetValue(report) is { } r) ReportWriters.WriteJson(result, r);

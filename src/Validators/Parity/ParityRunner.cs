@@ -38,8 +38,9 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
     }
 
     /// <summary>Reference-vs-exported parity without goldens (random or given inputs).</summary>
-    public ValidationReport RunInputs(string subject, Architecture arch, Graph graph, Checkpoint checkpoint, IReadOnlyDictionary<string, HostTensor> inputs) =>
-        Report(subject, arch.Name, [RunCase(graph, checkpoint, arch, "inputs", inputs, new Dictionary<string, HostTensor>(), new Dictionary<string, HostTensor>())]);
+    public ValidationReport RunInputs(string subject, Architecture arch, Graph graph, Checkpoint checkpoint, IReadOnlyDictionary<string, HostTensor> inputs,
+        CheckpointAdapter? adapter = null) =>
+        Report(subject, arch.Name, [RunCase(graph, checkpoint, arch, "inputs", inputs, new Dictionary<string, HostTensor>(), new Dictionary<string, HostTensor>(), adapter)]);
 
     private ValidationReport Report(string subject, string arch, List<CaseReport> cases)
     {

@@ -85,15 +85,15 @@ public static class ReleasedVariants
         new("OpenGVLab/InternVL2-40B", "internvl2", "InternViT-6B-448px-V1-5 + mlp1 to 7168 (Nous-Hermes-2-Yi-34B)", InternVl(Vit6B, "LlamaForCausalLM", 7168), Card),
         new("OpenGVLab/InternVL2-Llama3-76B", "internvl2", "InternViT-6B-448px-V1-5 + mlp1 to 8192 (Hermes-2-Theta-Llama-3-70B)",
             InternVl(Vit6B, "LlamaForCausalLM", 8192), Card),
-        new("Qwen/Qwen2-VL-2B-Instruct", "qwen2vl", "675M ViT + merger to 1536", Qwen(1536, """
+        new("Qwen/Qwen2-VL-2B-Instruct", "qwen2vl", "ViT 32 x 1280 + PatchMerger to 1536", Qwen(1536, """
             {"depth": 32, "embed_dim": 1280, "mlp_ratio": 4, "num_heads": 16, "in_chans": 3, "hidden_size": 1536,
              "spatial_merge_size": 2, "spatial_patch_size": 14, "temporal_patch_size": 2}
             """), "seen: hub config text fields (re-save) + a quoted 2B vision_config"),
-        new("Qwen/Qwen2-VL-7B-Instruct", "qwen2vl", "675M ViT + merger to 3584", Qwen(3584, """
+        new("Qwen/Qwen2-VL-7B-Instruct", "qwen2vl", "ViT 32 x 1280 + PatchMerger to 3584", Qwen(3584, """
             {"depth": 32, "embed_dim": 1280, "mlp_ratio": 4, "num_heads": 16, "in_chans": 3, "hidden_size": 3584, "patch_size": 14,
              "spatial_merge_size": 2, "spatial_patch_size": 14, "temporal_patch_size": 2}
             """), "seen: hub config.json (reconstructed from a verbatim dict copy)"),
-        new("Qwen/Qwen2-VL-72B-Instruct", "qwen2vl", "675M ViT + merger to 8192", Qwen(8192, """
+        new("Qwen/Qwen2-VL-72B-Instruct", "qwen2vl", "ViT 32 x 1280 + PatchMerger to 8192", Qwen(8192, """
             {"hidden_size": 8192, "in_chans": 3, "model_type": "qwen2_vl", "spatial_patch_size": 14}
             """), "seen: a re-save's minimal vision_config (other fields: Qwen2VLVisionConfig defaults)"),
     ];
