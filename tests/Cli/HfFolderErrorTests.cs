@@ -85,7 +85,7 @@ public class HfFolderErrorTests
 
     [Theory]
     [InlineData("Qwen__Qwen2.5-VL-7B-Instruct/config.json", "model_type 'qwen2_5_vl' is Qwen2.5-VL, which ModelForge does not build yet")]
-    [InlineData("deepseek-ai__DeepSeek-OCR-2/config.partial.json", "vision_config.model_name 'deepencoderv2' is DeepEncoder V2")]
+    [InlineData("Qwen__Qwen2.5-VL-3B-Instruct/config.json", "model_type 'qwen2_5_vl' is Qwen2.5-VL")]
     public void Successor_families_are_named_not_mistaken_for_their_predecessors(string file, string message)
     {
         // Qwen2.5-VL's tensors start with visual.* like Qwen2-VL's: the key signature alone would pick qwen2vl.

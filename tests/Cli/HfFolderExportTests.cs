@@ -48,7 +48,7 @@ public class HfFolderExportTests
                 w["sam_vit_b"]!["layers"] = 1;
                 // Window attention only: a global block at 1024 px holds 12 x 4096² scores (0.8 GB) in ONNX Runtime.
                 w["sam_vit_b"]!["global_attn_indexes"] = new JsonArray();
-                w["clip-l-14-224"]!["layers"] = 1;
+                if (w["clip-l-14-224"] is { } clip) clip["layers"] = 1;
                 break;
             case "qwen2vl":
                 cfg["vision_config"]!["depth"] = 1;

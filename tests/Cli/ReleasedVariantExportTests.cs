@@ -35,6 +35,13 @@ public class ReleasedVariantExportTests(ITestOutputHelper output)
             File.WriteAllText(tmp.File("cut.json"), """{"sam": {"depth": 1, "global_attn_indexes": []}, "clip": {"num_layers": 2}}""");
             extra = ["--config", tmp.File("cut.json")];
         }
+        else if (v.Family == "deepencoder2")
+        {
+            // Its config.json states no encoder depth: the encoder is cut through --config, SAM in config.json.
+            HfFolderExportTests.Cut(cfg, "deepencoder");
+            File.WriteAllText(tmp.File("cut.json"), """{"qwen2": {"num_layers": 1}}""");
+            extra = ["--config", tmp.File("cut.json")];
+        }
         else HfFolderExportTests.Cut(cfg, v.Family);
         File.WriteAllText(Path.Combine(dir, "config.json"), cfg.ToJsonString());
 

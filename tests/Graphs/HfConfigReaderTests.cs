@@ -100,11 +100,26 @@ public class HfConfigReaderTests
 
     [Theory]
     [InlineData("Qwen__Qwen2.5-VL-3B-Instruct", "config.json", "Qwen2.5-VL")]
-    [InlineData("deepseek-ai__DeepSeek-OCR-2", "config.partial.json", "DeepEncoder V2")]
     public void Successors_are_refused_by_name(string dir, string file, string what)
     {
         var read = () => Read(dir, file);
         read.Should().Throw<GraphException>().WithMessage($"*config.json: * is {what}*does not build yet*");
+    }
+
+    [Fact]
+    public void Deepseek_ocr_2_is_told_apart_from_ocr_1_by_the_vision_model_name()
+    {
+        var r = Read("deepseek-ai__DeepSeek-OCR-2", "config.partial.json", "processor_config.partial.json", "processor_config.json");
+        r.Family.Should().Be("deepencoder2");
+        r.Recognized.Should().Be("architectures 'DeepseekOCR2ForCausalLM'");
+        At(r.Config, "sam.net3_channels").GetValue<int>().Should().Be(896);
+        At(r.Config, "qwen2.hidden_size").GetValue<int>().Should().Be(896);
+        r.Sources["qwen2.hidden_size"].Should().Be("config.json:vision_config.width.qwen2-0-5b.dim");
+        r.Sources["projector.input_dim"].Should().Be("config.json:projector_config.input_dim");
+        r.Sources["preprocessing.downsample_ratio"].Should().Be("processor_config.json:downsample_ratio");
+        // Same model_type as OCR 1: only vision_config.model_name separates them.
+        var ocr1 = Read("deepseek-ai__DeepSeek-OCR", "config.json");
+        ocr1.Family.Should().Be("deepencoder");
     }
 
     [Fact]

@@ -32,6 +32,7 @@ public class ReleasedVariantTests
     public static TheoryData<string, long> Counts => new()
     {
         { "deepseek-ai/DeepSeek-OCR", 401_369_600 - 602_112 + 2 * 1280 },
+        { "deepseek-ai/DeepSeek-OCR-2", 454_385_280 },   // derived from the released shapes in DeepEncoder2GraphTests
         { "HaoranWei/Vary (Vary-base)", 95_569_152 + 303_179_776 - 2048 + 2 * (1024L * 2048 + 2048) },
         { "Ucas-HaoranWei/Vary-toy", 95_569_152 + 303_179_776 - 2048 + 2 * (1024L * 1024 + 1024) },
         { "OpenGVLab/InternVL2-1B", 304_012_288 + Mlp1(4096, 896) },

@@ -54,6 +54,9 @@ public static class HeaderOnlyCheckpoint
                 list.Add(new("model.vision_model.embeddings.patch_embedding.weight", [1024, 3, 14, 14]));
                 list.Add(new("model.layers.0.self_attn.q_proj.weight", [1280, 1280]));
                 break;
+            case "deepencoder2":
+                list.Add(new("model.layers.0.self_attn.q_proj.weight", [1280, 1280]));
+                break;
             case "vary":
                 list.Add(new("transformer.vision_tower.vision_model.post_layernorm.weight", [1024]));
                 list.Add(new("transformer.vision_tower.vision_model.post_layernorm.bias", [1024]));

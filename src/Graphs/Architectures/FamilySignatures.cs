@@ -12,6 +12,7 @@ public static class FamilySignatures
         ("vary", ["transformer.vision_tower.", "transformer.vision_tower_high.", "transformer.mm_projector"]),
         ("internvl2", ["vision_model.embeddings.", "vision_model.encoder.layers.", "mlp1."]),
         ("qwen2vl", ["visual.patch_embed.", "visual.blocks.", "visual.merger."]),
+        ("deepencoder2", ["model.sam_model.", "model.qwen2_model.", "model.projector."]),
         // transformers' renamed layouts (read by the same families through their layout adapters).
         ("internvl2", ["vision_tower.embeddings.", "vision_tower.encoder.layer.", "multi_modal_projector."]),
         ("internvl2", ["model.vision_tower.embeddings.", "model.vision_tower.encoder.layer.", "model.multi_modal_projector."]),

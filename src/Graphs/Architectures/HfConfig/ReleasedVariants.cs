@@ -27,7 +27,7 @@ public sealed record ReleasedVariant(string Name, string Family, string Tower, s
 }
 
 /// <summary>
-/// The released variants of the four built families (shown by `modelforge archs` and in README). Configs marked "seen"
+/// The released variants of the built families (shown by `modelforge archs` and in README). Configs marked "seen"
 /// are copies of real hub files (fixtures/hf-configs, from /work/shared/hf-configs); the others are reconstructed from
 /// the model cards' tower + language-model pairing, which fixes every vision shape (tower config + LLM width for the
 /// projector).
@@ -70,6 +70,13 @@ public static class ReleasedVariants
                "width": {"clip-l-14-224": {"heads": 16, "image_size": 224, "layers": 24, "patch_size": 14, "width": 1024},
                          "sam_vit_b": {"downsample_channels": [512, 1024], "global_attn_indexes": [2, 5, 8, 11], "heads": 12, "layers": 12, "width": 768}}}}
             """, "seen: verbatim hub config.json (vision fields)"),
+        new("deepseek-ai/DeepSeek-OCR-2", "deepencoder2", "SAM-B 1024 -> Qwen2-0.5B as encoder (896) + linear 896->1280", """
+            {"architectures": ["DeepseekOCR2ForCausalLM"], "model_type": "deepseek_vl_v2", "candidate_resolutions": [[1024, 1024]],
+             "vision_config": {"image_size": 1024, "mlp_ratio": 3.7362, "model_name": "deepencoderv2", "model_type": "vision",
+               "width": {"sam_vit_b": {"width": 768, "layers": 12, "heads": 12, "global_attn_indexes": [2, 5, 8, 11],
+                 "downsample_channels": [512, 1024]}, "qwen2-0-5b": {"dim": 896}}},
+             "projector_config": {"input_dim": 896, "n_embed": 1280, "projector_type": "linear", "model_type": "mlp_projector"}}
+            """, "seen: partial hub config.json (vision_config, projector_config); encoder depth/heads not in the file"),
         new("HaoranWei/Vary (Vary-base)", "vary", "SAM-B 1024 + CLIP-L/14 224, 2 x 2048 (Qwen-7B)",
             """{"model_type": "vary", "hidden_size": 4096, "vision_select_layer": -2}""",
             "reconstructed: Vary code (vary_qwen_vary.py) + Qwen-7B width; no real Vary config.json was available"),
