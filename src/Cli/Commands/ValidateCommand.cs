@@ -80,7 +80,8 @@ public static class ValidateCommand
             }
             else
             {
-                var ckptPath = parse.GetValue(checkpoint) ?? throw new UsageException("give --fixture DIR, or --checkpoint (with --arch unless the folder's config.json says)");
+                var ckptPath = parse.GetValue(checkpoint)
+                    ?? throw new UsageException("give --fixture DIR, or --checkpoint (with --arch unless the folder's config.json says)");
                 // Without goldens the only comparison is exported vs reference: one path alone would compare nothing.
                 if (options.Paths.Count < 2)
                     throw new UsageException("--paths: without --fixture there are no golden outputs, so both reference and exported are needed");

@@ -60,10 +60,12 @@ public static class ModelResolver
         else if (hf is not null) (family, familySource) = (hf.Family, $"config.json:{hf.Recognized}");
         else if (byKeys is not null) (family, familySource) = (byKeys, "checkpoint keys");
         else
-            throw new CheckpointMismatchException($"{full}: no --arch, no config.json beside the weights, and its tensor names match no known family; pass --arch");
+            throw new CheckpointMismatchException(
+                $"{full}: no --arch, no config.json beside the weights, and its tensor names match no known family; pass --arch");
 
         if (hf is not null && hf.Family != family)
-            throw new CheckpointMismatchException($"{folder!.PathOf("config.json")}: {hf.Recognized} is a {hf.Family} model, but --arch is {family}");
+            throw new CheckpointMismatchException(
+                $"{folder!.PathOf("config.json")}: {hf.Recognized} is a {hf.Family} model, but --arch is {family}");
         if (byKeys is not null && byKeys != family)
         {
             string said = familySource == "--arch" ? "--arch is" : $"{folder?.PathOf("config.json")} {hf?.Recognized} says";
@@ -112,7 +114,8 @@ public static class ModelResolver
                 continue;
             }
             into[k] = v?.DeepClone();
-            foreach (var stale in sources.Keys.Where(s => s == path || s.StartsWith(path + ".", StringComparison.Ordinal)).ToList()) sources.Remove(stale);
+            var stale = sources.Keys.Where(s => s == path || s.StartsWith(path + ".", StringComparison.Ordinal)).ToList();
+            foreach (var s in stale) sources.Remove(s);
             sources[path] = "--config";
         }
     }

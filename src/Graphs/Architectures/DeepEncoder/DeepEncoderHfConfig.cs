@@ -31,10 +31,12 @@ public sealed class DeepEncoderHfConfig : IHfConfigReader
     public string? Recognize(JsonElement config)
     {
         var (mt, arch) = HfConfigReaders.Names(config);
-        string? name = HfConfigBuilder.Find(config, "vision_config.model_name") is { ValueKind: JsonValueKind.String } n ? n.GetString() : null;
+        var field = HfConfigBuilder.Find(config, "vision_config.model_name");
+        string? name = field is { ValueKind: JsonValueKind.String } n ? n.GetString() : null;
         if (arch == "DeepseekOCRForCausalLM") return $"architectures '{arch}'";
         // deepseek_vl_v2 is shared by DeepSeek-OCR and OCR-2; the vision model name tells them apart.
-        return mt == "deepseek_vl_v2" && name == "deeplip_b_l" ? "model_type 'deepseek_vl_v2' + vision_config.model_name 'deeplip_b_l'" : null;
+        return mt == "deepseek_vl_v2" && name == "deeplip_b_l"
+            ? "model_type 'deepseek_vl_v2' + vision_config.model_name 'deeplip_b_l'" : null;
     }
 
     /// <inheritdoc/>

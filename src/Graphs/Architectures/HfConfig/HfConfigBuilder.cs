@@ -27,24 +27,29 @@ public sealed class HfConfigBuilder(HfFolder folder)
 
     /// <summary>An integer from the first present config.json path, else <paramref name="fallback"/>.</summary>
     public int Int(string target, int fallback, string defaultOf, params string[] paths) =>
-        Take(target, Folder.Config, "config.json", paths, fallback, defaultOf, "an integer", e => e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out int v) ? (true, v) : (false, 0));
+        Take(target, Folder.Config, "config.json", paths, fallback, defaultOf,
+            "an integer", e => e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out int v) ? (true, v) : (false, 0));
 
     /// <summary>A number from the first present config.json path, else <paramref name="fallback"/>.</summary>
     public double Number(string target, double fallback, string defaultOf, params string[] paths) =>
-        Take(target, Folder.Config, "config.json", paths, fallback, defaultOf, "a number", e => (e.ValueKind == JsonValueKind.Number, e.ValueKind == JsonValueKind.Number ? e.GetDouble() : 0));
+        Take(target, Folder.Config, "config.json", paths, fallback, defaultOf,
+            "a number", e => (e.ValueKind == JsonValueKind.Number, e.ValueKind == JsonValueKind.Number ? e.GetDouble() : 0));
 
     /// <summary>A boolean from the first present config.json path, else <paramref name="fallback"/>.</summary>
     public bool Bool(string target, bool fallback, string defaultOf, params string[] paths) =>
-        Take(target, Folder.Config, "config.json", paths, fallback, defaultOf, "true or false",
+        Take(target, Folder.Config, "config.json", paths, fallback, defaultOf,
+            "true or false",
             e => (e.ValueKind is JsonValueKind.True or JsonValueKind.False, e.ValueKind == JsonValueKind.True));
 
     /// <summary>A string from the first present config.json path, else <paramref name="fallback"/>.</summary>
     public string Str(string target, string fallback, string defaultOf, params string[] paths) =>
-        Take(target, Folder.Config, "config.json", paths, fallback, defaultOf, "a string", e => (e.ValueKind == JsonValueKind.String, e.ValueKind == JsonValueKind.String ? e.GetString()! : ""));
+        Take(target, Folder.Config, "config.json", paths, fallback, defaultOf,
+            "a string", e => (e.ValueKind == JsonValueKind.String, e.ValueKind == JsonValueKind.String ? e.GetString()! : ""));
 
     /// <summary>An integer array from the first present config.json path, else <paramref name="fallback"/>.</summary>
     public int[] Ints(string target, int[] fallback, string defaultOf, params string[] paths) =>
-        Take(target, Folder.Config, "config.json", paths, fallback, defaultOf, "an array of integers", e => IntArray(e) is { } a ? (true, a) : (false, []));
+        Take(target, Folder.Config, "config.json", paths, fallback, defaultOf,
+            "an array of integers", e => IntArray(e) is { } a ? (true, a) : (false, []));
 
     /// <summary>
     /// A preprocessing parameter: the first present path in the processor config, then in config.json, else the default.
@@ -74,7 +79,8 @@ public sealed class HfConfigBuilder(HfFolder folder)
         var node = Pre(name, fallback, defaultOf, paths);
         if (node is JsonValue v && v.TryGetValue(out int i)) return i;
         if (node is JsonValue d && d.TryGetValue(out double x) && x == Math.Floor(x) && Math.Abs(x) < int.MaxValue) return (int)x;
-        throw new GraphException($"{Folder.PathOf(Sources["preprocessing." + name].Split(':')[0])}: {Sources["preprocessing." + name].Split(':')[^1]} must be an integer, got {node?.ToJsonString()}");
+        string src = Sources["preprocessing." + name];
+        throw new GraphException($"{Folder.PathOf(src.Split(':')[0])}: {src.Split(':')[^1]} must be an integer, got {node?.ToJsonString()}");
     }
 
     /// <summary>Sets a value computed from others ("derived (how)").</summary>
@@ -119,7 +125,8 @@ public sealed class HfConfigBuilder(HfFolder folder)
         return src.StartsWith("config.json:", StringComparison.Ordinal) ? src["config.json:".Length..] : $"{target} ({src})";
     }
 
-    private T Take<T>(string target, JsonElement root, string file, string[] paths, T fallback, string defaultOf, string kind, Func<JsonElement, (bool Ok, T Value)> read)
+    private T Take<T>(string target, JsonElement root, string file, string[] paths, T fallback, string defaultOf, string kind,
+        Func<JsonElement, (bool Ok, T Value)> read)
     {
         foreach (var p in paths)
         {

@@ -62,10 +62,15 @@ public static class HfConfigReaders
         if (hits.Count == 1) return hits[0].Reader.Read(folder);
         string file = folder.PathOf("config.json");
         if (hits.Count > 1)
-            throw new GraphException($"{file}: matches several families ({string.Join(", ", hits.Select(h => $"{h.Reader.Family} by {h.Why}"))}); pass --arch");
+        {
+            string which = string.Join(", ", hits.Select(h => $"{h.Reader.Family} by {h.Why}"));
+            throw new GraphException($"{file}: matches several families ({which}); pass --arch");
+        }
         RefuseNotBuilt(folder);
-        string modelType = HfConfigBuilder.Find(folder.Config, "model_type") is { ValueKind: JsonValueKind.String } m ? $"'{m.GetString()}'" : "missing";
-        throw new GraphException($"{file}: model_type {modelType} and architectures name no family ModelForge builds ({string.Join(", ", All.Select(r => r.Family))}); pass --arch and --config");
+        var mt = HfConfigBuilder.Find(folder.Config, "model_type");
+        string modelType = mt is { ValueKind: JsonValueKind.String } m ? $"'{m.GetString()}'" : "missing";
+        throw new GraphException(
+            $"{file}: model_type {modelType} and architectures name no family ModelForge builds ({Built}); pass --arch and --config");
     }
 
     /// <summary>Throws when config.json names a family in <see cref="NotBuilt"/> (one line: file, field, value).</summary>
@@ -74,9 +79,11 @@ public static class HfConfigReaders
         foreach (var (field, value, what) in NotBuilt)
         {
             if (HfConfigBuilder.Find(folder.Config, field) is { ValueKind: JsonValueKind.String } e && e.GetString() == value)
-                throw new GraphException($"{folder.PathOf("config.json")}: {field} '{value}' is {what}, which ModelForge does not build yet (built: {string.Join(", ", All.Select(r => r.Family))})");
+                throw new GraphException($"{folder.PathOf("config.json")}: {field} '{value}' is {what}, which ModelForge does not build yet (built: {Built})");
         }
     }
+
+    private static string Built => string.Join(", ", All.Select(r => r.Family));
 
     /// <summary>config.json's model_type and architectures[0] (either may be null).</summary>
     public static (string? ModelType, string? Architecture) Names(JsonElement config)

@@ -53,7 +53,8 @@ public sealed class HfFolder
     /// <summary>An in-memory folder (tests, the released-variant table): config.json text and optional processor text.</summary>
     public static HfFolder FromText(string dir, string configJson, string? preprocessorFile = null, string? preprocessorJson = null) =>
         new(dir, Parse(Path.Combine(dir, "config.json"), System.Text.Encoding.UTF8.GetBytes(configJson)), preprocessorFile,
-            preprocessorJson is null ? null : Parse(Path.Combine(dir, preprocessorFile ?? "preprocessor_config.json"), System.Text.Encoding.UTF8.GetBytes(preprocessorJson)));
+            preprocessorJson is null ? null
+                : Parse(Path.Combine(dir, preprocessorFile ?? "preprocessor_config.json"), System.Text.Encoding.UTF8.GetBytes(preprocessorJson)));
 
     private static JsonElement ReadObject(string path)
     {

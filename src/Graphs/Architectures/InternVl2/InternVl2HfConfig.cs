@@ -96,17 +96,20 @@ public sealed class InternVl2HfConfig : IHfConfigReader
                 b.Int("tile_size", image, Chat, "force_image_size");
             else
                 b.Derived("tile_size", image, "force_image_size absent: vision_config.image_size, as InternVLChatModel does");
-            var llmArch = b.Find("llm_config.architectures") is { ValueKind: JsonValueKind.Array } la && la.GetArrayLength() > 0 && la[0].ValueKind == JsonValueKind.String
+            var archs = b.Find("llm_config.architectures");
+            var llmArch = archs is { ValueKind: JsonValueKind.Array } la && la.GetArrayLength() > 0 && la[0].ValueKind == JsonValueKind.String
                 ? la[0].GetString()! : null;
             if (b.Find("llm_config.hidden_size") is null)
             {
                 if (llmArch is null || !LlmDefaults.TryGetValue(llmArch, out var d))
-                    throw b.Error("llm_config.hidden_size", $"is missing and llm_config.architectures ({llmArch ?? "missing"}) has no known default; mlp1's width needs it");
+                    throw b.Error("llm_config.hidden_size",
+                        $"is missing and llm_config.architectures ({llmArch ?? "missing"}) has no known default; mlp1's width needs it");
                 b.Int("mlp1.hidden", d.Hidden, d.Class + " via llm_config.architectures", "llm_config.hidden_size");
             }
             else b.Int("mlp1.hidden", 0, Chat, "llm_config.hidden_size");
             string ps = b.Str("ps_version", "v1", Chat, "ps_version");
-            if (ps != "v2") throw b.Error(b.FieldOf("ps_version"), $"'{ps}' is not supported (ModelForge builds pixel_shuffle v2, which every InternVL 2.0 release uses)");
+            if (ps != "v2")
+                throw b.Error(b.FieldOf("ps_version"), $"'{ps}' is not supported (ModelForge builds pixel_shuffle v2, which every InternVL 2.0 release uses)");
             b.Config.Remove("ps_version");
             b.Pre("dynamic_image_size", false, Chat, "dynamic_image_size");
             b.Pre("use_thumbnail", false, Chat, "use_thumbnail");

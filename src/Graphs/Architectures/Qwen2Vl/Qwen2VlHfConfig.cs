@@ -45,7 +45,8 @@ public sealed class Qwen2VlHfConfig : IHfConfigReader
         foreach (var lm in new[] { "hidden_size", "text_config.hidden_size" })
         {
             if (b.Find(lm) is { ValueKind: JsonValueKind.Number } h && h.TryGetInt32(out int width) && width != merger)
-                throw b.Error(b.FieldOf("vit.hidden_size"), $"is {merger} (the merger's output) but {lm} is {width} (the language model's width); they must agree");
+                throw b.Error(b.FieldOf("vit.hidden_size"),
+                    $"is {merger} (the merger's output) but {lm} is {width} (the language model's width); they must agree");
         }
 
         int prePatch = b.PreInt("patch_size", 14, Processor, "patch_size");
@@ -55,9 +56,12 @@ public sealed class Qwen2VlHfConfig : IHfConfigReader
         b.PreInt("max_pixels", 28 * 28 * 1280, Processor, "max_pixels", "size.longest_edge");
         b.Pre("image_mean", new JsonArray(0.48145466, 0.4578275, 0.40821073), Processor + " OPENAI_CLIP_MEAN", "image_mean");
         b.Pre("image_std", new JsonArray(0.26862954, 0.26130258, 0.27577711), Processor + " OPENAI_CLIP_STD", "image_std");
-        if (prePatch != patch) throw b.PreError("patch_size", $"is {prePatch} but the vision tower's patch size is {patch} ({b.FieldOf("vit.patch_size")})");
-        if (preTemporal != temporal) throw b.PreError("temporal_patch_size", $"is {preTemporal} but the vision tower's is {temporal} ({b.FieldOf("vit.temporal_patch_size")})");
-        if (preMerge != merge) throw b.PreError("merge_size", $"is {preMerge} but the vision tower's spatial_merge_size is {merge} ({b.FieldOf("vit.spatial_merge_size")})");
+        if (prePatch != patch)
+            throw b.PreError("patch_size", $"is {prePatch} but the vision tower's patch size is {patch} ({b.FieldOf("vit.patch_size")})");
+        if (preTemporal != temporal)
+            throw b.PreError("temporal_patch_size", $"is {preTemporal} but the vision tower's is {temporal} ({b.FieldOf("vit.temporal_patch_size")})");
+        if (preMerge != merge)
+            throw b.PreError("merge_size", $"is {preMerge} but the vision tower's spatial_merge_size is {merge} ({b.FieldOf("vit.spatial_merge_size")})");
         return new HfResolved(Family, Recognize(folder.Config)!, b.Config, b.Sources, b.Preprocessing);
     }
 }
