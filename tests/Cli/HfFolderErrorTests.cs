@@ -55,6 +55,13 @@ public class HfFolderErrorTests
     }
 
     [Fact]
+    public void A_layer_count_out_of_range_is_refused_before_any_graph_is_built()
+    {
+        using var tmp = new TempDir();
+        RefusedWith(Export(tmp, With(Qwen, "vision_config.depth", 2_000_000_000)), tmp, "config.json: vision_config.depth 2000000000 is out of range (at most 1024)");
+    }
+
+    [Fact]
     public void A_merger_that_does_not_feed_the_language_model_is_inconsistent()
     {
         using var tmp = new TempDir();

@@ -46,7 +46,7 @@ public sealed class DeepEncoderHfConfig : IHfConfigReader
         const string S = "vision_config.width.sam_vit_b.", C = "vision_config.width.clip-l-14-224.";
         b.Int("sam.image_size", 1024, Sam, "vision_config.image_size");
         b.Int("sam.embed_dim", 768, Sam, S + "width");
-        b.Int("sam.depth", 12, Sam, S + "layers");
+        b.Layers("sam.depth", 12, Sam, S + "layers");
         b.Int("sam.num_heads", 12, Sam, S + "heads");
         b.Ints("sam.global_attn_indexes", [2, 5, 8, 11], Sam, S + "global_attn_indexes");
         int[] down = b.Ints("sam.downsample_channels", [512, 1024], Sam, S + "downsample_channels");
@@ -57,7 +57,7 @@ public sealed class DeepEncoderHfConfig : IHfConfigReader
         b.Derived("sam.net2_channels", down[0], $"{downSource}[0]");
         b.Derived("sam.net3_channels", down[1], $"{downSource}[1]");
         int clipWidth = b.Int("clip.hidden_size", 1024, Clip, C + "width");
-        b.Int("clip.num_layers", 24, Clip, C + "layers");
+        b.Layers("clip.num_layers", 24, Clip, C + "layers");
         b.Int("clip.num_heads", 16, Clip, C + "heads");
         b.Int("clip.patch_size", 14, Clip, C + "patch_size");
         b.Int("clip.image_size", 224, Clip, C + "image_size");

@@ -38,7 +38,7 @@ public sealed class DeepEncoder2HfConfig : IHfConfigReader
         const string S = "vision_config.width.sam_vit_b.";
         b.Int("views.base_size", 1024, Released, "vision_config.image_size");
         b.Int("sam.embed_dim", 768, Released, S + "width");
-        b.Int("sam.depth", 12, Released, S + "layers");
+        b.Layers("sam.depth", 12, Released, S + "layers");
         b.Int("sam.num_heads", 12, Released, S + "heads");
         b.Ints("sam.global_attn_indexes", [2, 5, 8, 11], Released, S + "global_attn_indexes");
         int[] down = b.Ints("sam.downsample_channels", [512, 896], Released, S + "downsample_channels");

@@ -25,10 +25,22 @@ public sealed class HfConfigBuilder(HfFolder folder)
     /// <summary>Preprocessing parameters (not part of the graph; recorded in the manifest for the runtime's processor).</summary>
     public JsonObject Preprocessing { get; } = new();
 
-    /// <summary>An integer from the first present config.json path, else <paramref name="fallback"/>.</summary>
-    public int Int(string target, int fallback, string defaultOf, params string[] paths) =>
-        Take(target, Folder.Config, "config.json", paths, fallback, defaultOf,
+    /// <summary>An integer from the first present config.json path, else <paramref name="fallback"/>; |value| at most 2^20.</summary>
+    public int Int(string target, int fallback, string defaultOf, params string[] paths) => Bounded(target, fallback, defaultOf, 1 << 20, paths);
+
+    /// <summary>
+    /// A layer count (at most 1024: the graph is built layer by layer before any weight is read, so a stranger's config
+    /// must not be able to ask for millions of layers).
+    /// </summary>
+    public int Layers(string target, int fallback, string defaultOf, params string[] paths) => Bounded(target, fallback, defaultOf, 1024, paths);
+
+    private int Bounded(string target, int fallback, string defaultOf, int max, string[] paths)
+    {
+        int v = Take(target, Folder.Config, "config.json", paths, fallback, defaultOf,
             "an integer", e => e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out int v) ? (true, v) : (false, 0));
+        if (Math.Abs((long)v) > max) throw Error(FieldOf(target), $"{v} is out of range (at most {max})");
+        return v;
+    }
 
     /// <summary>A number from the first present config.json path, else <paramref name="fallback"/>.</summary>
     public double Number(string target, double fallback, string defaultOf, params string[] paths) =>

@@ -55,7 +55,7 @@ public sealed class InternVl2HfConfig : IHfConfigReader
             int image = Square(b, "vit.image_size", 448, HfVit, "vision_config.image_size");
             Square(b, "vit.patch_size", 14, HfVit, "vision_config.patch_size");
             hidden = b.Int("vit.hidden_size", 1024, HfVit, "vision_config.hidden_size");
-            b.Int("vit.num_layers", 24, HfVit, "vision_config.num_hidden_layers");
+            b.Layers("vit.num_layers", 24, HfVit, "vision_config.num_hidden_layers");
             b.Int("vit.num_heads", 16, HfVit, "vision_config.num_attention_heads");
             b.Int("vit.ffn_hidden_size", 4096, HfVit, "vision_config.intermediate_size");
             b.Bool("vit.qkv_bias", false, HfVit, "vision_config.attention_bias");
@@ -81,7 +81,7 @@ public sealed class InternVl2HfConfig : IHfConfigReader
             int image = b.Int("vit.image_size", 224, Vit, "vision_config.image_size");
             b.Int("vit.patch_size", 14, Vit, "vision_config.patch_size");
             hidden = b.Int("vit.hidden_size", 3200, Vit, "vision_config.hidden_size");
-            b.Int("vit.num_layers", 48, Vit, "vision_config.num_hidden_layers");
+            b.Layers("vit.num_layers", 48, Vit, "vision_config.num_hidden_layers");
             b.Int("vit.num_heads", 25, Vit, "vision_config.num_attention_heads");
             b.Int("vit.ffn_hidden_size", 12800, Vit, "vision_config.intermediate_size");
             b.Bool("vit.qkv_bias", false, Vit, "vision_config.qkv_bias");

@@ -29,7 +29,7 @@ public sealed class Qwen2VlHfConfig : IHfConfigReader
     public HfResolved Read(HfFolder folder)
     {
         var b = new HfConfigBuilder(folder);
-        b.Int("vit.depth", 32, Vision, "vision_config.depth");
+        b.Layers("vit.depth", 32, Vision, "vision_config.depth");
         int embed = b.Int("vit.embed_dim", 1280, Vision, "vision_config.embed_dim");
         b.Int("vit.num_heads", 16, Vision, "vision_config.num_heads");
         b.Number("vit.mlp_ratio", 4, Vision, "vision_config.mlp_ratio");
