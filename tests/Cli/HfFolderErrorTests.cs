@@ -135,3 +135,17 @@ public class HfFolderErrorTests
         manifest["config"]!["vit"]!["depth"]!.GetValue<int>().Should().Be(3);
     }
 }
+
+/// <summary>`modelforge archs` lists every released variant with the parameter count of the graph built from its config.</summary>
+public class ArchsVariantTests
+{
+    [Fact]
+    public void Archs_lists_every_released_variant_with_its_count()
+    {
+        var r = Support.Cli.Run("archs");
+        r.ExitCode.Should().Be(0, r.ToString());
+        foreach (var v in ModelForge.Graphs.Architectures.HfConfig.ReleasedVariants.All)
+            r.Stdout.Should().Contain($"  {v.Name} ({v.Family}): {v.VisionParameters().ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} parameters read");
+        r.Stdout.Should().Contain("OpenGVLab/InternVL2-Llama3-76B (internvl2): 5,708,504,448 parameters read");
+    }
+}

@@ -34,13 +34,13 @@ public static class ArchsCommand
     /// <summary>The released variants, each built from its config.json fields (no weights), with the graph's parameter count.</summary>
     private static void PrintVariants()
     {
-        var table = new Table().AddColumns(new TableColumn("released variant"), new TableColumn("arch"), new TableColumn("vision tower"),
-            new TableColumn("vision parameters").RightAligned(), new TableColumn("config"));
-        foreach (var v in Graphs.Architectures.HfConfig.ReleasedVariants.All)
-            table.AddRow(Markup.Escape(v.Name), v.Family, Markup.Escape(v.Tower),
-                v.VisionParameters().ToString("N0", System.Globalization.CultureInfo.InvariantCulture), Markup.Escape(v.Source.Split(':')[0]));
         AnsiConsole.WriteLine();
-        AnsiConsole.MarkupLine("[bold]released variants[/] (export --checkpoint DIR reads DIR/config.json; --arch and --config are optional)");
-        AnsiConsole.Write(table);
+        AnsiConsole.MarkupLine("[bold]released variants[/] (export --checkpoint DIR reads DIR/config.json; --arch and --config are optional):");
+        foreach (var v in Graphs.Architectures.HfConfig.ReleasedVariants.All)
+        {
+            string count = v.VisionParameters().ToString("N0", System.Globalization.CultureInfo.InvariantCulture);
+            // Plain lines (no console wrapping): one variant per line, greppable.
+            Console.WriteLine($"  {v.Name} ({v.Family}): {count} parameters read; {v.Tower} [config: {v.Source.Split(':')[0]}]");
+        }
     }
 }
