@@ -113,7 +113,7 @@ public class HfFolderExportTests
                 ["pixel_values"] = new([16, 1176], new float[16 * 1176]),
                 ["grid_thw"] = new([1, 3], [1L, 4, 4]),
             };
-            return arch.PrepareInputs(config, given);
+            return arch.PlanCalls(config, given).Single();
         }
         var rng = new Random(5);
         return ort.Inputs.ToDictionary(i => i.Name, i =>

@@ -60,7 +60,8 @@ public class HfFolderGoldenTests
         int compared = 0;
         foreach (var c in golden.Cases.Where(c => !c.Json.TryGetProperty("image_size", out var s) || s.GetInt32() == 56))
         {
-            var outputs = ort.Run(golden.Architecture.PrepareInputs(config, c.Inputs));
+            var calls = golden.Architecture.PlanCalls(config, c.Inputs);
+            var outputs = golden.Architecture.CombineCalls(config, calls.Select(call => ort.Run(call)).ToList());
             foreach (var (name, expected) in c.Outputs)
             {
                 outputs.Should().ContainKey(name);

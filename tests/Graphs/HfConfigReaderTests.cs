@@ -99,11 +99,19 @@ public class HfConfigReaderTests
     }
 
     [Theory]
-    [InlineData("Qwen__Qwen2.5-VL-3B-Instruct", "config.json", "Qwen2.5-VL")]
-    public void Successors_are_refused_by_name(string dir, string file, string what)
+    [InlineData("Qwen__Qwen2.5-VL-3B-Instruct", 2048)]
+    [InlineData("Qwen__Qwen2.5-VL-7B-Instruct", 3584)]
+    public void Qwen2_5_vl_reads_its_own_vision_config(string dir, int merger)
     {
-        var read = () => Read(dir, file);
-        read.Should().Throw<GraphException>().WithMessage($"*config.json: * is {what}*does not build yet*");
+        var r = Read(dir, "config.json");
+        r.Family.Should().Be("qwen25vl");
+        At(r.Config, "vit.out_hidden_size").GetValue<int>().Should().Be(merger);
+        At(r.Config, "vit.embed_dim").GetValue<int>().Should().Be(1280);
+        r.Sources["vit.embed_dim"].Should().Be("config.json:vision_config.hidden_size");
+        At(r.Config, "vit.fullatt_block_indexes").AsArray().Select(x => x!.GetValue<int>()).Should().Equal(7, 15, 23, 31);
+        var arch = ModelForge.Graphs.Architectures.ArchitectureRegistry.Get("qwen25vl");
+        using var doc = System.Text.Json.JsonDocument.Parse(r.Config.ToJsonString());
+        arch.Build(doc.RootElement, new ModelForge.Graphs.Architectures.BuildRequest()).ParameterCount.Should().BeGreaterThan(600_000_000);
     }
 
     [Fact]

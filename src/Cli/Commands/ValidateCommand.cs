@@ -95,10 +95,9 @@ public static class ValidateCommand
                 var architecture = resolved.Architecture;
                 using var ckpt = Checkpoint.Open(ckptPath);
                 var graph = architecture.Build(resolved.Config, new BuildRequest(parse.GetValue(imageSize)));
-                var given = InputSets.Load(parse.GetValue(inputs)!, graph, parse.GetValue(seed), parse.GetValue(batch));
+                var given = InputSets.Load(parse.GetValue(inputs)!, graph, parse.GetValue(seed), parse.GetValue(batch), architecture, resolved.Config);
                 StartTorch();
-                result = runner.RunInputs(Path.GetFileName(Path.GetFullPath(ckptPath).TrimEnd('/')), architecture, graph, ckpt, given,
-                    architecture.AdapterFor(resolved.Config));
+                result = runner.RunInputs(Path.GetFileName(Path.GetFullPath(ckptPath).TrimEnd('/')), architecture, graph, ckpt, given, resolved.Config);
             }
             Print(result);
             if (parse.GetValue(report) is { } r) ReportWriters.WriteJson(result, r);

@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using ModelForge.Graphs.Architectures.DeepEncoder;
 using ModelForge.Graphs.Architectures.DeepEncoder2;
 using ModelForge.Graphs.Architectures.InternVl2;
+using ModelForge.Graphs.Architectures.Qwen25Vl;
 using ModelForge.Graphs.Architectures.Qwen2Vl;
 using ModelForge.Graphs.Architectures.Vary;
 
@@ -20,7 +21,7 @@ public sealed record HfResolved(string Family, string Recognized, JsonObject Con
 /// <summary>
 /// Reads one family's config.json / processor config into its fixture.json-format config. One small class per family,
 /// in the family's folder (e.g. Qwen2Vl/Qwen2VlHfConfig.cs); register it in <see cref="HfConfigReaders.All"/>.
-/// Adding a family (Qwen2.5-VL is next; DeepEncoder V2's DeepEncoder2HfConfig was added that way) is one new reader file plus one line there: implement
+/// Adding a family (DeepEncoder2HfConfig and Qwen25VlHfConfig were added that way) is one new reader file plus one line there: implement
 /// <see cref="Recognize"/> on config.json's model_type / architectures and <see cref="Read"/> with the original config
 /// classes' defaults, and drop its entry from <see cref="HfConfigReaders.NotBuilt"/>.
 /// </summary>
@@ -43,7 +44,7 @@ public static class HfConfigReaders
 {
     /// <summary>One reader per built family.</summary>
     public static IReadOnlyList<IHfConfigReader> All { get; } =
-        [new DeepEncoderHfConfig(), new VaryHfConfig(), new InternVl2HfConfig(), new Qwen2VlHfConfig(), new DeepEncoder2HfConfig()];
+        [new DeepEncoderHfConfig(), new VaryHfConfig(), new InternVl2HfConfig(), new Qwen2VlHfConfig(), new DeepEncoder2HfConfig(), new Qwen25VlHfConfig()];
 
     /// <summary>
     /// Configs ModelForge recognises but cannot build yet (config.json field value -> what it is), so such a folder gets
@@ -51,7 +52,6 @@ public static class HfConfigReaders
     /// </summary>
     public static IReadOnlyList<(string Field, string Value, string What)> NotBuilt { get; } =
     [
-        ("model_type", "qwen2_5_vl", "Qwen2.5-VL"),
         ("model_type", "deepseek_ocr2", "DeepEncoder V2 (DeepSeek-OCR 2, transformers-native)"),
     ];
 
