@@ -19,7 +19,7 @@ public static class ArchsCommand
             var rows = new List<object>();
             foreach (var a in ArchitectureRegistry.All)
             {
-                var keys = FamilySignatures.All.Single(f => f.Family == a.Name).Prefixes.Select(p => p + "*").ToArray();
+                var keys = FamilySignatures.All.First(f => f.Family == a.Name).Prefixes.Select(p => p + "*").ToArray();
                 var g = a.Build(null, new BuildRequest());
                 if (io.Json)
                 {
@@ -41,8 +41,22 @@ public static class ArchsCommand
                 io.Human.MarkupLine($"  outputs: {Markup.Escape(string.Join(", ", g.Outputs.Select(o => $"{o.Name} {o.Type}")))}");
             }
             if (io.Json) io.WriteJson(new { architectures = rows });
+            else PrintVariants();
             return ExitCodes.Ok;
         }));
         return cmd;
+    }
+
+    /// <summary>The released variants, each built from its config.json fields (no weights), with the graph's parameter count.</summary>
+    private static void PrintVariants()
+    {
+        AnsiConsole.WriteLine();
+        AnsiConsole.MarkupLine("[bold]released variants[/] (export --checkpoint DIR reads DIR/config.json; --arch and --config are optional):");
+        foreach (var v in Graphs.Architectures.HfConfig.ReleasedVariants.All)
+        {
+            string count = v.VisionParameters().ToString("N0", System.Globalization.CultureInfo.InvariantCulture);
+            // Plain lines (no console wrapping): one variant per line, greppable.
+            Console.WriteLine($"  {v.Name} ({v.Family}): {count} parameters read; {v.Tower} [config: {v.Source.Split(':')[0]}]");
+        }
     }
 }

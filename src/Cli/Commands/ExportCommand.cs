@@ -15,7 +15,7 @@ public static class ExportCommand
     public static Command Create()
     {
         var arch = CommonOptions.Arch();
-        arch.Required = true;
+        arch.Description = "Architecture (see `modelforge archs`); optional: the checkpoint folder's config.json and tensor names decide";
         var checkpoint = CommonOptions.Checkpoint();
         checkpoint.Required = true;
         var config = CommonOptions.Config();
@@ -45,7 +45,7 @@ public static class ExportCommand
                 throw new UsageException("--target tensorrt: TensorRT is not available in this build (no TensorRT on this machine); export --target onnx and build the engine with trtexec --onnx=model.onnx where TensorRT is installed");
             var io = new CliOutput(parse.GetValue(json));
             // Cheap checks first: nothing below opens the checkpoint or builds a graph before these pass.
-            var architecture = CommonOptions.GetArchitecture(parse.GetValue(arch)!);
+            if (parse.GetValue(arch) is { } archName) CommonOptions.GetArchitecture(archName);
             if (parse.GetResult(opset) is { Implicit: false }) CommonOptions.CheckOpset(parse.GetValue(opset));
             var t = Targets.Get(parse.GetValue(target)!, parse.GetResult(opset) is { Implicit: false } ? parse.GetValue(opset) : null, parse.GetValue(trtVersion));
             var plan = t.Precision.Plan(CommonOptions.ParsePrecision(parse.GetValue(precision)!), parse.GetValue(keepFp32) ?? [],
@@ -59,14 +59,22 @@ public static class ExportCommand
             if (Directory.Exists(outDir) && !parse.GetValue(force)) throw new UsageException($"--out {outDir}: already exists (pass --force to replace it)");
             string ckptPath = parse.GetValue(checkpoint)!;
             if (!File.Exists(ckptPath) && !Directory.Exists(ckptPath)) throw new UsageException($"--checkpoint {ckptPath}: no such file or folder");
-            using var cfg = CommonOptions.ReadConfig(parse.GetValue(config));
+            using var userCfg = CommonOptions.ReadConfig(parse.GetValue(config));
+            // Family + config from --arch, DIR/config.json, the tensor names and --config (overrides), before any build.
+            var resolved = ModelResolver.Resolve(ckptPath, parse.GetValue(arch), userCfg?.RootElement);
+            var architecture = resolved.Architecture;
+            var cfgRoot = resolved.Config;
             long threshold = parse.GetValue(external) switch { "always" => 0, "never" => long.MaxValue, _ => 1L << 30 };
             var parts = modeName is null
                 ? [new ArtifactPart("model", new BuildRequest(parse.GetValue(imageSize)))]
-                : architecture.PlanMode(cfg?.RootElement, modeName);
-            var request = new ExportRequest(architecture, ckptPath, cfg?.RootElement, parts, outDir,
+                : architecture.PlanMode(cfgRoot, modeName);
+            var request = new ExportRequest(architecture, ckptPath, cfgRoot, parts, outDir,
                 new OnnxExportOptions(t.Opset, threshold), parse.GetValue(force), modeName?.ToLowerInvariant(), t, plan, passList,
-                parse.GetValue(config)?.FullName);
+                parse.GetValue(config)?.FullName)
+            {
+                ConfigSources = resolved.Sources,
+                Preprocessing = resolved.Preprocessing,
+            };
             var summary = ExportPipeline.Run(request, io.Step);
             io.EndStep();
             double writeSeconds = io.PhaseSeconds().GetValueOrDefault("write");

@@ -37,7 +37,7 @@ public static class InspectCommand
             long parameters = ckpt.Tensors.Sum(t => t.ElementCount);
             string? family = FamilySignatures.Identify(ckpt.Tensors.Select(t => t.Name));
             var arch = ArchitectureRegistry.All.FirstOrDefault(a => a.Name == family);
-            int owned = arch is null ? 0 : ckpt.Tensors.Count(t => arch.Adapter.Owns(t.Name));
+            int owned = arch is null ? 0 : ckpt.Tensors.Count(t => Adapter(arch, ckpt).Owns(t.Name));
             if (io.Json)
             {
                 io.WriteJson(new
@@ -61,11 +61,20 @@ public static class InspectCommand
             io.Human.MarkupLine($"{ckpt.Tensors.Count:N0} tensors, {parameters:N0} elements in {Markup.Escape(ckpt.Path)}");
             io.Human.MarkupLine(family is null ? "matches no known vision-encoder family"
                 : arch is null ? $"looks like a [bold]{family}[/] checkpoint (no builder for it yet)"
-                : $"looks like a [bold]{family}[/] checkpoint: {owned:N0} vision-encoder tensors, the rest is ignored by --arch {family}");
+                : $"looks like a [bold]{family}[/] checkpoint{Layout(arch!, ckpt)}: {owned:N0} vision-encoder tensors, the rest is ignored by --arch {family}");
             return ExitCodes.Ok;
         }));
         return cmd;
     }
+
+    /// <summary>The adapter of the layout the tensor names show (e.g. InternVL "-hf" names), else the family's original one.</summary>
+    private static CheckpointAdapter Adapter(Architecture arch, Checkpoint ckpt) =>
+        arch.DetectLayout(ckpt.Tensors.Select(t => t.Name).ToArray()) is { } layout
+            ? arch.AdapterFor(System.Text.Json.JsonSerializer.SerializeToElement(new { checkpoint_layout = layout }))
+            : arch.Adapter;
+
+    private static string Layout(Architecture arch, Checkpoint ckpt) =>
+        arch.DetectLayout(ckpt.Tensors.Select(t => t.Name).ToArray()) is { } l && l != "original" ? $" ({Markup.Escape(l)} key layout)" : "";
 
     private static object OnnxJson(OnnxModelSummary m) => new
     {

@@ -3,6 +3,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using ModelForge.Cli.Output;
+using ModelForge.Converters.Artifacts;
 using ModelForge.Converters.Checkpoints;
 using ModelForge.Graphs.Architectures;
 using ModelForge.Graphs.Ir;
@@ -109,20 +110,23 @@ public static class ValidateCommand
             }
             else
             {
-                var archName = parse.GetValue(arch) ?? throw new UsageException("give --fixture DIR, or --arch and --checkpoint");
+                var ckptPath = parse.GetValue(checkpoint)
+                    ?? throw new UsageException("give --fixture DIR, or --checkpoint (with --arch unless the folder's config.json says)");
                 // Without goldens the only comparison is exported vs reference: one path alone would compare nothing.
                 if (options.Paths.Count < 2)
                     throw new UsageException("--paths: without --fixture there are no golden outputs, so both reference and exported are needed");
-                var ckptPath = parse.GetValue(checkpoint) ?? throw new UsageException("--checkpoint is required with --arch");
-                var architecture = CommonOptions.GetArchitecture(archName);
+                if (parse.GetValue(arch) is { } archName) CommonOptions.GetArchitecture(archName);
                 using var cfg = CommonOptions.ReadConfig(parse.GetValue(config));
+                // As export: --arch, DIR/config.json and the tensor names decide the family, config and key layout.
+                var resolved = ModelResolver.Resolve(ckptPath, parse.GetValue(arch), cfg?.RootElement);
+                var architecture = resolved.Architecture;
                 io.Step($"open: checkpoint {ckptPath}");
                 using var ckpt = Checkpoint.Open(ckptPath);
                 io.Step($"build: {architecture.Name} graph");
-                var graph = architecture.Build(cfg?.RootElement, new BuildRequest(parse.GetValue(imageSize)));
-                var given = InputSets.Load(parse.GetValue(inputs)!, graph, parse.GetValue(seed), parse.GetValue(batch), architecture, cfg?.RootElement);
+                var graph = architecture.Build(resolved.Config, new BuildRequest(parse.GetValue(imageSize)));
+                var given = InputSets.Load(parse.GetValue(inputs)!, graph, parse.GetValue(seed), parse.GetValue(batch), architecture, resolved.Config);
                 StartTorch();
-                result = runner.RunInputs(Path.GetFileName(Path.GetFullPath(ckptPath).TrimEnd('/')), architecture, graph, ckpt, given, cfg?.RootElement);
+                result = runner.RunInputs(Path.GetFileName(Path.GetFullPath(ckptPath).TrimEnd('/')), architecture, graph, ckpt, given, resolved.Config);
             }
             io.EndStep();
             if (saveIn is not null) Save(saveIn, runner.CapturedInputs, "inputs");

@@ -33,6 +33,12 @@ public sealed record ExportRequest(
     IReadOnlyList<string>? Passes = null,
     string? ConfigPath = null)
 {
+    /// <summary>Where each config field came from (config.json field, original class default, --config, checkpoint keys).</summary>
+    public IReadOnlyDictionary<string, string>? ConfigSources { get; init; }
+
+    /// <summary>The checkpoint folder's processor parameters (resize, normalisation, tiling), for the manifest.</summary>
+    public JsonElement? Preprocessing { get; init; }
+
     /// <summary>The target in effect: the given one, else `onnx` at the options' opset.</summary>
     public Target EffectiveTarget => Target ?? Targets.Targets.Onnx(Onnx.Opset);
 
@@ -64,6 +70,7 @@ public static class ExportPipeline
         // Before anything is built: --out must not be, hold or lie inside an input, nor (with --force) be a non-artifact.
         OutputGuard.CheckFolder("--out", r.OutDir, [.. checkpoint.Files, .. r.ConfigPath is null ? [] : new[] { r.ConfigPath }],
             Directory.Exists(r.CheckpointPath) ? [r.CheckpointPath] : [], r.Force);
+        var adapter = r.Architecture.AdapterFor(r.Config);
         var graphs = new List<(ArtifactPart Part, Graph Graph)>();
         var passReports = new Dictionary<string, PassReport>();
         long parameters = 0;
@@ -74,7 +81,7 @@ public static class ExportPipeline
             progress?.Invoke($"build: {r.Architecture.Name} graph '{part.Name}'");
             var graph = r.Architecture.Build(r.Config, part.Request);
             progress?.Invoke($"verify: graph '{part.Name}' ({graph.Metadata.GetValueOrDefault("image_size", "?")} px, {graph.Nodes.Count} nodes) against the checkpoint");
-            WeightBinder.Verify(graph, checkpoint, r.Architecture.Adapter);
+            WeightBinder.Verify(graph, checkpoint, adapter);
             parameters = Math.Max(parameters, graph.ParameterCount);
             graph.PruneUnused();
             var report = PassManager.For(r.EffectivePasses).Run(graph);
@@ -88,7 +95,7 @@ public static class ExportPipeline
         }
 
         using var staging = AtomicDirectory.Begin(r.OutDir, r.Force);
-        var weights = new CheckpointWeights(checkpoint, r.Architecture.Adapter);
+        var weights = new CheckpointWeights(checkpoint, adapter);
         var written = new List<(ArtifactPart Part, Graph Graph, OnnxExportResult Result)>();
         try
         {
@@ -165,6 +172,9 @@ public static class ExportPipeline
             ["config"] = r.Config is { } c ? JsonSerializer.Deserialize<JsonElement>(c.GetRawText()) : JsonSerializer.Deserialize<JsonElement>(r.Architecture.DefaultConfigJson),
             ["files"] = files,
         };
+        // Where each hyperparameter came from (config.json field, original class default, --config, checkpoint keys).
+        if (r.ConfigSources is { Count: > 0 } sources) manifest["config_sources"] = sources;
+        if (r.Preprocessing is { } pre) manifest["preprocessing"] = pre;
         File.WriteAllText(path, JsonSerializer.Serialize(manifest, new JsonSerializerOptions { WriteIndented = true }) + "\n");
     }
 

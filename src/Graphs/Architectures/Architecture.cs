@@ -29,6 +29,21 @@ public abstract class Architecture
 
     public abstract CheckpointAdapter Adapter { get; }
 
+    /// <summary>
+    /// The adapter for a config's "checkpoint_layout" (how the checkpoint names its tensors: a family's original release,
+    /// or transformers' renamed "-hf" form). Families with one layout return <see cref="Adapter"/>.
+    /// </summary>
+    public virtual CheckpointAdapter AdapterFor(JsonElement? config) => Adapter;
+
+    /// <summary>The layout a checkpoint's tensor names show ("original" or a renamed form), or null when undecided.</summary>
+    public virtual string? DetectLayout(IReadOnlyCollection<string> checkpointKeys) => null;
+
+    /// <summary>The config's "checkpoint_layout" string, or "original" when absent.</summary>
+    protected static string LayoutOf(JsonElement? config) =>
+        config is { ValueKind: JsonValueKind.Object } c && c.TryGetProperty("checkpoint_layout", out var l)
+            ? l.ValueKind == JsonValueKind.String ? l.GetString()! : throw new GraphException("config: checkpoint_layout must be a string")
+            : "original";
+
     /// <summary>The released model's hyperparameters, as the JSON a --config file would hold.</summary>
     public abstract string DefaultConfigJson { get; }
 

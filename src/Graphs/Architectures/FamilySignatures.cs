@@ -15,6 +15,10 @@ public static class FamilySignatures
         ("qwen2vl", ["visual.patch_embed.", "visual.blocks.", "visual.merger.", "visual.blocks.0.mlp.fc1."]),
         ("qwen25vl", ["visual.patch_embed.", "visual.blocks.", "visual.merger.", "visual.blocks.0.mlp.gate_proj."]),
         ("deepencoder2", ["model.sam_model.", "model.qwen2_model.", "model.projector."]),
+        // transformers' renamed layouts (read by the same families through their layout adapters).
+        ("internvl2", ["vision_tower.embeddings.", "vision_tower.encoder.layer.", "multi_modal_projector."]),
+        ("internvl2", ["model.vision_tower.embeddings.", "model.vision_tower.encoder.layer.", "model.multi_modal_projector."]),
+        ("qwen2vl", ["model.visual.patch_embed.", "model.visual.blocks.", "model.visual.merger."]),
     ];
 
     /// <summary>The family whose prefixes the keys match best (all of them for a full match), or null.</summary>

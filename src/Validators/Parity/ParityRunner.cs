@@ -97,9 +97,10 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
         IReadOnlyDictionary<string, HostTensor> inputs, IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> calls,
         IReadOnlyDictionary<string, HostTensor> golden, IReadOnlyDictionary<string, HostTensor> goldenTraces, string? exportedModel, bool prefixInputs)
     {
-        WeightBinder.Verify(graph, checkpoint, arch.Adapter);
+        var adapter = arch.AdapterFor(config);   // the config's checkpoint_layout (e.g. InternVL "-hf" names)
+        WeightBinder.Verify(graph, checkpoint, adapter);
         graph.PruneUnused();
-        var weights = new CheckpointWeights(checkpoint, arch.Adapter);
+        var weights = new CheckpointWeights(checkpoint, adapter);
         var order = graph.Nodes.SelectMany(n => n.Outputs).Select((v, i) => (v, i)).ToDictionary(x => x.v, x => x.i);
         var traces = Options.Traces
             ? goldenTraces.Keys.Where(graph.Traces.ContainsKey).OrderBy(t => order.GetValueOrDefault(graph.Traces[t], -1)).ToArray()

@@ -14,6 +14,8 @@ public class FamilyGoldenTests(ITestOutputHelper output)
     [Theory]
     [InlineData("vary-tiny")]
     [InlineData("internvl2-tiny")]
+    [InlineData("internvit6b-tiny")]      // RMSNorm, QK normalization, no qkv bias (tools/GoldenInternVit6B)
+    [InlineData("internvit6b-tiny-hf")]   // the same weights under transformers' "-hf" names, q/k/v split
     public void Both_paths_match_the_original_pytorch_outputs(string fixture)
     {
         TorchRuntime.Initialize(ComputeDevice.Cpu);

@@ -18,8 +18,14 @@ public sealed class InternVl2Architecture : Architecture
     public override Graph Build(JsonElement? config, BuildRequest request)
     {
         var cfg = config is { } c ? InternVl2Config.FromJson(c) : InternVl2Config.Default;
-        return InternVl2Builder.Build(cfg, request.ImageSize ?? cfg.Vit.ImageSize, request.BatchSymbol, request.ComputeType);
+        return InternVl2Builder.Build(cfg, request.ImageSize ?? cfg.TileSize ?? cfg.Vit.ImageSize, request.BatchSymbol, request.ComputeType);
     }
+
+    /// <inheritdoc/>
+    public override CheckpointAdapter AdapterFor(JsonElement? config) => InternVl2Layouts.Adapter(LayoutOf(config));
+
+    /// <inheritdoc/>
+    public override string? DetectLayout(IReadOnlyCollection<string> checkpointKeys) => InternVl2Layouts.Detect(checkpointKeys);
 
     public override BuildRequest RequestForCase(JsonElement fixtureCase) => ImageSizeRequest(fixtureCase);
 }

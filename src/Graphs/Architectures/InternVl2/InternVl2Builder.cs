@@ -27,7 +27,7 @@ public static class InternVl2Builder
         var pixels = b.Input("pixel_values", Dim.Sym(tileSymbol), 3, imageSize, imageSize);
 
         IReadOnlyList<Value> states;
-        using (b.Scope("vision_model")) states = InternVit(b, v, pixels, grid);
+        using (b.Scope("vision_model")) states = InternVit(b, cfg, pixels, grid);
         b.Output("vit_last_hidden_state", states[^1]);                                     // [T, 1+g², C]
         // extract_feature: last_hidden_state for select_layer -1, else hidden_states[select_layer].
         var selected = states[cfg.SelectLayer < 0 ? states.Count + cfg.SelectLayer : cfg.SelectLayer];
@@ -56,8 +56,9 @@ public static class InternVl2Builder
     /// InternVisionModel: pixels [T, 3, S, S] -> hidden states as the reference's encoder_states: [0] = embeddings,
     /// [i] = output of layer i (1-based), each [T, 1+g², C].
     /// </summary>
-    private static IReadOnlyList<Value> InternVit(GraphBuilder b, InternVitConfig v, Value pixels, int grid)
+    private static IReadOnlyList<Value> InternVit(GraphBuilder b, InternVl2Config cfg, Value pixels, int grid)
     {
+        var v = cfg.Vit;
         Dim t = pixels.Shape[0];
         long c = v.HiddenSize;
         Value x;
@@ -73,11 +74,10 @@ public static class InternVl2Builder
         }
         b.Trace("vit.embeddings", x);
         var states = new List<Value> { x };
-        var opts = new VitBlockOptions(c, v.NumHeads, v.FfnHiddenSize, Activations.Parse(v.Activation), v.LayerNormEps,
-            LayerScale: v.LayerScale, QkvBias: v.QkvBias);
+        bool separate = cfg.CheckpointLayout != "original";
         for (int i = 0; i < v.NumLayers; i++)
         {
-            using (b.Scope($"encoder.layers.{i}")) x = VitBlock.Apply(b, x, opts);
+            using (b.Scope($"encoder.layers.{i}")) x = InternVitLayer.Apply(b, x, v, separate);
             b.Trace($"vit.layers.{i}", x);
             states.Add(x);
         }

@@ -15,8 +15,11 @@ public sealed record InternVitConfig
     public int FfnHiddenSize { get; init; } = 4096;
     public bool QkvBias { get; init; } = true;
 
-    /// <summary>"layer_norm" (300M); InternViT-6B's "rms_norm" is not supported.</summary>
+    /// <summary>"layer_norm" (InternViT-300M: nn.LayerNorm) or "rms_norm" (InternViT-6B: InternRMSNorm, weight only).</summary>
     public string NormType { get; init; } = "layer_norm";
+
+    /// <summary>InternViT-6B: RMSNorm of q and k over the full hidden width (q_norm, k_norm) before the head split.</summary>
+    public bool QkNormalization { get; init; }
     public double LayerNormEps { get; init; } = 1e-6;
     public string Activation { get; init; } = "gelu";
 
@@ -55,6 +58,16 @@ public sealed record InternVl2Config
     public int SelectLayer { get; init; } = -1;
 
     public InternVlMlpConfig Mlp1 { get; init; } = new();
+
+    /// <summary>
+    /// How the checkpoint names the tensors: "original" (OpenGVLab: vision_model.*, mlp1.*, packed qkv), "hf"
+    /// (transformers' InternVLForConditionalGeneration, the "-hf" releases: vision_tower.*, multi_modal_projector.*, q/k/v
+    /// apart) or "hf-model" (the same under "model."). Set from the checkpoint's keys (see <see cref="InternVl2Layouts"/>).
+    /// </summary>
+    public string CheckpointLayout { get; init; } = "original";
+
+    /// <summary>Default tile size of an export (InternVLChatConfig.force_image_size); null = vit.image_size.</summary>
+    public int? TileSize { get; init; }
 
     public static InternVl2Config Default { get; } = new();
 
@@ -96,7 +109,9 @@ public sealed record InternVl2Config
         Require(v.PatchSize > 0 && v.ImageSize > 0 && v.ImageSize % v.PatchSize == 0, $"vit.image_size {v.ImageSize} must be a positive multiple of vit.patch_size {v.PatchSize}");
         Require(v.NumLayers > 0 && v.NumHeads > 0 && v.HiddenSize % v.NumHeads == 0, $"vit.hidden_size {v.HiddenSize} must be divisible by vit.num_heads {v.NumHeads}");
         Require(v.FfnHiddenSize > 0, "vit.ffn_hidden_size must be positive");
-        Require(v.NormType == "layer_norm", $"vit.norm_type '{v.NormType}' is not supported (only 'layer_norm', InternViT-300M)");
+        Require(v.NormType is "layer_norm" or "rms_norm", $"vit.norm_type '{v.NormType}' is not supported (expected 'layer_norm' or 'rms_norm')");
+        Require(v.LayerNormEps > 0, "vit.layer_norm_eps must be positive");
+        Require(InternVl2Layouts.All.Contains(CheckpointLayout), $"checkpoint_layout '{CheckpointLayout}' is not one of {string.Join(", ", InternVl2Layouts.All)}");
         Blocks.Activations.Parse(v.Activation);
         Require(DownsampleRatio > 0 && DownsampleRatio <= 1 && Math.Abs(1 / DownsampleRatio - ShuffleFactor) < 1e-9, $"downsample_ratio {DownsampleRatio} must be 1/k for an integer k");
         Require(SelectLayer >= -(v.NumLayers + 1) && SelectLayer <= v.NumLayers, $"select_layer {SelectLayer} must index the {v.NumLayers + 1} hidden states");

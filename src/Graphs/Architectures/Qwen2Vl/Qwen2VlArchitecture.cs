@@ -18,6 +18,19 @@ public sealed class Qwen2VlArchitecture : Architecture
     /// <inheritdoc/>
     public override CheckpointAdapter Adapter { get; } = new Qwen2VlAdapter();
 
+    /// <summary>"original": visual.* (Qwen's release); "model": model.visual.* (newer transformers' wrapped Qwen2VLModel).</summary>
+    public override CheckpointAdapter AdapterFor(JsonElement? config) => LayoutOf(config) switch
+    {
+        "original" => Adapter,
+        "model" => new PrefixAdapter("qwen2vl", "model.visual.", ["model.visual."]),
+        var other => throw new GraphException($"checkpoint_layout '{other}' is not one of original, model"),
+    };
+
+    /// <inheritdoc/>
+    public override string? DetectLayout(IReadOnlyCollection<string> checkpointKeys) =>
+        checkpointKeys.Any(k => k.StartsWith("visual.blocks.", StringComparison.Ordinal)) ? "original"
+        : checkpointKeys.Any(k => k.StartsWith("model.visual.blocks.", StringComparison.Ordinal)) ? "model" : null;
+
     /// <inheritdoc/>
     public override string DefaultConfigJson => JsonSerializer.Serialize(new { vit = Qwen2VlVisionConfig.Default }, Qwen2VlVisionConfig.Json);
 

@@ -1,0 +1,57 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using ModelForge.Graphs.Architectures.HfConfig;
+using ModelForge.Graphs.Ir;
+
+namespace ModelForge.Graphs.Architectures.Qwen25Vl;
+
+/// <summary>
+/// Qwen2.5-VL's config.json (model_type "qwen2_5_vl") -> the qwen25vl "vit" config. Missing vision_config keys take the
+/// defaults of transformers' Qwen2_5_VLVisionConfig as ModelForge's Qwen25VlVisionConfig records them (depth 32, 1280 wide,
+/// 16 heads, intermediate 3420, silu, patch 14, temporal 2, merge 2, window 112, full attention at 7/15/23/31). In
+/// Qwen2.5-VL vision_config.hidden_size is the ViT width and out_hidden_size the merger output (checked against the LM
+/// width). Processor: the same Qwen2VLImageProcessor fields as Qwen2-VL.
+/// </summary>
+public sealed class Qwen25VlHfConfig : IHfConfigReader
+{
+    private const string Vision = "Qwen2_5_VLVisionConfig";
+    private const string Processor = "Qwen2VLImageProcessor";
+
+    /// <inheritdoc/>
+    public string Family => "qwen25vl";
+
+    /// <inheritdoc/>
+    public string? Recognize(JsonElement config) => HfConfigReaders.Match(config, ["qwen2_5_vl"], ["Qwen2_5_VLForConditionalGeneration"]);
+
+    /// <inheritdoc/>
+    public HfResolved Read(HfFolder folder)
+    {
+        var b = new HfConfigBuilder(folder);
+        b.Layers("vit.depth", 32, Vision, "vision_config.depth");
+        b.Int("vit.embed_dim", 1280, Vision, "vision_config.hidden_size", "vision_config.embed_dim");
+        b.Int("vit.num_heads", 16, Vision, "vision_config.num_heads");
+        b.Int("vit.intermediate_size", 3420, Vision, "vision_config.intermediate_size");
+        int merger = b.Int("vit.out_hidden_size", 3584, Vision, "vision_config.out_hidden_size");
+        b.Str("vit.hidden_act", "silu", Vision, "vision_config.hidden_act");
+        b.Int("vit.patch_size", 14, Vision, "vision_config.patch_size", "vision_config.spatial_patch_size");
+        b.Int("vit.temporal_patch_size", 2, Vision, "vision_config.temporal_patch_size");
+        b.Int("vit.spatial_merge_size", 2, Vision, "vision_config.spatial_merge_size");
+        b.Int("vit.in_channels", 3, Vision, "vision_config.in_channels", "vision_config.in_chans");
+        b.Int("vit.window_size", 112, Vision, "vision_config.window_size");
+        b.Ints("vit.fullatt_block_indexes", [7, 15, 23, 31], Vision, "vision_config.fullatt_block_indexes");
+        foreach (var lm in new[] { "hidden_size", "text_config.hidden_size" })
+        {
+            if (b.Find(lm) is { ValueKind: JsonValueKind.Number } h && h.TryGetInt32(out int width) && width != merger)
+                throw b.Error(b.FieldOf("vit.out_hidden_size"),
+                    $"is {merger} (the merger's output) but {lm} is {width} (the language model's width); they must agree");
+        }
+        b.PreInt("patch_size", 14, Processor, "patch_size");
+        b.PreInt("temporal_patch_size", 2, Processor, "temporal_patch_size");
+        b.PreInt("merge_size", 2, Processor, "merge_size");
+        b.PreInt("min_pixels", 56 * 56, Processor, "min_pixels", "size.shortest_edge");
+        b.PreInt("max_pixels", 28 * 28 * 1280, Processor, "max_pixels", "size.longest_edge");
+        b.Pre("image_mean", new JsonArray(0.48145466, 0.4578275, 0.40821073), Processor + " OPENAI_CLIP_MEAN", "image_mean");
+        b.Pre("image_std", new JsonArray(0.26862954, 0.26130258, 0.27577711), Processor + " OPENAI_CLIP_STD", "image_std");
+        return new HfResolved(Family, Recognize(folder.Config)!, b.Config, b.Sources, b.Preprocessing);
+    }
+}
