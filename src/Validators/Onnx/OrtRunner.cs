@@ -21,7 +21,7 @@ public sealed record OrtRunnerOptions(
 /// Runs an ONNX file with ONNX Runtime on <see cref="HostTensor"/>s. Input names, dtypes and shapes are checked against
 /// the model before ONNX Runtime sees them, so a mistake is one clear <see cref="ArgumentException"/>.
 /// </summary>
-public sealed class OrtRunner : IDisposable
+public sealed partial class OrtRunner : IDisposable
 {
     private readonly InferenceSession _session;
     private readonly SessionOptions _options;
