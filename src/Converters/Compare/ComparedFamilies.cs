@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using ModelForge.Converters.Images;
 using ModelForge.Graphs.Architectures;
 using ModelForge.Graphs.Architectures.DeepEncoder;
@@ -21,9 +22,10 @@ public sealed record VisionPlan(long Tokens, string Layout, IReadOnlyList<GraphR
 /// One entry of the comparison: a released configuration of a family plus its token rule (preprocessing + tiling), as
 /// data. Adding a family (DeepEncoder V2, Qwen2.5-VL) is one entry in <see cref="ComparedFamilies.All"/>.
 /// </summary>
-public sealed record ComparedFamily(string Id, string Architecture, string Rule, Func<int, int, VisionPlan> Plan)
+public sealed record ComparedFamily(string Id, string Architecture, string Rule, [property: JsonIgnore] Func<int, int, VisionPlan> Plan)
 {
     /// <summary>The registered architecture this entry builds graphs with.</summary>
+    [JsonIgnore]
     public Architecture Arch => ArchitectureRegistry.Get(Architecture);
 }
 

@@ -25,19 +25,20 @@ public readonly record struct NodeCost(double Flops, BufferKind Buffer);
 /// profiler but with the elementwise work counted too: a multiply-add is 2 FLOPs; MatMul [..,M,K]x[..,K,N] costs
 /// 2*batch*M*K*N; Conv2d costs 2*N*Cout*OH*OW*(Cin/groups)*kH*kW (+1 per output element for the bias); elementwise ops
 /// cost a fixed number of FLOPs per OUTPUT element (<see cref="PerElement"/>); data movement (reshape, transpose, slice,
-/// concat, pad, expand, cast, identity) costs 0 FLOPs.
+/// concat, pad, expand, gather, cast, identity) costs 0 FLOPs.
 /// </summary>
 public static class OpCost
 {
     /// <summary>
     /// FLOPs per output element of the elementwise kinds: 1 for arithmetic, sqrt and negation; sigmoid 4 (neg, exp, add,
     /// div); GELU 8 (erf or tanh polynomial, scale, add, mul); LayerNorm 7 (mean, centre, square + accumulate, normalise,
-    /// scale, shift; the per-row rsqrt is negligible); Softmax 5 (max, subtract, exp, sum, divide).
+    /// scale, shift; the per-row rsqrt is negligible); RmsNorm 4 (square + accumulate, normalise, scale); Softmax 5 (max,
+    /// subtract, exp, sum, divide).
     /// </summary>
     public static IReadOnlyDictionary<string, int> PerElement { get; } = new Dictionary<string, int>
     {
         ["Add"] = 1, ["Sub"] = 1, ["Mul"] = 1, ["Div"] = 1, ["Neg"] = 1, ["Sqrt"] = 1,
-        ["Sigmoid"] = 4, ["Gelu"] = 8, ["LayerNorm"] = 7, ["Softmax"] = 5,
+        ["Sigmoid"] = 4, ["Gelu"] = 8, ["LayerNorm"] = 7, ["RmsNorm"] = 4, ["Softmax"] = 5,
     };
 
     /// <summary>
@@ -52,9 +53,9 @@ public static class OpCost
             MatMul => new(MatMulFlops(inputs[0], outputs[0]), BufferKind.Fresh),
             Conv2d c => new(ConvFlops(c, inputs, outputs[0]), BufferKind.Fresh),
             Add or Sub or Mul or Div or Neg or Sqrt or Sigmoid or Gelu => new((double)PerElement[op.Kind] * Out(), BufferKind.InPlace),
-            LayerNorm or Softmax => new((double)PerElement[op.Kind] * Out(), BufferKind.Fresh),
+            LayerNorm or RmsNorm or Softmax => new((double)PerElement[op.Kind] * Out(), BufferKind.Fresh),
             Reshape or Identity => new(0, BufferKind.Alias),
-            Transpose or Concat or Slice or Pad or Expand or Cast => new(0, BufferKind.Fresh),
+            Transpose or Concat or Slice or Pad or Expand or Cast or Gather => new(0, BufferKind.Fresh),
             _ => throw new NotSupportedException($"op kind {op.Kind} has no cost in ModelForge.Graphs.Analysis.OpCost: add a case"),
         };
     }
