@@ -15,7 +15,14 @@ public enum OrtProvider
 public sealed record OrtRunnerOptions(
     OrtProvider Provider = OrtProvider.Cpu,
     int IntraOpThreads = 0,
-    GraphOptimizationLevel Optimization = GraphOptimizationLevel.ORT_ENABLE_ALL);
+    GraphOptimizationLevel Optimization = GraphOptimizationLevel.ORT_ENABLE_ALL)
+{
+    /// <summary>
+    /// ONNX Runtime's CPU memory arena and memory-pattern planning (on by default). Off, every tensor is allocated and freed
+    /// on its own, so the process's resident memory follows the live tensors (what `bench --no-arena` measures).
+    /// </summary>
+    public bool MemoryArena { get; init; } = true;
+}
 
 /// <summary>
 /// Runs an ONNX file with ONNX Runtime on <see cref="HostTensor"/>s. Input names, dtypes and shapes are checked against
@@ -31,6 +38,7 @@ public sealed partial class OrtRunner : IDisposable
         options ??= new OrtRunnerOptions();
         if (!File.Exists(modelPath)) throw new FileNotFoundException($"{modelPath}: ONNX model not found");
         _options = new SessionOptions { GraphOptimizationLevel = options.Optimization, IntraOpNumThreads = options.IntraOpThreads };
+        if (!options.MemoryArena) (_options.EnableCpuMemArena, _options.EnableMemoryPattern) = (false, false);
         try
         {
             if (options.Provider == OrtProvider.Cuda) _options.AppendExecutionProvider_CUDA();
