@@ -28,7 +28,10 @@ public static class BenchCommand
         var inputs = new Option<string?>("--inputs") { Description = "A .safetensors file with tensors named as the model's inputs (default: seeded random)" };
         var seed = new Option<int>("--seed") { Description = "Seed of the random inputs", DefaultValueFactory = _ => 0 };
         var json = new Option<bool>("--json") { Description = "Print the results as JSON on stdout" };
-        var noArena = new Option<bool>("--no-arena") { Description = "Disable ONNX Runtime's CPU memory arena and memory patterns (RSS then follows the live tensors)" };
+        var noArena = new Option<bool>("--no-arena")
+        {
+            Description = "Disable ONNX Runtime's CPU arena and memory patterns and unmap freed blocks >= 64 KiB at once (RSS then follows the live tensors)",
+        };
         var cmd = new Command("bench", "Time an exported model on ONNX Runtime (latency percentiles, throughput, memory)")
         {
             model, ep, threads, batch, dims, warmup, iterations, duration, inputs, seed, json, noArena,
@@ -36,6 +39,7 @@ public static class BenchCommand
         cmd.SetAction(parse => CommonOptions.Guard(parse, () =>
         {
             var options = Provider(parse.GetValue(ep)!, parse.GetValue(threads)) with { MemoryArena = !parse.GetValue(noArena) };
+            if (!options.MemoryArena && !ProcessMemory.ReturnLargeBlocksToOs()) CliOutput.Progress("note: could not set the allocator's mmap threshold (not glibc?)");
             int b = parse.GetValue(batch);
             if (b < 1) throw new UsageException($"--batch {b}: must be at least 1");
             var bindings = ParseDims(parse.GetValue(dims) ?? []);

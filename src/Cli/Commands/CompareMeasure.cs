@@ -85,7 +85,7 @@ public sealed class CompareMeasure(string ep, int threads, int iterations, long 
         psi.FileName = self;
         // Under `dotnet modelforge.dll` the process is dotnet: pass the entry assembly first.
         if (Path.GetFileNameWithoutExtension(self) == "dotnet") psi.ArgumentList.Add(typeof(Program).Assembly.Location);
-        foreach (var a in new[] { "bench", file, "--json", "--ep", ep, "--threads", threads.ToString(CultureInfo.InvariantCulture),
+        foreach (var a in new[] { "bench", file, "--json", "--no-arena", "--ep", ep, "--threads", threads.ToString(CultureInfo.InvariantCulture),
                      "--warmup", "1", "--iterations", iterations.ToString(CultureInfo.InvariantCulture) })
             psi.ArgumentList.Add(a);
         foreach (var (k, v) in bindings)

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 
 namespace ModelForge.Validators.Bench;
 
@@ -28,6 +29,29 @@ public static class ProcessMemory
             return false;
         }
     }
+
+    /// <summary>
+    /// Makes glibc serve every block of 64 KiB or more with its own mmap and unmap it on free (mallopt M_MMAP_THRESHOLD,
+    /// which also stops glibc raising the threshold dynamically). Without it freed tensors below 32 MiB stay in the heap,
+    /// resident, and the high-water mark measures the allocator's history rather than the live tensors. False off glibc.
+    /// </summary>
+    public static bool ReturnLargeBlocksToOs()
+    {
+        if (!OperatingSystem.IsLinux()) return false;
+        try
+        {
+            return MallOpt(MmapThreshold, 64 * 1024) == 1;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return false;
+        }
+    }
+
+    private const int MmapThreshold = -3;
+
+    [DllImport("libc", EntryPoint = "mallopt")]
+    private static extern int MallOpt(int param, int value);
 
     private static long Read(string field)
     {
