@@ -20,7 +20,7 @@ public static class CompareCommand
         var measure = new Option<bool>("--measure") { Description = "Also time each graph run on ONNX Runtime with synthetic weights (heavy: minutes)" };
         var ep = new Option<string>("--ep") { Description = "Execution provider for --measure", DefaultValueFactory = _ => "cpu" };
         var threads = new Option<int>("--threads") { Description = "Intra-op threads for --measure (0 = one per core)", DefaultValueFactory = _ => 0 };
-        var iterations = new Option<int>("--iterations") { Description = "Timed runs per measurement", DefaultValueFactory = _ => 3 };
+        var iterations = new Option<int>("--iterations") { Description = "Timed runs per measurement", DefaultValueFactory = _ => 1 };
         var limit = new Option<double>("--measure-limit") { Description = "Skip measuring where the model predicts more than this many GB (activations + weights)", DefaultValueFactory = _ => 8 };
         var output = new Option<string>("--out", "-o") { Description = "Folder for compare.md, compare.json and the plots", DefaultValueFactory = _ => "compare" };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON on stdout (instead of the table)" };

@@ -78,7 +78,9 @@ public static class OrtBench
         progress?.Invoke($"first run {first:F1} ms");
         for (int i = 1; i < settings.Warmup; i++) runner.RunPrepared(prepared);
 
+        // Without warm-up the first run is also the first timed one (long runs: one-time costs are noise).
         var times = new List<double>();
+        if (settings.Warmup == 0) times.Add(first);
         var total = Stopwatch.StartNew();
         var report = Stopwatch.StartNew();
         while (settings.More(times.Count, total.Elapsed))
