@@ -79,4 +79,21 @@ public sealed class BenchCompareCliTests
         parts.Single(p => p.GetProperty("model").GetString()!.EndsWith("local.onnx", StringComparison.Ordinal))
             .GetProperty("input_shapes").GetProperty("pixel_values").GetString().Should().StartWith("[3, 3,");
     }
+
+    [Fact]
+    public void Bench_reference_times_the_TorchSharp_path_on_the_same_graph_and_inputs()
+    {
+        using var tmp = new TempDir();
+        string dir = Repo.Golden("deepencoder-tiny");
+        string ckpt = Path.Combine(dir, "model.safetensors");
+        var export = Support.Cli.Run("export", "--arch", "deepencoder", "--checkpoint", ckpt, "--config", Path.Combine(dir, "fixture.json"), "--out", tmp.File("a"));
+        export.ExitCode.Should().Be(0, export.ToString());
+        var r = Support.Cli.Run("bench", tmp.File("a"), "--reference", "--checkpoint", ckpt, "--json", "--iterations", "3", "--batch", "2");
+        r.ExitCode.Should().Be(0, r.ToString());
+        using var doc = JsonDocument.Parse(r.Stdout);
+        var results = doc.RootElement.EnumerateArray().ToArray();
+        results.Select(x => x.GetProperty("provider").GetString()).Should().Equal("cpu", "torchsharp-cpu");
+        results.Select(x => x.GetProperty("input_shapes").GetProperty("pixel_values").GetString()).Should().OnlyContain(s => s == "[2, 3, 256, 256]");
+        results.Should().OnlyContain(x => x.GetProperty("latency").GetProperty("runs").GetInt32() == 3);
+    }
 }

@@ -2,9 +2,11 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using ModelForge.Converters.Checkpoints;
+using ModelForge.Graphs.Architectures;
 using ModelForge.Graphs.Ir;
 using ModelForge.Validators.Bench;
 using ModelForge.Validators.Onnx;
+using ModelForge.Validators.Torch;
 using Spectre.Console;
 
 namespace ModelForge.Cli.Commands;
@@ -32,9 +34,14 @@ public static class BenchCommand
         {
             Description = "Disable ONNX Runtime's CPU arena and memory patterns and unmap freed blocks >= 64 KiB at once (RSS then follows the live tensors)",
         };
+        var reference = new Option<bool>("--reference") { Description = "Also time the TorchSharp reference path on the same graph and inputs (needs --checkpoint)" };
+        var arch = CommonOptions.Arch();
+        var checkpoint = CommonOptions.Checkpoint();
+        var config = CommonOptions.Config();
+        var imageSize = CommonOptions.ImageSize();
         var cmd = new Command("bench", "Time an exported model on ONNX Runtime (latency percentiles, throughput, memory)")
         {
-            model, ep, threads, batch, dims, warmup, iterations, duration, inputs, seed, json, noArena,
+            model, ep, threads, batch, dims, warmup, iterations, duration, inputs, seed, json, noArena, reference, arch, checkpoint, config, imageSize,
         };
         cmd.SetAction(parse => CommonOptions.Guard(parse, () =>
         {
@@ -47,12 +54,27 @@ public static class BenchCommand
             var files = ModelFiles(parse.GetValue(model)!);
             string? inputFile = parse.GetValue(inputs);
             if (inputFile is not null && !File.Exists(inputFile)) throw new UsageException($"--inputs {inputFile}: file not found");
+            bool withReference = parse.GetValue(reference);
+            if (withReference && parse.GetValue(checkpoint) is null) throw new UsageException("--reference needs --checkpoint (the weights the TorchSharp path loads)");
+            if (!withReference && (parse.GetValue(checkpoint) ?? parse.GetValue(arch)) is not null) throw new UsageException("--arch/--checkpoint apply to --reference only");
+            using var cfg = CommonOptions.ReadConfig(parse.GetValue(config));
             var results = new List<BenchResult>();
             foreach (var file in files)
             {
                 CliOutput.Progress($"bench {file}");
-                results.Add(OrtBench.Run(file, options, r => inputFile is null ? RandomInputs(r, bindings, b, parse.GetValue(seed)) : FileInputs(r, inputFile),
+                IReadOnlyDictionary<string, HostTensor>? used = null;
+                results.Add(OrtBench.Run(file, options, r => used = inputFile is null ? RandomInputs(r, bindings, b, parse.GetValue(seed)) : FileInputs(r, inputFile),
                     settings, BatchOf(bindings, b), CliOutput.Progress));
+                if (!withReference) continue;
+                var (architecture, config, request) = GraphOf(file, parse.GetValue(arch), cfg?.RootElement, parse.GetValue(imageSize));
+                CliOutput.Progress($"bench {architecture.Name} reference (TorchSharp, cpu)");
+                using var ckpt = Checkpoint.Open(parse.GetValue(checkpoint)!);
+                var graph = architecture.Build(config, request);
+                WeightBinder.Verify(graph, ckpt, architecture.Adapter);
+                graph.PruneUnused();
+                TorchRuntime.Initialize(ComputeDevice.Cpu);
+                results.Add(TorchBench.Run(graph, new CheckpointWeights(ckpt, architecture.Adapter), "cpu", options.IntraOpThreads, used!, settings,
+                    BatchOf(bindings, b), CliOutput.Progress));
             }
             if (parse.GetValue(json)) Console.WriteLine(CliOutput.Serialize(results));
             else Print(results);
@@ -94,6 +116,34 @@ public static class BenchCommand
             result[parts[0]] = v;
         }
         return result;
+    }
+
+    /// <summary>
+    /// The graph an .onnx file was exported from: --arch/--config/--image-size, else the export folder's manifest.json
+    /// (architecture, config, the part's image size; the "local" part of a tiled mode is the tile graph).
+    /// </summary>
+    private static (Architecture Arch, JsonElement? Config, BuildRequest Request) GraphOf(string file, string? arch, JsonElement? config, int? imageSize)
+    {
+        string manifest = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(file))!, "manifest.json");
+        if (arch is not null || !File.Exists(manifest))
+        {
+            if (arch is null) throw new UsageException($"--reference: {file} has no manifest.json beside it; give --arch (and --config, --image-size)");
+            return (ArchitectureRegistry.Get(arch), config, new BuildRequest(imageSize));
+        }
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(manifest));
+            var root = doc.RootElement;
+            var part = root.GetProperty("parts").EnumerateArray().First(p => p.GetProperty("file").GetString() == Path.GetFileName(file));
+            int? size = part.TryGetProperty("image_size", out var s) && s.ValueKind == JsonValueKind.String ? int.Parse(s.GetString()!, CultureInfo.InvariantCulture) : null;
+            bool tiles = part.GetProperty("name").GetString() == "local";
+            var request = new BuildRequest(imageSize ?? size, tiles ? "T" : "B", Tiles: tiles);
+            return (ArchitectureRegistry.Get(root.GetProperty("architecture").GetString()!), config ?? root.GetProperty("config").Clone(), request);
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        {
+            throw new UsageException($"{manifest}: not a valid ModelForge manifest ({e.Message.ReplaceLineEndings(" ")})");
+        }
     }
 
     private static long BatchOf(IReadOnlyDictionary<string, long> bindings, int batch) =>
@@ -183,6 +233,11 @@ public static class BenchCommand
             Row("RSS peak during runs", $"{Mb(m.PeakDuringRuns)} MB (+{Mb(m.RunIncrease)} MB over the {Mb(m.RssBeforeRuns)} MB before the runs)"
                 + (m.PhasePeaks ? "" : "; peak could not be reset: whole-process high-water mark"));
             AnsiConsole.Write(t);
+        }
+        foreach (var r in results.Where(r => r.Provider.StartsWith("torchsharp", StringComparison.Ordinal)))
+        {
+            int i = results.ToList().IndexOf(r);
+            if (i > 0) AnsiConsole.MarkupLine(Markup.Escape($"reference / exported median latency: {r.Latency.MedianMs / results[i - 1].Latency.MedianMs:F2}x (same inputs, one process)"));
         }
     }
 

@@ -48,35 +48,43 @@ public sealed record BenchResult(
     long Batch,
     BenchMemory Memory);
 
-/// <summary>
-/// trtexec-style timing of one ONNX model on ONNX Runtime: session creation, warm-up, then timed runs over inputs
-/// converted once (outputs computed and released, nothing copied back). Progress goes to <c>progress</c>.
-/// </summary>
-public static class OrtBench
+/// <summary>What a benchmark times: created once (timed as "session creation"), inputs prepared once, then run repeatedly.</summary>
+public interface IBenchTarget : IDisposable
 {
-    public static BenchResult Run(string modelPath, OrtRunnerOptions options, Func<OrtRunner, IReadOnlyDictionary<string, HostTensor>> makeInputs,
-        BenchSettings settings, long batch = 1, Action<string>? progress = null)
+    /// <summary>Makes and converts the inputs (untimed); returns their shapes by name.</summary>
+    IReadOnlyDictionary<string, string> PrepareInputs();
+
+    /// <summary>One inference over the prepared inputs.</summary>
+    void RunOnce();
+}
+
+/// <summary>
+/// trtexec-style timing: target creation (session / weight loading), warm-up, then timed runs; resident memory per phase
+/// (<see cref="ProcessMemory"/>). Progress goes to <c>progress</c>.
+/// </summary>
+public static class BenchLoop
+{
+    public static BenchResult Run(string model, string provider, int threads, Func<IBenchTarget> create, BenchSettings settings, long batch = 1,
+        Action<string>? progress = null)
     {
         bool phases = ProcessMemory.ResetPeak();
         long before = ProcessMemory.Rss;
         var clock = Stopwatch.StartNew();
-        using var runner = new OrtRunner(modelPath, options);
+        using var target = create();
         double session = clock.Elapsed.TotalSeconds;
         long sessionPeak = ProcessMemory.Peak, afterSession = ProcessMemory.Rss;
-        progress?.Invoke($"session created in {session:F2} s (RSS {Mb(afterSession)} MB)");
+        progress?.Invoke($"session created in {session:F2} s (RSS {afterSession >> 20} MB)");
 
-        var inputs = makeInputs(runner);
-        var shapes = inputs.ToDictionary(kv => kv.Key, kv => kv.Value.ShapeText);
-        using var prepared = runner.Prepare(inputs);
+        var shapes = target.PrepareInputs();
         GC.Collect();
         phases &= ProcessMemory.ResetPeak();
         long beforeRuns = ProcessMemory.Rss;
 
         clock.Restart();
-        runner.RunPrepared(prepared);
+        target.RunOnce();
         double first = clock.Elapsed.TotalMilliseconds;
         progress?.Invoke($"first run {first:F1} ms");
-        for (int i = 1; i < settings.Warmup; i++) runner.RunPrepared(prepared);
+        for (int i = 1; i < settings.Warmup; i++) target.RunOnce();
 
         // Without warm-up the first run is also the first timed one (long runs: one-time costs are noise).
         var times = new List<double>();
@@ -86,7 +94,7 @@ public static class OrtBench
         while (settings.More(times.Count, total.Elapsed))
         {
             clock.Restart();
-            runner.RunPrepared(prepared);
+            target.RunOnce();
             times.Add(clock.Elapsed.TotalMilliseconds);
             if (report.Elapsed.TotalSeconds >= 2)
             {
@@ -96,9 +104,35 @@ public static class OrtBench
         }
         var stats = LatencyStats.Of(times);
         var memory = new BenchMemory(before, sessionPeak, afterSession, beforeRuns, ProcessMemory.Peak, phases);
-        return new BenchResult(Path.GetFullPath(modelPath), options.Provider.ToString().ToLowerInvariant(), options.IntraOpThreads, shapes,
-            session, first, stats, batch * 1000.0 / stats.MeanMs, batch, memory);
+        return new BenchResult(model, provider, threads, shapes, session, first, stats, batch * 1000.0 / stats.MeanMs, batch, memory);
     }
+}
 
-    private static long Mb(long bytes) => bytes >> 20;
+/// <summary>Timing of one ONNX model on ONNX Runtime over inputs converted once (outputs computed and released, nothing copied back).</summary>
+public static class OrtBench
+{
+    public static BenchResult Run(string modelPath, OrtRunnerOptions options, Func<OrtRunner, IReadOnlyDictionary<string, HostTensor>> makeInputs,
+        BenchSettings settings, long batch = 1, Action<string>? progress = null) =>
+        BenchLoop.Run(Path.GetFullPath(modelPath), options.Provider.ToString().ToLowerInvariant(), options.IntraOpThreads,
+            () => new Target(new OrtRunner(modelPath, options), makeInputs), settings, batch, progress);
+
+    private sealed class Target(OrtRunner runner, Func<OrtRunner, IReadOnlyDictionary<string, HostTensor>> makeInputs) : IBenchTarget
+    {
+        private PreparedInputs? _prepared;
+
+        public IReadOnlyDictionary<string, string> PrepareInputs()
+        {
+            var inputs = makeInputs(runner);
+            _prepared = runner.Prepare(inputs);
+            return inputs.ToDictionary(kv => kv.Key, kv => kv.Value.ShapeText);
+        }
+
+        public void RunOnce() => runner.RunPrepared(_prepared ?? throw new InvalidOperationException("inputs not prepared"));
+
+        public void Dispose()
+        {
+            _prepared?.Dispose();
+            runner.Dispose();
+        }
+    }
 }
