@@ -96,4 +96,19 @@ public sealed class BenchCompareCliTests
         results.Select(x => x.GetProperty("input_shapes").GetProperty("pixel_values").GetString()).Should().OnlyContain(s => s == "[2, 3, 256, 256]");
         results.Should().OnlyContain(x => x.GetProperty("latency").GetProperty("runs").GetInt32() == 3);
     }
+
+    [Fact]
+    public void Compare_on_an_image_uses_its_size()
+    {
+        using var tmp = new TempDir();
+        // A 1024x1024 PNG (the golden padded global view of a 1600x900 page): --image takes the size from the file.
+        var png = Repo.Golden("preprocess/dsocr_wide_1600x900_base_global.png");
+        var r = Support.Cli.Run("compare", "--image", png, "--json", "--out", tmp.Path);
+        r.ExitCode.Should().Be(0, r.ToString());
+        using var doc = JsonDocument.Parse(r.Stdout);
+        var rows = doc.RootElement.GetProperty("rows").EnumerateArray().ToArray();
+        rows.Should().OnlyContain(x => x.GetProperty("width").GetInt32() == 1024 && x.GetProperty("height").GetInt32() == 1024,
+            "the file is 1024x1024");
+        rows.Should().HaveCount(5);
+    }
 }
