@@ -20,21 +20,43 @@ public static class BenchCommand
     public static Command Create()
     {
         var model = new Argument<string>("model") { Description = "An export folder (manifest.json + parts) or a .onnx file" };
-        var ep = new Option<string>("--ep") { Description = "Execution provider: cpu (cuda, tensorrt: GPU builds)", DefaultValueFactory = _ => "cpu" };
-        var threads = new Option<int>("--threads") { Description = "Intra-op threads (0 = ONNX Runtime's default: one per core)", DefaultValueFactory = _ => 0 };
-        var batch = new Option<int>("--batch") { Description = "Value of every symbolic axis not set by --dim (batch B, tiles T, tokens M)", DefaultValueFactory = _ => 1 };
-        var dims = new Option<string[]>("--dim") { Description = "Bind one symbolic axis: NAME=VALUE (repeatable), e.g. --dim T=6 --dim M=1369", AllowMultipleArgumentsPerToken = false };
+        var ep = new Option<string>("--ep")
+        {
+            Description = "Execution provider: cpu (cuda, tensorrt: GPU builds)",
+            DefaultValueFactory = _ => "cpu",
+        };
+        var threads = new Option<int>("--threads")
+        {
+            Description = "Intra-op threads (0 = ONNX Runtime's default: one per core)",
+            DefaultValueFactory = _ => 0,
+        };
+        var batch = new Option<int>("--batch")
+        {
+            Description = "Value of every symbolic axis not set by --dim (batch B, tiles T, tokens M)",
+            DefaultValueFactory = _ => 1,
+        };
+        var dims = new Option<string[]>("--dim")
+        {
+            Description = "Bind one symbolic axis: NAME=VALUE (repeatable), e.g. --dim T=6 --dim M=1369",
+            AllowMultipleArgumentsPerToken = false,
+        };
         var warmup = new Option<int>("--warmup") { Description = "Untimed runs first", DefaultValueFactory = _ => 2 };
         var iterations = new Option<int?>("--iterations") { Description = "Timed runs (default: for --duration)" };
         var duration = new Option<double?>("--duration") { Description = "Seconds of timed runs (default 10; at least 3 runs)" };
-        var inputs = new Option<string?>("--inputs") { Description = "A .safetensors file with tensors named as the model's inputs (default: seeded random)" };
+        var inputs = new Option<string?>("--inputs")
+        {
+            Description = "A .safetensors file with tensors named as the model's inputs (default: seeded random)",
+        };
         var seed = new Option<int>("--seed") { Description = "Seed of the random inputs", DefaultValueFactory = _ => 0 };
         var json = new Option<bool>("--json") { Description = "Print the results as JSON on stdout" };
         var noArena = new Option<bool>("--no-arena")
         {
             Description = "Disable ONNX Runtime's CPU arena and memory patterns and unmap freed blocks >= 64 KiB at once (RSS then follows the live tensors)",
         };
-        var reference = new Option<bool>("--reference") { Description = "Also time the TorchSharp reference path on the same graph and inputs (needs --checkpoint)" };
+        var reference = new Option<bool>("--reference")
+        {
+            Description = "Also time the TorchSharp reference path on the same graph and inputs (needs --checkpoint)",
+        };
         var arch = CommonOptions.Arch();
         var checkpoint = CommonOptions.Checkpoint();
         var config = CommonOptions.Config();

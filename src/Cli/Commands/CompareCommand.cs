@@ -14,15 +14,37 @@ public static class CompareCommand
 {
     public static Command Create()
     {
-        var families = new Option<string>("--families") { Description = "Families or entries, comma-separated (deepencoder = base + gundam; also deepencoder-tiny/small/large/gundam-9/gundam-m)", DefaultValueFactory = _ => "deepencoder,vary,internvl2,qwen2vl" };
-        var pages = new Option<string?>("--page") { Description = "Page sizes: N (square) or WxH, comma-separated [default: 512,1024,2048,4096]" };
+        var families = new Option<string>("--families")
+        {
+            Description = "Families or entries, comma-separated (deepencoder = base + gundam; also deepencoder-tiny/small/large/gundam-9/gundam-m)",
+            DefaultValueFactory = _ => "deepencoder,vary,internvl2,qwen2vl",
+        };
+        var pages = new Option<string?>("--page")
+        {
+            Description = "Page sizes: N (square) or WxH, comma-separated [default: 512,1024,2048,4096]",
+        };
         var image = new Option<string?>("--image") { Description = "Compare on this image's size instead of --page" };
-        var measure = new Option<bool>("--measure") { Description = "Also time each graph run on ONNX Runtime with synthetic weights (heavy: minutes)" };
+        var measure = new Option<bool>("--measure")
+        {
+            Description = "Also time each graph run on ONNX Runtime with synthetic weights (heavy: minutes)",
+        };
         var ep = new Option<string>("--ep") { Description = "Execution provider for --measure", DefaultValueFactory = _ => "cpu" };
-        var threads = new Option<int>("--threads") { Description = "Intra-op threads for --measure (0 = one per core)", DefaultValueFactory = _ => 0 };
+        var threads = new Option<int>("--threads")
+        {
+            Description = "Intra-op threads for --measure (0 = one per core)",
+            DefaultValueFactory = _ => 0,
+        };
         var iterations = new Option<int>("--iterations") { Description = "Timed runs per measurement", DefaultValueFactory = _ => 1 };
-        var limit = new Option<double>("--measure-limit") { Description = "Skip measuring where the model predicts more than this many GB (activations + weights)", DefaultValueFactory = _ => 8 };
-        var output = new Option<string>("--out", "-o") { Description = "Folder for compare.md, compare.json and the plots", DefaultValueFactory = _ => "compare" };
+        var limit = new Option<double>("--measure-limit")
+        {
+            Description = "Skip measuring where the model predicts more than this many GB (activations + weights)",
+            DefaultValueFactory = _ => 8,
+        };
+        var output = new Option<string>("--out", "-o")
+        {
+            Description = "Folder for compare.md, compare.json and the plots",
+            DefaultValueFactory = _ => "compare",
+        };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON on stdout (instead of the table)" };
         var cmd = new Command("compare", "Tokens, FLOPs, activation memory (and measured latency) of the four paradigms' released configurations")
         {
