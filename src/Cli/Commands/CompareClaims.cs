@@ -58,16 +58,24 @@ public static class CompareClaims
         var figures = new List<SeedFigure>
         {
             new("DeepEncoder Base tokens", "273", $"{baseRow.Tokens}", baseRow.Layout),
-            new("Gundam, 4096 page, tokens", "1,203 (3x3 x 640 + 1024)", $"{gundam9.Tokens:N0} with 9 crops; {gundam.Tokens:N0} with the released MAX_CROPS 6", $"{gundam9.Layout} / {gundam.Layout}"),
+            new("Gundam, 4096 page, tokens", "1,203 (3x3 x 640 + 1024)",
+                $"{gundam9.Tokens:N0} with 9 crops; {gundam.Tokens:N0} with the released MAX_CROPS 6",
+                $"{gundam9.Layout} / {gundam.Layout}"),
             new("Vary tokens", "256", $"{vary.Tokens}", "fixed"),
             new("InternVL2 square page tokens", "2,560 (9 tiles + thumbnail)", $"{ivl.Tokens:N0} at 4096 px", ivl.Layout),
             new("Qwen2-VL tokens 1024 / 4096", "1,369 / 16,384", $"{q1.Tokens:N0} / {q4.Tokens:N0}", "smart_resize, released max_pixels"),
             new("DeepEncoder Base activation peak", "471 MB (bf16, measured)", Both(baseRow), M("deepencoder-base", 1024)),
-            new("Gundam 4096 activation peak", "768 MB", $"9 crops: {Both(gundam9)}; 6 crops: {Both(gundam)}", "runs are sequential: max of tiles pass and global pass"),
+            new("Gundam 4096 activation peak", "768 MB",
+                $"9 crops: {Both(gundam9)}; 6 crops: {Both(gundam)}",
+                "runs are sequential: max of tiles pass and global pass"),
             new("Vary activation peak", "439 MB", Both(vary), M("vary", 1024)),
             new("InternVL2 square page activation peak", "761 MB", Both(ivl), $"{ivl.Layout}, tiles batched in one pass"),
-            new("Qwen2-VL SDPA activation peak 1024 / 4096", "232 / 2,761 MB", $"{Mb(q1.ActivationPeakEfficientBytes / 2)} / {Mb(q4.ActivationPeakEfficientBytes / 2)} MB bf16-eq. (memory-efficient model)", M("qwen2vl", 1024)),
-            new("Qwen2-VL eager activation peak 1024 / 4096", "4,675 MB / OOM on 80 GB", $"{Mb(q1.ActivationPeakBytes / 2)} MB / {Gb(q4.ActivationPeakBytes / 2)} GB bf16-eq. (materialized model)", "eager keeps [16, S, S] scores"),
+            new("Qwen2-VL SDPA activation peak 1024 / 4096", "232 / 2,761 MB",
+                $"{Mb(q1.ActivationPeakEfficientBytes / 2)} / {Mb(q4.ActivationPeakEfficientBytes / 2)} MB bf16-eq. (memory-efficient model)",
+                M("qwen2vl", 1024)),
+            new("Qwen2-VL eager activation peak 1024 / 4096", "4,675 MB / OOM on 80 GB",
+                $"{Mb(q1.ActivationPeakBytes / 2)} MB / {Gb(q4.ActivationPeakBytes / 2)} GB bf16-eq. (materialized model)",
+                "eager keeps [16, S, S] scores"),
         };
         return (claims, figures);
     }
