@@ -111,4 +111,30 @@ public sealed class BenchCompareCliTests
             "the file is 1024x1024");
         rows.Should().HaveCount(5);
     }
+
+    [Fact]
+    public void Bench_takes_inputs_from_a_safetensors_file_and_names_a_missing_tensor()
+    {
+        using var tmp = new TempDir();
+        string dir = Repo.Golden("deepencoder-tiny");
+        var export = Support.Cli.Run("export", "--arch", "deepencoder", "--checkpoint", Path.Combine(dir, "model.safetensors"),
+            "--config", Path.Combine(dir, "fixture.json"), "--out", tmp.File("a"));
+        export.ExitCode.Should().Be(0, export.ToString());
+        var pixels = new float[3 * 3 * 256 * 256];
+        ModelForge.Converters.Checkpoints.SafetensorsWriter.Write(tmp.File("in.safetensors"),
+            [new ModelForge.Converters.Checkpoints.WritableTensor("pixel_values", ModelForge.Graphs.Ir.DataType.Float32, [3, 3, 256, 256],
+                () => System.Runtime.InteropServices.MemoryMarshal.AsBytes(pixels.AsSpan()).ToArray())]);
+        var r = Support.Cli.Run("bench", tmp.File("a"), "--inputs", tmp.File("in.safetensors"), "--iterations", "2", "--json");
+        r.ExitCode.Should().Be(0, r.ToString());
+        using var doc = JsonDocument.Parse(r.Stdout);
+        doc.RootElement[0].GetProperty("input_shapes").GetProperty("pixel_values").GetString().Should().Be("[3, 3, 256, 256]");
+        doc.RootElement[0].GetProperty("batch").GetInt64().Should().Be(1, "throughput is per --batch (or --dim B/T), here 1: per run");
+
+        ModelForge.Converters.Checkpoints.SafetensorsWriter.Write(tmp.File("wrong.safetensors"),
+            [new ModelForge.Converters.Checkpoints.WritableTensor("images", ModelForge.Graphs.Ir.DataType.Float32, [1],
+                () => new byte[4])]);
+        r = Support.Cli.Run("bench", tmp.File("a"), "--inputs", tmp.File("wrong.safetensors"), "--iterations", "1");
+        r.ExitCode.Should().Be(2, r.ToString());
+        r.Stderr.Should().Contain("no tensor named 'pixel_values'");
+    }
 }
