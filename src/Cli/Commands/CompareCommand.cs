@@ -124,7 +124,7 @@ public static class CompareCommand
             new(label, rs.Select(r => ((double)r.Width, f(r))).ToArray(), dashed);
         var files = new List<string>();
         files.AddRange(ComparePlots.Write(Path.Combine(dir, "tokens"), "Vision tokens per page", "tokens",
-            ByFamily().Select(g => S(g.Key, g, r => r.Tokens)).ToArray()));
+            ByFamily().Select(g => S(g.Key, g, r => r.Tokens)).ToArray(), TokenNotes(square)));
         files.AddRange(ComparePlots.Write(Path.Combine(dir, "flops"), "Encoder compute per page", "GFLOPs",
             ByFamily().Select(g => S(g.Key, g, r => r.Flops / 1e9)).ToArray()));
         files.AddRange(ComparePlots.Write(Path.Combine(dir, "activation"), "Activation peak per page (fp32; solid: scores materialized, dashed: memory-efficient attention)", "MB",
@@ -137,6 +137,18 @@ public static class CompareCommand
             files.AddRange(ComparePlots.Write(Path.Combine(dir, "latency"), "Measured latency per page (ONNX Runtime CPU, synthetic weights)", "ms (median)", lat));
         }
         return files;
+    }
+
+    private static IReadOnlyList<string> TokenNotes(IReadOnlyList<CompareRow> rows)
+    {
+        int top = rows.Max(r => r.Width);
+        var at = rows.Where(r => r.Width == top).ToDictionary(r => r.Family, r => r.Tokens);
+        var notes = new List<string>();
+        if (at.TryGetValue("internvl2", out long ivl) && at.TryGetValue("deepencoder-gundam", out long gundam))
+            notes.Add($"tiles claim, {top} px: InternVL2 {ivl:N0} tokens vs Gundam {gundam:N0} ({ivl / (double)gundam:F1}x)");
+        if (at.TryGetValue("qwen2vl", out long q))
+            notes.Add($"NaViT, {top} px: Qwen2-VL {q:N0} tokens (one per 28x28 pixels, up to max_pixels)");
+        return notes;
     }
 
     private static IReadOnlyList<string> Notes(IReadOnlyList<CompareRow> rows)
