@@ -38,8 +38,8 @@ public sealed record ActivationReport(
 /// <summary>
 /// Activation memory from a liveness simulation over the graph's execution order (the node list, which is topological),
 /// with ONNX Runtime's CPU buffer rules: graph inputs are held by the caller for the whole run and outputs live to the end;
-/// Reshape/Identity outputs alias their input; elementwise ops write in place into an input that dies at that node and has
-/// the output's size; constant-only subgraphs are folded at session creation (weights, not activations); Conv2d needs an
+/// Reshape/Identity outputs alias their input; unary elementwise ops, and binary ones with a constant operand, write in place
+/// into an input that dies at that node and has the output's size (two computed operands: a fresh buffer); constant-only subgraphs are folded at session creation (weights, not activations); Conv2d needs an
 /// im2col workspace of (Cin/groups)*kH*kW*OH*OW elements while it runs (except 1x1 stride-1 kernels). The peak is the
 /// largest sum of live buffers at any node (the node's inputs, outputs and workspace all count). The allocator's
 /// fragmentation and per-thread scratch are not modelled; compare against a measured peak to see how much they add.
@@ -95,8 +95,11 @@ public static class ActivationModel
                 Buffer? reuse = null;
                 var first = node.Inputs[0];
                 if (cost.Buffer == BufferKind.Alias && of.TryGetValue(first, out var aliased)) reuse = aliased;
-                else if (cost.Buffer == BufferKind.InPlace && node.Outputs.Count == 1)
+                else if (cost.Buffer == BufferKind.InPlace && node.Outputs.Count == 1
+                    && (node.Op is not BinaryOp || node.Inputs.Count(x => !constant.Contains(x)) == 1))
                 {
+                    // Binary ops only with a constant operand (bias, scale: ORT fuses or overwrites); the sum of two computed
+                    // tensors gets a fresh buffer, as measured on ORT CPU at released size (SAM's scores + rel-pos bias).
                     // An input dying here, not caller-owned, of the output's size (either operand of a binary op).
                     reuse = node.Inputs.Where(x => of.TryGetValue(x, out var b) && b.End <= i && lastUse.GetValueOrDefault(x) == i
                             && b.Start > 0 && b.Bytes == Bytes(o) && !graph.Inputs.Contains(x))

@@ -9,7 +9,10 @@ public enum BufferKind
     /// <summary>A new buffer (MatMul, Conv, Softmax, LayerNorm, Transpose, Concat, ...).</summary>
     Fresh,
 
-    /// <summary>May write into its first input's buffer when that input dies here and has the output's size (ORT MayInplace).</summary>
+    /// <summary>
+    /// May write into an input's buffer when that input dies here and has the output's size (ORT MayInplace; for binary ops
+    /// the activation model requires the other operand to be a constant).
+    /// </summary>
     InPlace,
 
     /// <summary>A view of its input (ORT's Reshape / Identity kernels alias output 0 to input 0): no new memory.</summary>
