@@ -2,6 +2,7 @@ using System.Text.Json.Serialization;
 using ModelForge.Converters.Images;
 using ModelForge.Graphs.Architectures;
 using ModelForge.Graphs.Architectures.DeepEncoder;
+using ModelForge.Graphs.Architectures.DeepEncoder2;
 using ModelForge.Graphs.Architectures.InternVl2;
 using ModelForge.Graphs.Architectures.Qwen2Vl;
 using ModelForge.Graphs.Architectures.Vary;
@@ -46,6 +47,10 @@ public static class ComparedFamilies
         Gundam("deepencoder-gundam", DeepSeekOcrMode.Gundam, DeepSeekMaxCrops),
         Gundam("deepencoder-gundam-9", DeepSeekOcrMode.Gundam, DeepSeekOcrMode.MaxTiles),
         Gundam("deepencoder-gundam-m", DeepSeekOcrMode.GundamM, DeepSeekMaxCrops),
+        new("deepencoder2", "deepencoder2",
+            "DeepSeek-OCR 2 gundam (released): pages over 768 px cut into 2..6 crops of 768 by aspect ratio + a 1024 global view; "
+            + "144 queries per crop, 256 for the global view, + separator",
+            DeepEncoder2Gundam),
         new("vary", "vary",
             $"two fixed views: SAM {VaryConfig.Default.Sam.ImageSize} px + CLIP {VaryConfig.Default.Clip.ImageSize} px, {VaryConfig.Default.Tokens} tokens whatever the page",
             (_, _) => new VisionPlan(VaryConfig.Default.Tokens, $"{VaryConfig.Default.Tokens} (SAM and CLIP tokens concatenated on channels)",
@@ -62,6 +67,7 @@ public static class ComparedFamilies
     public static IReadOnlyDictionary<string, string[]> Groups { get; } = new Dictionary<string, string[]>(StringComparer.OrdinalIgnoreCase)
     {
         ["deepencoder"] = ["deepencoder-base", "deepencoder-gundam"],
+        ["deepencoder2"] = ["deepencoder2"],
         ["vary"] = ["vary"],
         ["internvl2"] = ["internvl2"],
         ["qwen2vl"] = ["qwen2vl"],
@@ -105,6 +111,20 @@ public static class ComparedFamilies
             return new VisionPlan(DeepSeekOcrTokenLayout.TokenCount(g, t, cols, rows),
                 $"{cols}x{rows} tiles: {rows * t}x({cols * t}+1) + {g}x({g}+1)+1", [local, global]);
         });
+
+    private static VisionPlan DeepEncoder2Gundam(int w, int h)
+    {
+        var m = DeepSeekOcr2Mode.Gundam;
+        // SAM-B's 16-px patches, 4x4 fewer tokens after net_2/net_3: (size / 64)² queries (1024 -> 256, 768 -> 144).
+        int Queries(int size) => size / 64 * (size / 64);
+        var global = new GraphRun("global", new BuildRequest(m.BaseSize), One, $"global {m.BaseSize}");
+        if (w <= m.ImageSize && h <= m.ImageSize)
+            return new VisionPlan(DeepSeekOcr2TokenLayout.TokenCount(Queries(m.BaseSize), 0, 0), "not cropped: 256 + 1", [global]);
+        var (cols, rows) = TileGrid.Choose(w, h, DeepSeekOcrMode.MinTiles, DeepSeekMaxCrops, m.ImageSize);
+        int k = cols * rows;
+        var local = new GraphRun("local", new BuildRequest(m.ImageSize, "T", Tiles: true), new Dictionary<string, long> { ["T"] = k }, $"{cols}x{rows} crops of {m.ImageSize}");
+        return new VisionPlan(DeepSeekOcr2TokenLayout.TokenCount(Queries(m.BaseSize), Queries(m.ImageSize), k), $"{cols}x{rows} crops: {k} x 144 + 256 + 1", [local, global]);
+    }
 
     private static VisionPlan InternVl(int w, int h)
     {

@@ -90,6 +90,18 @@ public sealed class TokenRuleTests
         released.Should().BeGreaterThan(50);
     }
 
+    [Theory]
+    [InlineData(700, 700, 257)]       // both sides <= 768: global view only, 256 + separator
+    [InlineData(4096, 4096, 833)]     // square page: 2x2 crops (max 6): 4 x 144 + 257
+    [InlineData(1000, 3000, 689)]     // 1:3 page: 1x3 crops: 3 x 144 + 257
+    public void DeepEncoder2_gives_144_per_crop_plus_257(int w, int h, long tokens)
+    {
+        // fixtures/golden/README.md (deepencoder2-tiny): "an image gives 144*k + 256 + 1 tokens (k = 0 or 2..6 crops)".
+        var plan = Entry("deepencoder2").Plan(w, h);
+        plan.Tokens.Should().Be(tokens);
+        if (tokens > 257) plan.Runs.Single(r => r.Part == "local").Bindings["T"].Should().Be((tokens - 257) / 144);
+    }
+
     [Fact]
     public void Vary_has_a_fixed_256_tokens() => Entry("vary").Plan(4096, 4096).Tokens.Should().Be(256);
 
