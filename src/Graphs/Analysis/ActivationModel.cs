@@ -40,7 +40,8 @@ public sealed record ActivationReport(
 /// with ONNX Runtime's CPU buffer rules: graph inputs are held by the caller for the whole run and outputs live to the end;
 /// Reshape/Identity outputs alias their input; unary elementwise ops, and binary ones with a constant operand, write in place
 /// into an input that dies at that node and has the output's size (two computed operands: a fresh buffer); constant-only subgraphs are folded at session creation (weights, not activations); Conv2d needs an
-/// im2col workspace of (Cin/groups)*kH*kW*OH*OW elements while it runs (except 1x1 stride-1 kernels). The peak is the
+/// im2col workspace of (Cin/groups)*kH*kW*OH*OW elements while it runs (except 1x1 stride-1 kernels); a fused
+/// ScaledDotProductAttention node needs two score tensors of workspace when scores are materialized, none otherwise. The peak is the
 /// largest sum of live buffers at any node (the node's inputs, outputs and workspace all count). The allocator's
 /// fragmentation and per-thread scratch are not modelled; compare against a measured peak to see how much they add.
 /// </summary>
@@ -90,6 +91,14 @@ public static class ActivationModel
             }
             var cost = OpCost.Of(node, bindings);
             if (node.Op is Conv2d c) workspace[i] = ConvWorkspace(c, node, bindings);
+            if (node.Op is ScaledDotProductAttention)
+            {
+                // Fused attention: a memory-efficient kernel keeps no scores; the materialized model holds what the unfused
+                // chain (and the ONNX lowering below opset 23) holds at once: the biased scores and the probabilities.
+                if (attention == AttentionMemory.Materialized)
+                    workspace[i] = 2 * OpCost.AttentionScores(node.Inputs.Select(x => x.Shape.Evaluate(bindings)).ToArray()) * node.Outputs[0].DType.SizeOf();
+                else chainCount++;
+            }
             foreach (var o in node.Outputs)
             {
                 Buffer? reuse = null;
@@ -134,7 +143,7 @@ public static class ActivationModel
         }
         var atPeak = buffers.Where(b => b.Start <= peakStep && b.End >= peakStep && b.Bytes > 0).OrderByDescending(b => b.Bytes)
             .Select(b => new LiveTensor(b.Name, b.Shape, b.Bytes)).ToList();
-        if (workspace[peakStep] > 0) atPeak.Insert(0, new LiveTensor(graph.Nodes[peakStep].Name + " (im2col workspace)", "", workspace[peakStep]));
+        if (workspace[peakStep] > 0) atPeak.Insert(0, new LiveTensor(graph.Nodes[peakStep].Name + " (workspace)", "", workspace[peakStep]));
         var largest = buffers.OrderByDescending(b => b.Bytes).Select(b => new LiveTensor(b.Name, b.Shape, b.Bytes)).FirstOrDefault() ?? new LiveTensor("", "", 0);
         long weights = graph.Initializers.Sum(i => OpCost.Elements(i.Value.Shape.ToLongs()) * i.Value.DType.SizeOf());
         long outputs = graph.Outputs.Where(of.ContainsKey).Select(o => of[o]).Distinct().Sum(b => b.Bytes);
@@ -173,6 +182,13 @@ public static class ActivationModel
         var outputs = new HashSet<Value>(graph.Outputs);
         var result = new HashSet<Value>();
         count = 0;
+        // A fused attention node: its dense [S, T] mask, when a graph input, is what a varlen kernel replaces by lengths.
+        foreach (var fused in graph.Nodes.Where(x => x.Op is ScaledDotProductAttention && x.Inputs.Count == 4))
+        {
+            var bias = fused.Inputs[3];
+            if (graph.Inputs.Contains(bias) && bias.Shape.Rank >= 2 && bias.Shape[^1] == fused.Inputs[1].Shape[2] && bias.Shape[^2] == fused.Inputs[0].Shape[2])
+                result.Add(bias);
+        }
         foreach (var softmax in graph.Nodes.Where(x => x.Op is Softmax))
         {
             var probs = softmax.Outputs[0];

@@ -57,6 +57,7 @@ public static class OpCost
             Conv2d c => new(ConvFlops(c, inputs, outputs[0]), BufferKind.Fresh),
             Add or Sub or Mul or Div or Neg or Sqrt or Sigmoid or Gelu => new((double)PerElement[op.Kind] * Out(), BufferKind.InPlace),
             LayerNorm or RmsNorm or Softmax => new((double)PerElement[op.Kind] * Out(), BufferKind.Fresh),
+            ScaledDotProductAttention => new(AttentionFlops(inputs, outputs[0]), BufferKind.Fresh),
             Reshape or Identity => new(0, BufferKind.Alias),
             Transpose or Concat or Slice or Pad or Expand or Cast or Gather => new(0, BufferKind.Fresh),
             _ => throw new NotSupportedException($"op kind {op.Kind} has no cost in ModelForge.Graphs.Analysis.OpCost: add a case"),
@@ -76,6 +77,20 @@ public static class OpCost
         // y = [batch..., M, N]: every output element is a K-long dot product (K multiplies, K adds).
         return 2.0 * Elements(y) * k;
     }
+
+    /// <summary>
+    /// The fused op costs what its unfused chain costs: q·kᵀ (2·S·T·d per batch and head), the scale (1 per score), the bias
+    /// (1 per score, when given), softmax (5 per score) and P·v (2·S·T·dv).
+    /// </summary>
+    private static double AttentionFlops(IReadOnlyList<long[]> inputs, long[] y)
+    {
+        long[] q = inputs[0], k = inputs[1], v = inputs[2];
+        double scores = (double)q[0] * q[1] * q[2] * k[2];
+        return scores * (2 * q[3] + 1 + (inputs.Count == 4 ? 1 : 0) + PerElement["Softmax"] + 2 * v[3]);
+    }
+
+    /// <summary>Elements of the score tensor [N, h, S, T] of a fused attention node.</summary>
+    public static long AttentionScores(IReadOnlyList<long[]> inputs) => inputs[0][0] * inputs[0][1] * inputs[0][2] * inputs[1][2];
 
     private static double ConvFlops(Conv2d c, IReadOnlyList<long[]> inputs, long[] y)
     {

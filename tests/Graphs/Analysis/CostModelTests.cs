@@ -104,4 +104,36 @@ public sealed class CostModelTests
         // the output: q, k, v + max(kᵀ, ctx).
         eff.PeakBytes.Should().Be(qkv + Math.Max(kT, ctx));
     }
+
+    [Fact]
+    public void Fused_attention_costs_what_its_unfused_chain_costs()
+    {
+        const int s = 64, d = 8, h = 2;
+        Graph Build()
+        {
+            var b = new GraphBuilder("attn");
+            var q = b.Input("q", Dim.Sym("B"), h, s, d);
+            var k = b.Input("k", Dim.Sym("B"), h, s, d);
+            var v = b.Input("v", Dim.Sym("B"), h, s, d);
+            var mask = b.Input("mask", s, s);
+            var scores = b.Add(b.Mul(b.MatMul(q, b.Transpose(k, 0, 1, 3, 2)), 0.35f), mask);
+            b.Output("ctx", b.MatMul(b.Softmax(scores, -1), v));
+            return b.Graph;
+        }
+        var plain = Build();
+        var fused = Build();
+        new ModelForge.Graphs.Passes.FuseAttention().Run(fused).Should().BeTrue();
+        fused.Nodes.Should().Contain(n => n.Op is ScaledDotProductAttention);
+        var bindings = new Dictionary<string, long> { ["B"] = 3 };
+        GraphCost.Analyze(fused, bindings).Flops.Should().Be(GraphCost.Analyze(plain, bindings).Flops);
+        // By hand (B = 3): q, k, v and ctx are [3, 2, 64, 8] f32 = 12 KiB each, the mask 16 KiB, a score tensor [3, 2, 64, 64] 96 KiB.
+        long one = 3L * h * s * d * 4, sq = 3L * h * s * s * 4, maskBytes = (long)s * s * 4;
+        // Scores kept: the fused node's workspace is the two score tensors the unfused chain holds at once, beside its output.
+        ActivationModel.Simulate(fused, bindings, AttentionMemory.Materialized).PeakBytes.Should().Be(3 * one + maskBytes + 2 * sq + one);
+        ActivationModel.Simulate(plain, bindings, AttentionMemory.Materialized).PeakBytes.Should().Be(3 * one + maskBytes + 2 * sq);
+        // Memory-efficient: no scores, no dense mask input: q, k, v and the output.
+        var eff = ActivationModel.Simulate(fused, bindings, AttentionMemory.MemoryEfficient);
+        eff.ScoreChainsElided.Should().Be(1);
+        eff.PeakBytes.Should().Be(4 * one);
+    }
 }
