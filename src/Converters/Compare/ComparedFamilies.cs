@@ -143,7 +143,7 @@ public static class ComparedFamilies
         var (rh, rw) = Qwen2VlSmartResize.Resize(h, w, cfg.PatchSize * cfg.SpatialMergeSize);
         long tokens = (long)(rh / cfg.PatchSize) * (rw / cfg.PatchSize) / cfg.MergeUnit;
         return new VisionPlan(tokens, $"resized {rw}x{rh}: {rw / cfg.PatchSize}x{rh / cfg.PatchSize} patches / {cfg.MergeUnit}",
-            [new GraphRun("model", new BuildRequest(), new Dictionary<string, long> { [Qwen2VlBuilder.TokenSymbol] = tokens },
-                $"{tokens * cfg.MergeUnit} packed patches, one sequence")]);
+            [new GraphRun("model", new BuildRequest(), new Dictionary<string, long> { [Qwen2VlBuilder.TokenSymbol] = tokens, [Qwen2VlBuilder.FrameSymbol] = 1 },
+                $"{tokens * cfg.MergeUnit} patches, one frame")]);
     }
 }
