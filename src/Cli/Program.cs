@@ -28,10 +28,30 @@ public static class Program
         {
             // One line, as for every other user error: the parser's own messages may list choices on separate lines.
             static string Flat(string m) => string.Join(' ', m.Split(['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries).Select(p => p.Trim()));
-            Console.Error.WriteLine($"modelforge: {string.Join("; ", parsed.Errors.Select(e => Flat(e.Message)))}");
+            Console.Error.WriteLine($"modelforge: {string.Join("; ", parsed.Errors.Select(e => Flat(e.Message) + DidYouMean(parsed, e.Message)))}");
             return ExitCodes.Usage;
         }
         return parsed.Invoke();
+    }
+
+    /// <summary>" (did you mean --json?)" for an unrecognized token near an option or subcommand of the command, or near an allowed value.</summary>
+    private static string DidYouMean(ParseResult parsed, string message)
+    {
+        var quoted = System.Text.RegularExpressions.Regex.Matches(message, "'([^']*)'").Select(m => m.Groups[1].Value).ToArray();
+        if (quoted.Length == 0) return "";
+        if (message.StartsWith("Unrecognized command or argument", StringComparison.Ordinal))
+        {
+            var names = new List<string>();
+            for (var c = parsed.CommandResult; c is not null; c = c.Parent as System.CommandLine.Parsing.CommandResult)
+            {
+                bool own = ReferenceEquals(c, parsed.CommandResult);
+                foreach (var o in c.Command.Options.Where(o => own || o.Recursive)) names.AddRange([o.Name, .. o.Aliases]);
+                if (own) foreach (var sub in c.Command.Subcommands) names.AddRange([sub.Name, .. sub.Aliases]);
+            }
+            return Output.Suggest.Hint(quoted[0], names);
+        }
+        // "Argument 'onx' not recognized. Must be one of: 'onnx' 'tensorrt'"
+        return quoted.Length > 1 && message.Contains("Must be one of", StringComparison.Ordinal) ? Output.Suggest.Hint(quoted[0], quoted[1..]) : "";
     }
 }
 

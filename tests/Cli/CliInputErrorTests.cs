@@ -42,7 +42,7 @@ public sealed class CliInputErrorTests : IClassFixture<CliInputErrorTests.Artifa
     private static void OneLine(CliResult r, params string[] mentions)
     {
         r.ExitCode.Should().Be(2, r.ToString());
-        var lines = r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var lines = r.Errors.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         lines.Should().HaveCount(1, r.ToString());
         foreach (var m in mentions) lines[0].Should().Contain(m, r.ToString());
         r.Stderr.Should().NotContain("   at ");

@@ -18,8 +18,7 @@ public class FullSizeRunTests(ITestOutputHelper output)
     public void Released_size_modes_give_the_documented_token_counts()
     {
         using var tmp = new TempDir();
-        SyntheticDeepEncoderCheckpoint.WriteSingle(tmp.Path);
-        string ckpt = tmp.File("model.safetensors");
+        string ckpt = SharedSyntheticCheckpoint.File;
         string page = Repo.Fixture("golden", "preprocess", "tall_700x1000.png");
         foreach (var (mode, tokens) in new[] { ("tiny", 73), ("gundam", 903) })
         {

@@ -50,7 +50,7 @@ public class ValidateCliTests(ITestOutputHelper output)
         using var tmp = new TempDir();
         var r = Support.Cli.Run("validate", "--fixture", Tiny, "--device", "cuda", "--libtorch", tmp.Path);
         r.ExitCode.Should().Be(2, r.ToString());
-        r.Stderr.Trim().Split('\n').Should().ContainSingle().Which.Should().Contain("libtorch_cuda.so");
+        r.Errors.Trim().Split('\n').Should().ContainSingle().Which.Should().Contain("libtorch_cuda.so");
     }
 
     /// <summary>Each mode's graphs (global, and the dynamic-tile local graph of Gundam modes) at the tiny config's scaled sizes.</summary>

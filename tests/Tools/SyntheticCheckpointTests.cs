@@ -90,11 +90,10 @@ public class SyntheticCheckpointTests
     [Trait("Category", "Slow")]
     public void Single_file_checkpoint_is_bit_exact()
     {
-        // ~800 MB on disk for a few seconds; the folder is deleted afterwards.
-        using var dir = new TempDir();
-        SyntheticDeepEncoderCheckpoint.WriteSingle(dir.Path);
-        var path = Path.Combine(dir.Path, SyntheticDeepEncoderCheckpoint.SingleFileName);
-        Directory.GetFiles(dir.Path).Should().Equal(path); // no temp file left behind
+        // ~800 MB, written once per test run and shared with the released-size tests; its md5 is checked when written.
+        string dir = SharedSyntheticCheckpoint.Directory;
+        var path = SharedSyntheticCheckpoint.File;
+        Directory.GetFiles(dir).Should().Equal(path); // no temp file left behind
         using (var f = File.OpenRead(path))
             Convert.ToHexStringLower(MD5.HashData(f)).Should().Be(SyntheticDeepEncoderCheckpoint.SingleFileMd5);
         // The file also holds model.image_newline / model.view_seperator, which are not counted as vision params.

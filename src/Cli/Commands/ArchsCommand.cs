@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.Text.Json;
+using ModelForge.Cli.Output;
 using ModelForge.Graphs.Architectures;
 using Spectre.Console;
 
@@ -9,22 +11,36 @@ public static class ArchsCommand
 {
     public static Command Create()
     {
-        var json = new Option<bool>("--json") { Description = "Print each architecture's default config as JSON" };
+        var json = CommonOptions.Json();
         var cmd = new Command("archs", "List the architectures ModelForge can build, with their defaults") { json };
         cmd.SetAction(parse => CommonOptions.Guard(parse, () =>
         {
+            var io = new CliOutput(parse.GetValue(json));
+            var rows = new List<object>();
             foreach (var a in ArchitectureRegistry.All)
             {
-                AnsiConsole.MarkupLine($"[bold]{Markup.Escape(a.Name)}[/]: {Markup.Escape(a.Paradigm)}");
-                AnsiConsole.MarkupLine($"  checkpoint keys: {Markup.Escape(string.Join(", ", FamilySignatures.All.Single(f => f.Family == a.Name).Prefixes.Select(p => p + "*")))}");
-                if (parse.GetValue(json)) Console.WriteLine(a.DefaultConfigJson);
-                else
+                var keys = FamilySignatures.All.Single(f => f.Family == a.Name).Prefixes.Select(p => p + "*").ToArray();
+                var g = a.Build(null, new BuildRequest());
+                if (io.Json)
                 {
-                    var g = a.Build(null, new BuildRequest());
-                    AnsiConsole.MarkupLine($"  default: {g.ParameterCount:N0} parameters read, inputs {Markup.Escape(string.Join(", ", g.Inputs.Select(i => $"{i.Name} {i.Type}")))}");
-                    AnsiConsole.MarkupLine($"  outputs: {Markup.Escape(string.Join(", ", g.Outputs.Select(o => $"{o.Name} {o.Type}")))}");
+                    rows.Add(new
+                    {
+                        name = a.Name,
+                        paradigm = a.Paradigm,
+                        checkpoint_keys = keys,
+                        parameters_read = g.ParameterCount,
+                        inputs = g.Inputs.Select(i => new { name = i.Name, type = i.Type.ToString() }),
+                        outputs = g.Outputs.Select(o => new { name = o.Name, type = o.Type.ToString() }),
+                        default_config = JsonSerializer.Deserialize<JsonElement>(a.DefaultConfigJson),
+                    });
+                    continue;
                 }
+                io.Human.MarkupLine($"[bold]{Markup.Escape(a.Name)}[/]: {Markup.Escape(a.Paradigm)}");
+                io.Human.MarkupLine($"  checkpoint keys: {Markup.Escape(string.Join(", ", keys))}");
+                io.Human.MarkupLine($"  default: {g.ParameterCount:N0} parameters read, inputs {Markup.Escape(string.Join(", ", g.Inputs.Select(i => $"{i.Name} {i.Type}")))}");
+                io.Human.MarkupLine($"  outputs: {Markup.Escape(string.Join(", ", g.Outputs.Select(o => $"{o.Name} {o.Type}")))}");
             }
+            if (io.Json) io.WriteJson(new { architectures = rows });
             return ExitCodes.Ok;
         }));
         return cmd;

@@ -68,7 +68,7 @@ public static class BenchCommand
         cmd.SetAction(parse => CommonOptions.Guard(parse, () =>
         {
             var options = Provider(parse.GetValue(ep)!, parse.GetValue(threads)) with { MemoryArena = !parse.GetValue(noArena) };
-            if (!options.MemoryArena && !ProcessMemory.ReturnLargeBlocksToOs()) CliOutput.Progress("note: could not set the allocator's mmap threshold (not glibc?)");
+            if (!options.MemoryArena && !ProcessMemory.ReturnLargeBlocksToOs()) BenchOutput.Progress("note: could not set the allocator's mmap threshold (not glibc?)");
             int b = parse.GetValue(batch);
             if (b < 1) throw new UsageException($"--batch {b}: must be at least 1");
             var bindings = ParseDims(parse.GetValue(dims) ?? []);
@@ -83,22 +83,22 @@ public static class BenchCommand
             var results = new List<BenchResult>();
             foreach (var file in files)
             {
-                CliOutput.Progress($"bench {file}");
+                BenchOutput.Progress($"bench {file}");
                 IReadOnlyDictionary<string, HostTensor>? used = null;
                 results.Add(OrtBench.Run(file, options, r => used = inputFile is null ? RandomInputs(r, bindings, b, parse.GetValue(seed)) : FileInputs(r, inputFile),
-                    settings, BatchOf(bindings, b), CliOutput.Progress));
+                    settings, BatchOf(bindings, b), BenchOutput.Progress));
                 if (!withReference) continue;
                 var (architecture, config, request) = GraphOf(file, parse.GetValue(arch), cfg?.RootElement, parse.GetValue(imageSize));
-                CliOutput.Progress($"bench {architecture.Name} reference (TorchSharp, cpu)");
+                BenchOutput.Progress($"bench {architecture.Name} reference (TorchSharp, cpu)");
                 using var ckpt = Checkpoint.Open(parse.GetValue(checkpoint)!);
                 var graph = architecture.Build(config, request);
                 WeightBinder.Verify(graph, ckpt, architecture.Adapter);
                 graph.PruneUnused();
                 TorchRuntime.Initialize(ComputeDevice.Cpu);
                 results.Add(TorchBench.Run(graph, new CheckpointWeights(ckpt, architecture.Adapter), "cpu", options.IntraOpThreads, used!, settings,
-                    BatchOf(bindings, b), CliOutput.Progress));
+                    BatchOf(bindings, b), BenchOutput.Progress));
             }
-            if (parse.GetValue(json)) Console.WriteLine(CliOutput.Serialize(results));
+            if (parse.GetValue(json)) Console.WriteLine(BenchOutput.Serialize(results));
             else Print(results);
             return ExitCodes.Ok;
         }));

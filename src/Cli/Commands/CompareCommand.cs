@@ -69,7 +69,7 @@ public static class CompareCommand
                 foreach (var (w, h) in sizes)
                 {
                     rows.Add(analyzer.Analyze(f, w, h));
-                    CliOutput.Progress($"{f.Id} @ {rows[^1].Page}: {rows[^1].Tokens:N0} tokens, {CompareReport.GFlops(rows[^1].Flops)} GFLOPs");
+                    BenchOutput.Progress($"{f.Id} @ {rows[^1].Page}: {rows[^1].Tokens:N0} tokens, {CompareReport.GFlops(rows[^1].Flops)} GFLOPs");
                 }
             IReadOnlyList<MeasuredRow>? measured = null;
             if (doMeasure)
@@ -80,8 +80,8 @@ public static class CompareCommand
             Directory.CreateDirectory(outDir);
             var plots = WritePlots(outDir, rows, measured);
             File.WriteAllText(Path.Combine(outDir, "compare.md"), CompareReport.Markdown(result, plots));
-            File.WriteAllText(Path.Combine(outDir, "compare.json"), CliOutput.Serialize(result) + "\n");
-            if (parse.GetValue(json)) Console.WriteLine(CliOutput.Serialize(result));
+            File.WriteAllText(Path.Combine(outDir, "compare.json"), BenchOutput.Serialize(result) + "\n");
+            if (parse.GetValue(json)) Console.WriteLine(BenchOutput.Serialize(result));
             else
             {
                 CompareReport.PrintConsole(result);

@@ -55,7 +55,7 @@ public sealed class CompareMeasure(string ep, int threads, int iterations, long 
                 string dir = Path.Combine(root, $"{arch.Name}-{group.First().Run.Part}-{group.Key.Request.ImageSize ?? 0}");
                 Directory.CreateDirectory(dir);
                 string file = Path.Combine(dir, "model.onnx");
-                CliOutput.Progress($"measure: exporting {arch.Name} {group.First().Run.Part} ({graph.ParameterCount / 1e6:F0} M synthetic parameters)");
+                BenchOutput.Progress($"measure: exporting {arch.Name} {group.First().Run.Part} ({graph.ParameterCount / 1e6:F0} M synthetic parameters)");
                 OnnxExporter.Export(graph, SyntheticWeights.For(graph), file, new OnnxExportOptions());
                 // The same graph with the same axis values (Base on every page, Gundam on every page it tiles 2x2) is timed once.
                 var done = new Dictionary<string, MeasuredRun>(StringComparer.Ordinal);
@@ -64,7 +64,7 @@ public sealed class CompareMeasure(string ep, int threads, int iterations, long 
                     string dims = string.Join(" ", run.Bindings.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value}"));
                     if (!done.TryGetValue(dims, out var m))
                     {
-                        CliOutput.Progress($"measure: {row.Family} page {row.Page}: {run.Part} {dims}");
+                        BenchOutput.Progress($"measure: {row.Family} page {row.Page}: {run.Part} {dims}");
                         // Runs of many seconds need no warm-up; short ones get one.
                         int warmup = row.Runs.First(r => r.Run == run).Cost.Flops > WarmupBelowFlops ? 0 : 1;
                         done[dims] = m = Bench(file, run.Bindings, warmup);

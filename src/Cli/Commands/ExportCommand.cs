@@ -1,4 +1,5 @@
 using System.CommandLine;
+using ModelForge.Cli.Output;
 using ModelForge.Converters.Artifacts;
 using ModelForge.Converters.Onnx;
 using ModelForge.Converters.Targets;
@@ -32,31 +33,44 @@ public static class ExportCommand
         var ioDtype = new Option<string?>("--io-dtype") { Description = "fp32 | fp16 | bf16 for the graph's inputs and outputs (default fp32)" };
         var passes = new Option<string?>("--passes") { Description = $"Graph passes: default | none | comma list of {string.Join(", ", PassRegistry.Names)}" };
         var trtVersion = new Option<string?>("--trt-version") { Description = "TensorRT version the tensorrt target assumes: 10 (opset 17), 10.14 or 11 (opset 23, Attention)" };
+        var json = CommonOptions.Json();
 
         var cmd = new Command("export", "Export a vision encoder from a safetensors checkpoint")
         {
-            arch, checkpoint, config, imageSize, mode, target, output, force, opset, external, precision, keepFp32, ioDtype, passes, trtVersion,
+            arch, checkpoint, config, imageSize, mode, target, output, force, opset, external, precision, keepFp32, ioDtype, passes, trtVersion, json,
         };
         cmd.SetAction(parse => CommonOptions.Guard(parse, () =>
         {
             if (parse.GetValue(target) == "tensorrt")
                 throw new UsageException("--target tensorrt: TensorRT is not available in this build (no TensorRT on this machine); export --target onnx and build the engine with trtexec --onnx=model.onnx where TensorRT is installed");
-            var architecture = ArchitectureRegistry.Get(parse.GetValue(arch)!);
-            using var cfg = CommonOptions.ReadConfig(parse.GetValue(config));
-            long threshold = parse.GetValue(external) switch { "always" => 0, "never" => long.MaxValue, _ => 1L << 30 };
-            string? modeName = parse.GetValue(mode);
+            var io = new CliOutput(parse.GetValue(json));
+            // Cheap checks first: nothing below opens the checkpoint or builds a graph before these pass.
+            var architecture = CommonOptions.GetArchitecture(parse.GetValue(arch)!);
+            if (parse.GetResult(opset) is { Implicit: false }) CommonOptions.CheckOpset(parse.GetValue(opset));
+            var t = Targets.Get(parse.GetValue(target)!, parse.GetResult(opset) is { Implicit: false } ? parse.GetValue(opset) : null, parse.GetValue(trtVersion));
+            var plan = t.Precision.Plan(CommonOptions.ParsePrecision(parse.GetValue(precision)!), parse.GetValue(keepFp32) ?? [],
+                parse.GetValue(ioDtype) is { } ioType ? CommonOptions.ParsePrecision(ioType, "--io-dtype") : null);
+            var passList = ParsePasses(parse.GetValue(passes));
+            string? modeName = parse.GetValue(mode) is { } mn ? CommonOptions.CheckMode(mn) : null;
             if (modeName is not null && parse.GetValue(imageSize) is not null)
                 throw new UsageException("--mode fixes the input sizes; drop --image-size");
+            string outDir = Path.GetFullPath(parse.GetValue(output)!);
+            if (File.Exists(outDir)) throw new UsageException($"--out {outDir}: exists and is a file, not a folder");
+            if (Directory.Exists(outDir) && !parse.GetValue(force)) throw new UsageException($"--out {outDir}: already exists (pass --force to replace it)");
+            string ckptPath = parse.GetValue(checkpoint)!;
+            if (!File.Exists(ckptPath) && !Directory.Exists(ckptPath)) throw new UsageException($"--checkpoint {ckptPath}: no such file or folder");
+            using var cfg = CommonOptions.ReadConfig(parse.GetValue(config));
+            long threshold = parse.GetValue(external) switch { "always" => 0, "never" => long.MaxValue, _ => 1L << 30 };
             var parts = modeName is null
                 ? [new ArtifactPart("model", new BuildRequest(parse.GetValue(imageSize)))]
                 : architecture.PlanMode(cfg?.RootElement, modeName);
-            var t = Targets.Get(parse.GetValue(target)!, parse.GetResult(opset) is { Implicit: false } ? parse.GetValue(opset) : null, parse.GetValue(trtVersion));
-            var plan = t.Precision.Plan(CommonOptions.ParsePrecision(parse.GetValue(precision)!), parse.GetValue(keepFp32) ?? [],
-                parse.GetValue(ioDtype) is { } io ? CommonOptions.ParsePrecision(io, "--io-dtype") : null);
-            var request = new ExportRequest(architecture, parse.GetValue(checkpoint)!, cfg?.RootElement, parts, parse.GetValue(output)!,
-                new OnnxExportOptions(t.Opset, threshold), parse.GetValue(force), modeName?.ToLowerInvariant(), t, plan, ParsePasses(parse.GetValue(passes)));
-            var summary = ExportPipeline.Run(request, msg => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(msg)}[/]"));
-            Print(summary);
+            var request = new ExportRequest(architecture, ckptPath, cfg?.RootElement, parts, outDir,
+                new OnnxExportOptions(t.Opset, threshold), parse.GetValue(force), modeName?.ToLowerInvariant(), t, plan, passList);
+            var summary = ExportPipeline.Run(request, io.Step);
+            io.EndStep();
+            double writeSeconds = io.PhaseSeconds().GetValueOrDefault("write");
+            Print(io, summary, writeSeconds);
+            if (io.Json) io.WriteJson(Json(summary, io, writeSeconds));
             return ExitCodes.Ok;
         }));
         return cmd;
@@ -73,7 +87,19 @@ public static class ExportCommand
         return names;
     }
 
-    private static void Print(ExportSummary s)
+    /// <summary>The --json document: what was written, sizes, and the time per phase.</summary>
+    private static object Json(ExportSummary s, CliOutput io, double writeSeconds) => new
+    {
+        out_dir = s.OutDir,
+        parts = s.Parts.Select(p => new { name = p.Name, model = p.ModelPath, external_data = p.ExternalDataPath, nodes = p.Nodes, inputs = p.Inputs, outputs = p.Outputs }),
+        parameters_read = s.Parameters,
+        bytes = s.TotalBytes,
+        seconds = Math.Round(s.Elapsed.TotalSeconds, 3),
+        write_bytes_per_second = writeSeconds > 0 ? Math.Round(s.TotalBytes / writeSeconds) : (double?)null,
+        phases = io.PhaseSeconds(),
+    };
+
+    private static void Print(CliOutput io, ExportSummary s, double writeSeconds)
     {
         var table = new Table().AddColumns("", "");
         table.HideHeaders();
@@ -86,7 +112,8 @@ public static class ExportCommand
         }
         table.AddRow("parameters read", s.Parameters.ToString("N0", System.Globalization.CultureInfo.InvariantCulture));
         table.AddRow("bytes", s.TotalBytes.ToString("N0", System.Globalization.CultureInfo.InvariantCulture));
-        table.AddRow("time", $"{s.Elapsed.TotalSeconds:F2} s");
-        AnsiConsole.Write(table);
+        table.AddRow("time", $"{s.Elapsed.TotalSeconds:F2} s ({Markup.Escape(io.PhaseSummary())})");
+        if (writeSeconds > 0) table.AddRow("write speed", $"{s.TotalBytes / writeSeconds / 1e6:F1} MB/s");
+        io.Human.Write(table);
     }
 }

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
-using System.Text.Json;
+using ModelForge.Cli.Output;
 using ModelForge.Converters.Checkpoints;
 using ModelForge.Converters.Images;
 using ModelForge.Graphs.Architectures.DeepEncoder;
@@ -23,29 +23,42 @@ public static class RunCommand
         var mode = new Option<string?>("--mode") { Description = "Mode, when the artifact does not record one (deepencoder: tiny, small, base, large, gundam, gundam-m; deepencoder2: gundam, base)" };
         var output = new Option<string>("--out", "-o") { Description = "Where to write the tokens (.safetensors)", Required = true };
         var maxTiles = new Option<int>("--max-tiles") { Description = "Largest tile count of the tiling rule (deepencoder 2..9; deepencoder2 2..6)", DefaultValueFactory = _ => 6 };
-        var cmd = new Command("run", "Run an exported DeepEncoder or DeepEncoder V2 artifact on an image and write its vision tokens") { onnx, image, mode, output, maxTiles };
+        var json = CommonOptions.Json();
+        var cmd = new Command("run", "Run an exported DeepEncoder or DeepEncoder V2 artifact on an image and write its vision tokens")
+        {
+            onnx, image, mode, output, maxTiles, json,
+        };
         cmd.SetAction(parse => CommonOptions.Guard(parse, () =>
         {
+            var io = new CliOutput(parse.GetValue(json));
             int max = parse.GetValue(maxTiles);
             if (RunDeepEncoder2.Handles(parse.GetValue(onnx)!))
                 return RunDeepEncoder2.Execute(parse.GetValue(onnx)!, parse.GetValue(image)!, parse.GetValue(mode), parse.GetValue(output)!, max);
             if (max < DeepSeekOcrMode.MinTiles || max > DeepSeekOcrMode.MaxTiles)
                 throw new UsageException($"--max-tiles {max}: must be between {DeepSeekOcrMode.MinTiles} and {DeepSeekOcrMode.MaxTiles}");
-            var artifact = Artifact.Open(parse.GetValue(onnx)!, parse.GetValue(mode));
+            string imagePath = parse.GetValue(image)!;
+            if (!File.Exists(imagePath)) throw new UsageException($"--image {imagePath}: file not found");
+            var artifact = RunArtifact.Open(parse.GetValue(onnx)!, parse.GetValue(mode));
             var clock = Stopwatch.StartNew();
-            var picture = ImageLoader.Load(parse.GetValue(image)!);
+            io.Step($"preprocess: {Path.GetFileName(imagePath)} for mode {artifact.Mode.Name}");
+            var picture = ImageLoader.Load(imagePath);
             var input = DeepSeekOcrPreprocessor.Preprocess(picture, artifact.Mode, maxCrops: max);
-            double preprocess = clock.Elapsed.TotalSeconds;
+            // Checked before any session: the tiling needs the local graph (RunArtifact already refuses such artifacts).
+            if (input.Tiles.Count > 0 && artifact.LocalModel is null)
+                throw new UsageException($"--onnx {artifact.Path}: mode {artifact.Mode.Name} tiles the image but the artifact has no local-tile model");
 
+            io.Step("session: ONNX Runtime, global view");
             using var global = new OrtRunner(artifact.GlobalModel);
+            io.Step("inference: global view");
             var globalOut = global.Run(new Dictionary<string, HostTensor> { ["pixel_values"] = Batch([input.Global]) }, ["global_view_tokens"]);
             var globalTokens = globalOut["global_view_tokens"];
             long p = globalTokens.Shape[^1];
             float[] tokens = globalTokens.Data;
             if (input.Tiles.Count > 0)
             {
-                if (artifact.LocalModel is null) throw new UsageException($"--onnx {artifact.Path}: mode {artifact.Mode.Name} tiles the image but the artifact has no local-tile model");
-                using var local = new OrtRunner(artifact.LocalModel);
+                io.Step("session: ONNX Runtime, local tiles");
+                using var local = new OrtRunner(artifact.LocalModel!);
+                io.Step($"inference: {input.Tiles.Count} local tiles");
                 var localOut = local.Run(new Dictionary<string, HostTensor> { ["pixel_values"] = Batch(input.Tiles) }, ["projected", "image_newline"]);
                 var projected = localOut["projected"];
                 int tileGrid = (int)Math.Round(Math.Sqrt(projected.Shape[1]));
@@ -53,10 +66,16 @@ public static class RunCommand
             }
             long n = tokens.LongLength / p;
             string outPath = parse.GetValue(output)!;
+            io.Step($"write: {outPath}");
+            string tiles = input.Tiles.Count > 0 ? $"{input.TilesWide}x{input.TilesHigh}" : "none";
             SafetensorsWriter.Write(outPath, [new WritableTensor("tokens", DataType.Float32, [n, p], () => System.Runtime.InteropServices.MemoryMarshal.AsBytes(tokens.AsSpan()).ToArray())],
-                new Dictionary<string, string> { ["mode"] = artifact.Mode.Name, ["tiles"] = $"{input.TilesWide}x{input.TilesHigh}", ["image"] = Path.GetFileName(parse.GetValue(image)!) });
-            AnsiConsole.MarkupLine($"{n} tokens [[{n}, {p}]] (mode {artifact.Mode.Name}, tiles {(input.Tiles.Count > 0 ? $"{input.TilesWide}x{input.TilesHigh}" : "none")}) -> {Markup.Escape(outPath)}");
-            AnsiConsole.MarkupLine($"time: preprocess {preprocess:F3} s, total {clock.Elapsed.TotalSeconds:F3} s");
+                new Dictionary<string, string> { ["mode"] = artifact.Mode.Name, ["tiles"] = input.Tiles.Count > 0 ? tiles : "1x1", ["image"] = Path.GetFileName(imagePath) });
+            io.EndStep();
+            io.Human.MarkupLine($"{n} tokens [[{n}, {p}]] (mode {artifact.Mode.Name}, tiles {tiles}) -> {Markup.Escape(outPath)}");
+            io.Human.MarkupLine($"time: total {clock.Elapsed.TotalSeconds:F3} s ({Markup.Escape(io.PhaseSummary())})");
+            if (io.Json)
+                io.WriteJson(new { tokens = n, width = p, shape = new[] { n, p }, mode = artifact.Mode.Name, tiles, out_path = Path.GetFullPath(outPath),
+                    seconds = Math.Round(clock.Elapsed.TotalSeconds, 3), phases = io.PhaseSeconds() });
             return ExitCodes.Ok;
         }));
         return cmd;
@@ -70,53 +89,5 @@ public static class RunCommand
         for (int i = 0; i < images.Count; i++)
             DeepSeekOcrPreprocessor.Normalize(images[i]).CopyTo(data, (long)i * 3 * h * w);
         return new HostTensor([images.Count, 3, h, w], data);
-    }
-
-    /// <summary>The model files of an export and the mode they were exported for (sizes read from the manifest).</summary>
-    private sealed record Artifact(string Path, DeepSeekOcrMode Mode, string GlobalModel, string? LocalModel)
-    {
-        public static Artifact Open(string path, string? modeOverride)
-        {
-            if (File.Exists(path))
-            {
-                if (modeOverride is null) throw new UsageException($"--onnx {path}: a single .onnx file records no mode; add --mode");
-                return new Artifact(path, ModeWithSizes(modeOverride, path, null), path, null);
-            }
-            string manifest = System.IO.Path.Combine(path, "manifest.json");
-            if (!File.Exists(manifest)) throw new UsageException($"--onnx {path}: neither an .onnx file nor an export folder with manifest.json");
-            try
-            {
-                return FromManifest(path, manifest, modeOverride);
-            }
-            catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException or OverflowException)
-            {
-                // A damaged or hand-edited manifest is the user's input: one line naming it, not an internal error.
-                throw new UsageException($"{manifest}: not a valid ModelForge manifest ({e.Message.ReplaceLineEndings(" ")})");
-            }
-        }
-
-        private static Artifact FromManifest(string path, string manifest, string? modeOverride)
-        {
-            if (new FileInfo(manifest).Length > 16 << 20) throw new UsageException($"{manifest}: larger than 16 MiB, not a manifest");
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(manifest));
-            var root = doc.RootElement;
-            string? recorded = root.TryGetProperty("mode", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() : null;
-            string modeName = modeOverride ?? recorded ?? throw new UsageException($"--onnx {path}: the export records no mode; add --mode");
-            var parts = root.GetProperty("parts").EnumerateArray().ToDictionary(e => e.GetProperty("name").GetString()!, e => e);
-            var globalPart = parts.GetValueOrDefault("global").ValueKind == JsonValueKind.Object ? parts["global"] : parts.GetValueOrDefault("model");
-            if (globalPart.ValueKind != JsonValueKind.Object) throw new UsageException($"{manifest}: no global or model part");
-            string ModelFile(JsonElement part) => System.IO.Path.Combine(path, part.GetProperty("file").GetString()!);
-            int Size(JsonElement part) => int.Parse(part.GetProperty("image_size").GetString()!, System.Globalization.CultureInfo.InvariantCulture);
-            int? localSize = parts.TryGetValue("local", out var local) ? Size(local) : null;
-            var mode = DeepSeekOcrMode.Parse(modeName) with { BaseSize = Size(globalPart), TileSize = localSize };
-            return new Artifact(path, mode, ModelFile(globalPart), localSize is null ? null : ModelFile(local));
-        }
-
-        private static DeepSeekOcrMode ModeWithSizes(string name, string path, int? tile)
-        {
-            var mode = DeepSeekOcrMode.Parse(name);
-            if (mode.Crop && tile is null) throw new UsageException($"--onnx {path}: mode {mode.Name} needs a local-tile model; give the export folder");
-            return mode;
-        }
     }
 }

@@ -57,6 +57,8 @@ public static class ExportPipeline
     public static ExportSummary Run(ExportRequest r, Action<string>? progress = null)
     {
         var clock = Stopwatch.StartNew();
+        // Progress messages are "phase: detail" (the CLI times each one until the next and sums per phase).
+        progress?.Invoke($"open: checkpoint {r.CheckpointPath}");
         using var checkpoint = Checkpoint.Open(r.CheckpointPath);
         var graphs = new List<(ArtifactPart Part, Graph Graph)>();
         var passReports = new Dictionary<string, PassReport>();
@@ -65,8 +67,9 @@ public static class ExportPipeline
         var plan = r.Precision ?? PrecisionPlan.Fp32;
         foreach (var part in r.Parts)
         {
+            progress?.Invoke($"build: {r.Architecture.Name} graph '{part.Name}'");
             var graph = r.Architecture.Build(r.Config, part.Request);
-            progress?.Invoke($"built {r.Architecture.Name} graph '{part.Name}' ({graph.Metadata.GetValueOrDefault("image_size", "?")} px, {graph.Nodes.Count} nodes)");
+            progress?.Invoke($"verify: graph '{part.Name}' ({graph.Metadata.GetValueOrDefault("image_size", "?")} px, {graph.Nodes.Count} nodes) against the checkpoint");
             WeightBinder.Verify(graph, checkpoint, r.Architecture.Adapter);
             parameters = Math.Max(parameters, graph.ParameterCount);
             graph.PruneUnused();
@@ -86,7 +89,7 @@ public static class ExportPipeline
         if (graphs.Count > 1 && graphs.Any(g => ExternalBytes(g.Graph) > onnx.ExternalDataThreshold))
         {
             // The parts of one artifact share ONE external-data file: weights both parts read are written once.
-            progress?.Invoke($"writing {string.Join(" + ", graphs.Select(g => g.Part.Name + ".onnx"))} against {SharedDataFile}");
+            progress?.Invoke($"write: {string.Join(" + ", graphs.Select(g => g.Part.Name + ".onnx"))} against {SharedDataFile} (weights converted and streamed)");
             var results = OnnxExporter.ExportShared(graphs.Select(g => (g.Graph, Path.Combine(staging.Staging, g.Part.Name + ".onnx"))).ToArray(),
                 weights, Path.Combine(staging.Staging, SharedDataFile), onnx);
             written.AddRange(graphs.Select((g, i) => (g.Part, g.Graph, results[i])));
@@ -95,12 +98,13 @@ public static class ExportPipeline
         {
             foreach (var (part, graph) in graphs)
             {
-                progress?.Invoke($"writing {part.Name}.onnx");
+                progress?.Invoke($"write: {part.Name}.onnx (weights converted and streamed)");
                 written.Add((part, graph, OnnxExporter.Export(graph, weights, Path.Combine(staging.Staging, part.Name + ".onnx"), onnx)));
             }
         }
         var known = written.Where(w => w.Result.ExternalDataSha256 is not null)
             .GroupBy(w => Path.GetFileName(w.Result.ExternalDataPath!)).ToDictionary(g => g.Key, g => g.First().Result.ExternalDataSha256!);
+        progress?.Invoke("manifest: sha256 of every file");
         WriteManifest(Path.Combine(staging.Staging, "manifest.json"), r, written.Select(w => (w.Part, w.Graph)).ToList(), parameters, staging.Staging, passReports, known);
         staging.Commit();
 

@@ -32,6 +32,9 @@ public sealed record OnnxExportResult(string ModelPath, string? ExternalDataPath
 /// <summary>Writes an IR graph as an ONNX model, deterministically (same graph + weights = same bytes).</summary>
 public static class OnnxExporter
 {
+    /// <summary>The opsets the lowering supports (for callers that check --opset before any work).</summary>
+    public const int MinOpset = OnnxLowering.MinOpset, MaxOpset = OnnxLowering.MaxOpset;
+
     /// <summary>Protobuf refuses messages of 2 GiB or more; weights that large must be external.</summary>
     private const long ProtobufLimit = (1L << 31) - (16L << 20);
 

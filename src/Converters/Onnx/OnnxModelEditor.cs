@@ -8,20 +8,19 @@ namespace ModelForge.Converters.Onnx;
 public static class OnnxModelEditor
 {
     /// <summary>
-    /// Writes a copy of <paramref name="modelPath"/> that also exposes the named intermediate values as graph outputs
-    /// (typed from the IR, since ONNX Runtime needs output types). The copy goes beside the original so relative
-    /// external-data locations still resolve; the caller deletes it. Values absent from the model are skipped.
+    /// A copy of <paramref name="modelPath"/> that also exposes the named intermediate values as graph outputs (typed from
+    /// the IR, since ONNX Runtime needs output types), returned as bytes: nothing is written, not even beside the user's
+    /// artifact. For ONNX Runtime sessions created from memory, whose external data is then read from the original
+    /// model's folder. Values absent from the model are skipped.
     /// </summary>
-    public static string WithExtraOutputs(string modelPath, IEnumerable<(string Name, TensorType Type)> values)
+    public static byte[] WithExtraOutputsInMemory(string modelPath, IEnumerable<(string Name, TensorType Type)> values)
     {
         var model = Read(modelPath);
         var produced = new HashSet<string>(model.Graph.Node.SelectMany(n => n.Output));
         var existing = new HashSet<string>(model.Graph.Output.Select(o => o.Name));
         foreach (var (name, type) in values)
             if (produced.Contains(name) && existing.Add(name)) model.Graph.Output.Add(OnnxTypes.ValueInfo(name, type));
-        string dest = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(modelPath))!, $".{Path.GetFileNameWithoutExtension(modelPath)}.validate-{Environment.ProcessId}.onnx");
-        using (var f = File.Create(dest)) model.WriteTo(f);
-        return dest;
+        return model.ToByteArray();
     }
 
     /// <summary>Parses a model file (weights in external data stay where they are).</summary>

@@ -44,7 +44,14 @@ public sealed record ComparisonResult(
 /// <summary>Compares an actual tensor to an expected one; NaN/Inf, empty tensors and shape mismatches always fail.</summary>
 public static class TensorComparator
 {
-    public static ComparisonResult Compare(string name, HostTensor actual, HostTensor expected, Tolerance tol)
+    public static ComparisonResult Compare(string name, HostTensor actual, HostTensor expected, Tolerance tol) =>
+        Compare(name, actual, expected, tol, ErrorStat.Elementwise);
+
+    /// <summary>
+    /// As above, with the pass rule given by <paramref name="stat"/>: elementwise (allclose), or a statistic of the
+    /// absolute and relative errors (see <see cref="ErrorStat"/>). NaN/Inf and shape mismatches fail under every rule.
+    /// </summary>
+    public static ComparisonResult Compare(string name, HostTensor actual, HostTensor expected, Tolerance tol, ErrorStat stat)
     {
         if (!actual.Shape.AsSpan().SequenceEqual(expected.Shape))
             return ComparisonResult.Fail(name, $"shape {actual.ShapeText} differs from expected {expected.ShapeText}");
@@ -73,10 +80,56 @@ public static class TensorComparator
         long n = a.LongLength;
         double cosine = na == 0 && ne == 0 ? 1 : dot / Math.Sqrt(na * ne);
         double nmse = ne == 0 ? (se == 0 ? 0 : double.PositiveInfinity) : se / ne;
+        string? statFailure = stat.Kind == ErrorStatKind.Elementwise || nonFiniteActual + nonFiniteExpected > 0 ? null : StatFailure(a, e, tol, stat);
         string? failure = nonFiniteActual > 0 ? $"{nonFiniteActual} NaN/Inf values"
             : nonFiniteExpected > 0 ? $"{nonFiniteExpected} NaN/Inf values in the reference"
+            : stat.Kind != ErrorStatKind.Elementwise ? statFailure
             : bad > 0 ? $"{bad} of {n} elements out of tolerance ({tol})" : null;
         return new ComparisonResult(name, failure is null, failure, n, maxAbs, maxRel, sumAbs / n, cosine, nmse,
             (bad + nonFiniteActual + nonFiniteExpected) / (double)n, worst);
+    }
+
+    /// <summary>Fails (returns why) when stat(|a-b|) &gt; atol AND stat(|a-b|/|b|) &gt; rtol, as Polygraphy's non-elementwise checks.</summary>
+    private static string? StatFailure(float[] a, float[] e, Tolerance tol, ErrorStat stat)
+    {
+        var abs = new double[a.LongLength];
+        var rel = new double[a.LongLength];
+        for (long i = 0; i < a.LongLength; i++)
+        {
+            abs[i] = Math.Abs((double)a[i] - e[i]);
+            rel[i] = abs[i] / Math.Max(Math.Abs((double)e[i]), 1e-12);
+        }
+        double sa = Statistic(abs, stat), sr = Statistic(rel, stat);
+        if (sa <= tol.Atol || sr <= tol.Rtol) return null;
+        string Fmt(double v) => v.ToString("G3", System.Globalization.CultureInfo.InvariantCulture);
+        return $"{stat} abs error {Fmt(sa)} > atol {Fmt(tol.Atol)} and {stat} rel error {Fmt(sr)} > rtol {Fmt(tol.Rtol)}";
+    }
+
+    private static double Statistic(double[] v, ErrorStat stat)
+    {
+        switch (stat.Kind)
+        {
+            case ErrorStatKind.Max:
+                return v.Max();
+            case ErrorStatKind.Mean:
+                return v.Average();
+            case ErrorStatKind.Median:
+                return Quantile(v, 0.5);
+            case ErrorStatKind.Quantile:
+                return Quantile(v, stat.Q);
+            case ErrorStatKind.Elementwise:
+            default:
+                throw new ArgumentOutOfRangeException(nameof(stat), stat, "not a statistic");
+        }
+    }
+
+    /// <summary>Linear-interpolated quantile (numpy's default method) of a copy of <paramref name="v"/>.</summary>
+    public static double Quantile(double[] v, double q)
+    {
+        var s = (double[])v.Clone();
+        Array.Sort(s);
+        double pos = q * (s.Length - 1);
+        long lo = (long)Math.Floor(pos), hi = Math.Min(lo + 1, s.Length - 1);
+        return s[lo] + (s[hi] - s[lo]) * (pos - lo);
     }
 }

@@ -8,41 +8,53 @@ namespace ModelForge.Validators.Reports;
 /// <summary>Machine-readable forms of a <see cref="ValidationReport"/>: JSON and JUnit XML, written atomically.</summary>
 public static class ReportWriters
 {
-    public static void WriteJson(ValidationReport report, string path)
+    public static void WriteJson(ValidationReport report, string path) =>
+        WriteAtomically(path, JsonSerializer.Serialize(Document(report), new JsonSerializerOptions { WriteIndented = true }) + "\n");
+
+    /// <summary>The report as a JSON-serialisable object (the --report file and `validate --json`).</summary>
+    public static object Document(ValidationReport report) => new
     {
-        var doc = new
+        subject = report.Subject,
+        architecture = report.Architecture,
+        device = report.Device,
+        precision = report.Precision,
+        passed = report.Passed,
+        nothing_compared = report.NothingCompared,
+        tolerances = report.Tolerances,
+        cases = report.Cases.Select(c => new
         {
-            subject = report.Subject,
-            architecture = report.Architecture,
-            device = report.Device,
-            precision = report.Precision,
-            passed = report.Passed,
-            tolerances = report.Tolerances,
-            cases = report.Cases.Select(c => new
+            name = c.Case,
+            passed = c.Passed,
+            skipped = c.Skipped,
+        notes = c.Notes,
+            first_divergence = c.FirstDivergence,
+            seconds = c.Seconds,
+            arbiter = c.Arbiter?.Select(v => new
             {
-                name = c.Case,
-                passed = c.Passed,
-                skipped = c.Skipped,
-                first_divergence = c.FirstDivergence,
-                seconds = c.Seconds,
-                outputs = c.Outputs.Select(o => new
-                {
-                    output = o.Output,
-                    comparison = o.Comparison,
-                    passed = o.Result.Passed,
-                    failure = o.Result.Failure,
-                    elements = o.Result.Elements,
-                    max_abs = Finite(o.Result.MaxAbs),
-                    max_rel = Finite(o.Result.MaxRel),
-                    mean_abs = Finite(o.Result.MeanAbs),
-                    cosine = Finite(o.Result.Cosine),
-                    nmse = Finite(o.Result.Nmse),
-                    out_of_tolerance = Finite(o.Result.OutOfToleranceShare),
-                }),
+                output = v.Output,
+                max_abs_from_fp64 = v.MaxAbsFromFp64.ToDictionary(kv => kv.Key, kv => Finite(kv.Value)),
+                mean_abs_from_fp64 = v.MeanAbsFromFp64.ToDictionary(kv => kv.Key, kv => Finite(kv.Value)),
+                nearest = v.Nearest,
+                outlier = v.Outlier,
             }),
-        };
-        WriteAtomically(path, JsonSerializer.Serialize(doc, new JsonSerializerOptions { WriteIndented = true }) + "\n");
-    }
+            outputs = c.Outputs.Select(o => new
+            {
+                output = o.Output,
+                comparison = o.Comparison,
+                passed = o.Result.Passed,
+                failure = o.Result.Failure,
+                waived = o.Waived,
+                informational = o.Informational,
+                elements = o.Result.Elements,
+                max_abs = Finite(o.Result.MaxAbs),
+                max_rel = Finite(o.Result.MaxRel),
+                mean_abs = Finite(o.Result.MeanAbs),
+                cosine = Finite(o.Result.Cosine),
+                nmse = Finite(o.Result.Nmse),
+                out_of_tolerance = Finite(o.Result.OutOfToleranceShare),
+            }),
+        }),
+    };
 
     /// <summary>One JUnit test case per case x comparison x output; failures carry the metric line.</summary>
     public static void WriteJunit(ValidationReport report, string path)
@@ -51,7 +63,7 @@ public static class ReportWriters
         var suites = report.Cases.Select(c => new XElement("testsuite",
             new XAttribute("name", $"{report.Subject}.{c.Case}"),
             new XAttribute("tests", c.Outputs.Count + (c.Skipped is null ? 0 : 1)),
-            new XAttribute("failures", c.Outputs.Count(o => !o.Result.Passed)),
+            new XAttribute("failures", c.Outputs.Count(o => !o.Ok)),
             new XAttribute("errors", 0),
             new XAttribute("skipped", c.Skipped is null ? 0 : 1),
             new XAttribute("time", Num(c.Seconds.Values.Sum())),
@@ -60,11 +72,11 @@ public static class ReportWriters
                 new XAttribute("classname", $"{report.Subject}.{c.Case}"),
                 new XAttribute("name", $"{o.Comparison}: {o.Output}"),
                 new XAttribute("time", "0"),
-                o.Result.Passed ? null : new XElement("failure", new XAttribute("message", o.Result.Failure ?? "failed"), Metrics(o.Result))))));
+                o.Ok ? null : new XElement("failure", new XAttribute("message", o.Result.Failure ?? "failed"), Metrics(o.Result))))));
         var root = new XElement("testsuites",
             new XAttribute("name", $"modelforge validate {report.Subject}"),
             new XAttribute("tests", all.Length),
-            new XAttribute("failures", all.Count(o => !o.Result.Passed)),
+            new XAttribute("failures", all.Count(o => !o.Ok)),
             suites);
         WriteAtomically(path, new XDocument(new XDeclaration("1.0", "utf-8", null), root).ToString() + "\n");
     }

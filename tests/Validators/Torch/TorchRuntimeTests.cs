@@ -60,6 +60,6 @@ public class TorchRuntimeTests
         File.WriteAllText(tmp.File("libtorch_cuda.so"), "not a shared library");
         var r = Support.Cli.Run("validate", "--fixture", Repo.Golden("deepencoder-tiny"), "--device", "cuda", "--libtorch", tmp.Path);
         r.ExitCode.Should().Be(2, r.ToString());
-        r.Stderr.Trim().Split('\n').Should().ContainSingle().Which.Should().Contain(Prefix[15..]).And.Contain("libtorch_cuda.so");
+        r.Errors.Trim().Split('\n').Should().ContainSingle().Which.Should().Contain(Prefix[15..]).And.Contain("libtorch_cuda.so");
     }
 }

@@ -7,7 +7,7 @@ namespace ModelForge.Cli.Commands;
 /// Progress lines on stderr and JSON on stdout for bench/compare (stdout stays machine-readable with --json).
 /// Branch `dailyuse` adds a shared helper of this kind; these two commands move to it when both are merged.
 /// </summary>
-public static class CliOutput
+public static class BenchOutput
 {
     /// <summary>snake_case, indented, NaN/∞ as strings: what --json writes.</summary>
     public static JsonSerializerOptions Json { get; } = new()
