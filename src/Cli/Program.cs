@@ -20,6 +20,8 @@ public static class Program
         root.Add(InspectCommand.Create());
         root.Add(ArchsCommand.Create());
         root.Add(RunCommand.Create());
+        root.Add(BenchCommand.Create());
+        root.Add(CompareCommand.Create());
 
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0 && !args.Any(a => a is "-h" or "--help" or "-?"))

@@ -15,13 +15,20 @@ public enum OrtProvider
 public sealed record OrtRunnerOptions(
     OrtProvider Provider = OrtProvider.Cpu,
     int IntraOpThreads = 0,
-    GraphOptimizationLevel Optimization = GraphOptimizationLevel.ORT_ENABLE_ALL);
+    GraphOptimizationLevel Optimization = GraphOptimizationLevel.ORT_ENABLE_ALL)
+{
+    /// <summary>
+    /// ONNX Runtime's CPU memory arena and memory-pattern planning (on by default). Off, every tensor is allocated and freed
+    /// on its own, so the process's resident memory follows the live tensors (what `bench --no-arena` measures).
+    /// </summary>
+    public bool MemoryArena { get; init; } = true;
+}
 
 /// <summary>
 /// Runs an ONNX file with ONNX Runtime on <see cref="HostTensor"/>s. Input names, dtypes and shapes are checked against
 /// the model before ONNX Runtime sees them, so a mistake is one clear <see cref="ArgumentException"/>.
 /// </summary>
-public sealed class OrtRunner : IDisposable
+public sealed partial class OrtRunner : IDisposable
 {
     private readonly InferenceSession _session;
     private readonly SessionOptions _options;
@@ -63,6 +70,7 @@ public sealed class OrtRunner : IDisposable
             // ONNX Runtime's own warnings go straight to stderr; users see them only with --verbose (errors come as exceptions).
             LogSeverityLevel = ShowNativeLogs ? OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING : OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL,
         };
+        if (!options.MemoryArena) (_options.EnableCpuMemArena, _options.EnableMemoryPattern) = (false, false);
         try
         {
             if (options.Provider == OrtProvider.Cuda) _options.AppendExecutionProvider_CUDA();
