@@ -30,10 +30,15 @@ public static class ExportCommand
         {
             arch, checkpoint, config, imageSize, mode, target, output, force, opset, external,
         };
+        var bundle = new BundleExportOptions();
+        bundle.AddTo(cmd);
         cmd.SetAction(parse => CommonOptions.Guard(parse, () =>
         {
-            if (parse.GetValue(target) == "tensorrt")
-                throw new UsageException("--target tensorrt: TensorRT is not available in this build (no TensorRT on this machine); export --target onnx and build the engine with trtexec --onnx=model.onnx where TensorRT is installed");
+            bool tensorrt = parse.GetValue(target) == "tensorrt";
+            if (!tensorrt && bundle.GivenWithoutBundle(parse) is { } trtOnly)
+                throw new UsageException($"{trtOnly} applies to --target tensorrt");
+            if (tensorrt && parse.GetResult(opset) is { Implicit: false })
+                throw new UsageException("--opset: the tensorrt target picks the opset for --trt-version");
             var architecture = ArchitectureRegistry.Get(parse.GetValue(arch)!);
             using var cfg = CommonOptions.ReadConfig(parse.GetValue(config));
             long threshold = parse.GetValue(external) switch { "always" => 0, "never" => long.MaxValue, _ => 1L << 30 };
@@ -43,6 +48,9 @@ public static class ExportCommand
             var parts = modeName is null
                 ? [new ArtifactPart("model", new BuildRequest(parse.GetValue(imageSize)))]
                 : architecture.PlanMode(cfg?.RootElement, modeName);
+            if (tensorrt)
+                return BundleExportCommand.Run(parse, bundle, architecture, parse.GetValue(checkpoint)!, parse.GetValue(config), cfg?.RootElement,
+                    parts, modeName?.ToLowerInvariant(), parse.GetValue(output)!, parse.GetValue(force), threshold);
             var request = new ExportRequest(architecture, parse.GetValue(checkpoint)!, cfg?.RootElement, parts, parse.GetValue(output)!,
                 new OnnxExportOptions(parse.GetValue(opset), threshold), parse.GetValue(force), modeName?.ToLowerInvariant());
             var summary = ExportPipeline.Run(request, msg => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(msg)}[/]"));

@@ -12,12 +12,14 @@ public static class InspectCommand
 {
     public static Command Create()
     {
-        var path = new Argument<string>("path") { Description = "Checkpoint file, folder or sharded index" };
+        var path = new Argument<string>("path") { Description = "Checkpoint file, folder or sharded index; an .onnx file; or a TensorRT bundle folder (hashes verified)" };
         var filter = new Option<string?>("--filter") { Description = "Only tensors whose name contains this text" };
         var limit = new Option<int>("--limit") { Description = "Show at most this many tensors (0 = all)", DefaultValueFactory = _ => 0 };
         var cmd = new Command("inspect", "List a checkpoint's tensors (name, dtype, shape) and the architecture they match") { path, filter, limit };
         cmd.SetAction(parse => CommonOptions.Guard(parse, () =>
         {
+            if (Validators.Bundles.BundleReader.IsBundle(parse.GetValue(path)!))
+                return BundleInspectCommand.Run(parse.GetValue(path)!);
             if (parse.GetValue(path)!.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
             {
                 PrintOnnx(OnnxModelReader.Read(parse.GetValue(path)!));

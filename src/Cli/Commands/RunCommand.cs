@@ -24,18 +24,21 @@ public static class RunCommand
         var output = new Option<string>("--out", "-o") { Description = "Where to write the tokens (.safetensors)", Required = true };
         var maxTiles = new Option<int>("--max-tiles") { Description = "Largest tile count of the tiling rule (2..9)", DefaultValueFactory = _ => 6 };
         var cmd = new Command("run", "Run an exported DeepEncoder artifact on an image and write its vision tokens") { onnx, image, mode, output, maxTiles };
+        var providers = new ProviderOptions();
+        providers.AddTo(cmd);
         cmd.SetAction(parse => CommonOptions.Guard(parse, () =>
         {
             int max = parse.GetValue(maxTiles);
             if (max < DeepSeekOcrMode.MinTiles || max > DeepSeekOcrMode.MaxTiles)
                 throw new UsageException($"--max-tiles {max}: must be between {DeepSeekOcrMode.MinTiles} and {DeepSeekOcrMode.MaxTiles}");
+            var ort = providers.Resolve(parse);
             var artifact = Artifact.Open(parse.GetValue(onnx)!, parse.GetValue(mode));
             var clock = Stopwatch.StartNew();
             var picture = ImageLoader.Load(parse.GetValue(image)!);
             var input = DeepSeekOcrPreprocessor.Preprocess(picture, artifact.Mode, maxCrops: max);
             double preprocess = clock.Elapsed.TotalSeconds;
 
-            using var global = new OrtRunner(artifact.GlobalModel);
+            using var global = new OrtRunner(artifact.GlobalModel, ort);
             var globalOut = global.Run(new Dictionary<string, HostTensor> { ["pixel_values"] = Batch([input.Global]) }, ["global_view_tokens"]);
             var globalTokens = globalOut["global_view_tokens"];
             long p = globalTokens.Shape[^1];
@@ -43,7 +46,7 @@ public static class RunCommand
             if (input.Tiles.Count > 0)
             {
                 if (artifact.LocalModel is null) throw new UsageException($"--onnx {artifact.Path}: mode {artifact.Mode.Name} tiles the image but the artifact has no local-tile model");
-                using var local = new OrtRunner(artifact.LocalModel);
+                using var local = new OrtRunner(artifact.LocalModel, ort);
                 var localOut = local.Run(new Dictionary<string, HostTensor> { ["pixel_values"] = Batch(input.Tiles) }, ["projected", "image_newline"]);
                 var projected = localOut["projected"];
                 int tileGrid = (int)Math.Round(Math.Sqrt(projected.Shape[1]));

@@ -44,8 +44,16 @@ public static class ValidateCommand
         {
             fixture, arch, checkpoint, config, imageSize, inputs, seed, batch, paths, device, libtorch, precision, atol, rtol, report, junit, opset, noTraces, onnx,
         };
+        var providers = new ProviderOptions();
+        providers.AddTo(cmd);
+        var bundle = new BundleValidateOptions();
+        bundle.AddTo(cmd);
         cmd.SetAction(parse => CommonOptions.Guard(parse, () =>
         {
+            if (parse.GetValue(bundle.Bundle) is not null)
+                return BundleValidateCommand.Run(parse, bundle, providers, parse.GetValue(checkpoint), parse.GetValue(fixture),
+                    parse.GetResult(precision) is { Implicit: false } ? parse.GetValue(precision) : null, Positive(parse.GetValue(atol), "--atol"),
+                    Positive(parse.GetValue(rtol), "--rtol"), parse.GetValue(seed), parse.GetValue(report));
             var options = new ValidationOptions
             {
                 Paths = ParsePaths(parse.GetValue(paths)!),
@@ -55,6 +63,7 @@ public static class ValidateCommand
                 Rtol = Positive(parse.GetValue(rtol), "--rtol"),
                 Opset = parse.GetValue(opset),
                 Traces = !parse.GetValue(noTraces),
+                Ort = providers.Resolve(parse),
                 ExportedModel = parse.GetValue(onnx) is { } model ? (File.Exists(model) ? Path.GetFullPath(model) : throw new UsageException($"--onnx {model}: file not found")) : null,
             };
             if (!options.Paths.Contains(ValidationPath.Reference) && (options.Device == "cuda" || options.Precision != DataType.Float32))

@@ -9,13 +9,21 @@ public enum OrtProvider
 {
     Cpu,
     Cuda,
+    TensorRt,
 }
 
 /// <summary>Session settings.</summary>
 public sealed record OrtRunnerOptions(
     OrtProvider Provider = OrtProvider.Cpu,
     int IntraOpThreads = 0,
-    GraphOptimizationLevel Optimization = GraphOptimizationLevel.ORT_ENABLE_ALL);
+    GraphOptimizationLevel Optimization = GraphOptimizationLevel.ORT_ENABLE_ALL)
+{
+    /// <summary>GPU ordinal for the CUDA and TensorRT providers.</summary>
+    public int DeviceId { get; init; }
+
+    /// <summary>TensorRT provider settings (fp16, caches, profile shapes); used with <see cref="OrtProvider.TensorRt"/>.</summary>
+    public TensorRtEpOptions? TensorRt { get; init; }
+}
 
 /// <summary>
 /// Runs an ONNX file with ONNX Runtime on <see cref="HostTensor"/>s. Input names, dtypes and shapes are checked against
@@ -33,13 +41,15 @@ public sealed class OrtRunner : IDisposable
         _options = new SessionOptions { GraphOptimizationLevel = options.Optimization, IntraOpNumThreads = options.IntraOpThreads };
         try
         {
-            if (options.Provider == OrtProvider.Cuda) _options.AppendExecutionProvider_CUDA();
+            ExecutionProviders.Append(_options, options.Provider, options.DeviceId, options.TensorRt);
         }
-        catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException)
+        catch
         {
             _options.Dispose();
-            throw new ArgumentException($"--provider cuda: this ONNX Runtime build has no CUDA execution provider ({e.Message.Split('\n')[0]})");
+            throw;
         }
+        Provider = options.Provider;
+        DeviceId = options.DeviceId;
         try
         {
             _session = new InferenceSession(modelPath, _options);
@@ -53,6 +63,15 @@ public sealed class OrtRunner : IDisposable
     }
 
     public string ModelPath { get; }
+
+    /// <summary>The execution provider the session was made for.</summary>
+    public OrtProvider Provider { get; }
+
+    /// <summary>The GPU ordinal of a CUDA/TensorRT session.</summary>
+    public int DeviceId { get; }
+
+    /// <summary>The session, for <see cref="OrtBoundRun"/> (IOBinding).</summary>
+    internal InferenceSession Session => _session;
 
     public IReadOnlyList<(string Name, string ElementType, long[] Dims)> Inputs =>
         _session.InputMetadata.Select(kv => (kv.Key, kv.Value.ElementDataType.ToString(), kv.Value.Dimensions.Select(d => (long)d).ToArray())).ToArray();
@@ -94,7 +113,7 @@ public sealed class OrtRunner : IDisposable
         }
     }
 
-    private static OrtValue ToOrt(string name, HostTensor t, TensorElementType type) => type switch
+    internal static OrtValue ToOrt(string name, HostTensor t, TensorElementType type) => type switch
     {
         TensorElementType.Float when t.Floats is not null => OrtValue.CreateTensorValueFromMemory(t.Floats, t.Shape),
         TensorElementType.Float16 when t.Floats is not null => OrtValue.CreateTensorValueFromMemory(t.Floats.Select(f => (Float16)f).ToArray(), t.Shape),
@@ -103,7 +122,7 @@ public sealed class OrtRunner : IDisposable
         _ => throw new ArgumentException($"input '{name}': {t.DType.ShortName()} data cannot feed a {type} model input"),
     };
 
-    private static HostTensor FromOrt(OrtValue v)
+    internal static HostTensor FromOrt(OrtValue v)
     {
         var info = v.GetTensorTypeAndShape();
         long[] shape = info.Shape;

@@ -58,6 +58,9 @@ public sealed record ValidationOptions
     /// <summary>An existing ONNX artifact to validate as the exported path, instead of exporting afresh.</summary>
     public string? ExportedModel { get; init; }
 
+    /// <summary>ONNX Runtime session settings of the exported path (execution provider, device id).</summary>
+    public Onnx.OrtRunnerOptions? Ort { get; init; }
+
     /// <summary>Compare golden trace tensors (intermediates) too, to name the first divergent block.</summary>
     public bool Traces { get; init; } = true;
 

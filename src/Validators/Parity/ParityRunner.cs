@@ -126,7 +126,7 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
             string copy = OnnxModelEditor.WithExtraOutputs(given, extra.Select(n => (n, graph.Find(n)!.Type)));
             try
             {
-                using var artifact = new OrtRunner(copy);
+                using var artifact = new OrtRunner(copy, Options.Ort);
                 var available = artifact.Outputs.Select(o => o.Name).ToHashSet();
                 return artifact.Run(inputs, graph.Outputs.Select(o => o.Name).Concat(extra).Where(available.Contains));
             }
@@ -140,7 +140,7 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
         try
         {
             var export = OnnxExporter.Export(graph, weights, Path.Combine(dir, "model.onnx"), new OnnxExportOptions(Options.Opset) { ExtraOutputs = extra });
-            using var runner = new OrtRunner(export.ModelPath);
+            using var runner = new OrtRunner(export.ModelPath, Options.Ort);
             return runner.Run(inputs, graph.Outputs.Select(o => o.Name).Concat(extra));
         }
         finally
