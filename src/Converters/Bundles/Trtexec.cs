@@ -11,9 +11,16 @@ public sealed record TrtexecRun(int? ExitCode, string Output, string? TensorRtVe
     public bool Succeeded => ExitCode == 0;
 
     /// <summary>The last line that reads like an error, for a one-line message.</summary>
-    public string LastError =>
-        Output.Split('\n').Select(l => l.Trim()).LastOrDefault(l => l.Contains("[E]", StringComparison.Ordinal) || l.Contains("Error", StringComparison.OrdinalIgnoreCase) || l.StartsWith("&&&& FAILED", StringComparison.Ordinal))
-        ?? Output.Split('\n').Select(l => l.Trim()).LastOrDefault(l => l.Length > 0) ?? "(no output)";
+    public string LastError
+    {
+        get
+        {
+            var lines = Output.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
+            return lines.LastOrDefault(l => l.Contains("[E]", StringComparison.Ordinal))
+                ?? lines.LastOrDefault(l => l.Contains("error", StringComparison.OrdinalIgnoreCase))
+                ?? lines.LastOrDefault() ?? "(no output)";
+        }
+    }
 }
 
 /// <summary>
