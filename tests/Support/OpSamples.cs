@@ -57,6 +57,7 @@ public static class OpSamples
         Add<Conv2d>("conv_stride_pad_bias", (b, w) => b.Conv2d(X(b), Weight(b, w, "cw", 4, 3, 3, 3), Weight(b, w, "cb", 4), stride: 2, pad: 1), In("x", false, B, 3, 9, 9));
         Add<Conv2d>("conv_groups", (b, w) => b.Conv2d(X(b), Weight(b, w, "gw", 4, 2, 1, 1), null, groups: 2), In("x", false, B, 4, 5, 5));
         Add<LayerNorm>("layernorm", (b, w) => b.LayerNorm(b.Mul(X(b), 4f), Weight(b, w, "g", 8), Weight(b, w, "beta", 8), 1e-6), In("x", false, B, 3, 8));
+        Add<RmsNorm>("rmsnorm", (b, w) => b.RmsNorm(b.Mul(X(b), 4f), Weight(b, w, "rg", 8), 1e-6), In("x", false, B, 3, 8));
         Add<Softmax>("softmax_last", (b, w) => b.Softmax(b.Mul(X(b), 5f), -1), In("x", false, B, 2, 6));
         Add<Softmax>("softmax_axis1", (b, w) => b.Softmax(X(b), 1), In("x", false, B, 4, 3));
         Add<Reshape>("reshape_infer", (b, w) => b.Reshape(X(b), -1, 6), In("x", false, B, 4, 6));
@@ -66,6 +67,19 @@ public static class OpSamples
         Add<Slice>("slice_clamped", (b, w) => b.Slice(X(b), 2, 1, 100), In("x", false, B, 3, 5));
         Add<Pad>("pad", (b, w) => b.Pad(X(b), 0, 1, 0, 0, 2, 3), In("x", false, B, 2, 3));
         Add<Expand>("expand_symbolic", (b, w) => b.Add(b.Expand(b.Reshape(Weight(b, w, "cls", 5), 1, 1, 5), B, 1, 5), X(b)), In("x", false, B, 1, 5));
+        // Gather by a constant permutation (axis 1) and by a host-given i64 input (axis 0 of a weight: an embedding lookup).
+        Add<Gather>("gather_constant", (b, w) => b.Gather(X(b), b.Graph.AddInitializer("perm", DataType.Int64, Shape.Known(2, 3),
+            LiteralData.OfLongs(4, 0, 2, 2, 1, 3)), 1), In("x", false, B, 5, 3));
+        {
+            var b = new GraphBuilder("gather_input");
+            var w = new MemoryWeights();
+            var idx = b.IndexInput("idx", B, 2);
+            b.Output("y", b.Gather(Weight(b, w, "table", 6, 4), idx, 0));
+            list.Add(new OpSample("gather_input", typeof(Gather), b.Graph, w, batch => new Dictionary<string, HostTensor>
+            {
+                ["idx"] = new HostTensor([batch, 2], Enumerable.Range(0, batch * 2).Select(i => (long)((i * 5 + 1) % 6)).ToArray()),
+            }));
+        }
         return list;
     }
 

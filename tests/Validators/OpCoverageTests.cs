@@ -54,6 +54,18 @@ public class OpCoverageTests
         }
     }
 
+    [Fact]
+    public void Gather_refuses_out_of_range_indices_in_dotnet_not_in_libtorch()
+    {
+        // An out-of-range index_select inside libtorch would terminate the test host; the kernel must check first.
+        var sample = OpSamples.All.Single(s => s.Name == "gather_input");
+        TorchRuntime.Initialize(ComputeDevice.Cpu);
+        using var reference = new TorchEvaluator(sample.Graph, sample.Weights);
+        var bad = new Dictionary<string, HostTensor> { ["idx"] = new HostTensor([1, 2], [0L, 6L]) };
+        var act = () => reference.Run(bad);
+        act.Should().Throw<ArgumentException>().WithMessage("*[0, 6)*0..6*");
+    }
+
     private sealed record Dummy : Op
     {
         public override IReadOnlyList<TensorType> Infer(IReadOnlyList<TensorType> inputs) => [inputs[0]];

@@ -27,7 +27,7 @@ internal sealed class OnnxLowering(Graph graph, GraphProto proto, int opset)
             string? why = n.Op switch
             {
                 Add or Sub or Mul or Div or Neg or Sqrt or Sigmoid or Gelu or Identity or Cast or MatMul or Conv2d
-                    or LayerNorm or Softmax or Transpose or Concat or Slice or Pad => null,
+                    or LayerNorm or Softmax or Transpose or Concat or Slice or Pad or RmsNorm or Gather => null,
                 // One unknown dimension is written as -1 (see ShapeTensor), so its symbol needs no source input.
                 Reshape r => r.Target.Dims.Count(d => !d.IsKnown || d == Dim.Of(-1)) <= 1 ? null : SymbolsResolvable(g, r.Target),
                 Expand e => SymbolsResolvable(g, e.Target),
@@ -153,6 +153,8 @@ internal sealed class OnnxLowering(Graph graph, GraphProto proto, int opset)
                     OnnxTypes.Ints("dilations", [1, 1]),
                     OnnxTypes.Int("group", c.Groups));
                 break;
+            case RmsNorm rn: EmitRmsNorm(rn, name, ins, outs[0], dtype); break;
+            case Gather g: Node("Gather", name, ins, outs, OnnxTypes.Int("axis", g.Axis)); break;
             case Slice s:
                 Node("Slice", name, [ins[0], Int64s(name, "starts", s.Start), Int64s(name, "ends", s.End), Int64s(name, "axes", s.Axis)], outs);
                 break;
@@ -161,6 +163,20 @@ internal sealed class OnnxLowering(Graph graph, GraphProto proto, int opset)
             case Expand e: Node("Expand", name, [ins[0], ShapeTensor(name, e.Target, allowInfer: false)], outs); break;
             default: throw new NotSupportedException($"{name}: no ONNX lowering for {node.Op.Kind}");
         }
+    }
+
+    /// <summary>
+    /// RMSNorm decomposed (RMSNormalization exists from opset 23 only): x / sqrt(ReduceMean(x*x, -1) + eps) * scale.
+    /// ReduceMean takes its axes as an attribute up to opset 17 and as an input from 18.
+    /// </summary>
+    private void EmitRmsNorm(RmsNorm rn, string name, string[] ins, string y, DataType dtype)
+    {
+        string squared = Temp("Mul", name, [ins[0], ins[0]]);
+        string mean = opset >= 18
+            ? Temp("ReduceMean", name, [squared, Int64s(name, "axes", -1)], OnnxTypes.Int("keepdims", 1))
+            : Temp("ReduceMean", name, [squared], OnnxTypes.Ints("axes", [-1]), OnnxTypes.Int("keepdims", 1));
+        string rms = Temp("Sqrt", name, [Temp("Add", name, [mean, Scalar(name, "eps", (float)rn.Epsilon, dtype)])]);
+        Node("Mul", name, [Temp("Div", name, [ins[0], rms]), ins[1]], [y]);
     }
 
     /// <summary>GELU: the Gelu op from opset 20; below, exact = 0.5 x (1 + erf(x / sqrt 2)), tanh form likewise.</summary>

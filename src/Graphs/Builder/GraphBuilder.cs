@@ -39,6 +39,9 @@ public sealed class GraphBuilder
 
     public Value Input(string name, params Dim[] shape) => Graph.AddInput(name, ComputeType, new Shape(shape));
 
+    /// <summary>An int64 graph input (index tensors computed on the host, e.g. a window permutation).</summary>
+    public Value IndexInput(string name, params Dim[] shape) => Graph.AddInput(name, DataType.Int64, new Shape(shape));
+
     /// <summary>A checkpoint weight under the current scope, key "scope.local", in the compute type.</summary>
     public Value Weight(string local, params long[] shape)
     {
@@ -98,7 +101,12 @@ public sealed class GraphBuilder
 
     public Value LayerNorm(Value x, Value scale, Value bias, double eps) => Op(new LayerNorm(eps), x, scale, bias);
 
+    public Value RmsNorm(Value x, Value scale, double eps) => Op(new RmsNorm(eps), x, scale);
+
     public Value Softmax(Value x, int axis = -1) => Op(new Softmax(axis), x);
+
+    /// <summary>data[.., indices, ..] along <paramref name="axis"/> (indices: an i64 value, e.g. a graph input).</summary>
+    public Value Gather(Value data, Value indices, int axis = 0) => Op(new Gather(axis), data, indices);
 
     public Value Reshape(Value x, params Dim[] target) => Op(new Reshape(new Shape(target)), x);
 

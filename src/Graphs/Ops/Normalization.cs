@@ -20,6 +20,25 @@ public sealed record LayerNorm(double Epsilon) : Op
     }
 }
 
+/// <summary>
+/// RMSNorm over the last axis (Qwen2 / Qwen2.5-VL / InternViT-6B): x [..., C], scale [C] ->
+/// x / sqrt(mean(x², -1) + eps) * scale (ONNX RMSNormalization-23, axis -1; no bias, no mean subtraction).
+/// </summary>
+public sealed record RmsNorm(double Epsilon) : Op
+{
+    public override IReadOnlyList<TensorType> Infer(IReadOnlyList<TensorType> inputs)
+    {
+        Arity(inputs, 2, 2);
+        FloatType(inputs[0], "RmsNorm input");
+        if (Epsilon < 0 || !double.IsFinite(Epsilon)) throw new GraphException($"epsilon must be a finite number >= 0, got {Epsilon}");
+        Dim c = inputs[0].Shape[^1];
+        if (inputs[1].Shape.Rank != 1 || inputs[1].Shape[0] != c)
+            throw new GraphException($"scale must be [{c}], got {inputs[1].Shape}");
+        SameType(inputs[0], inputs[1], "RmsNorm");
+        return [inputs[0]];
+    }
+}
+
 /// <summary>Softmax along one axis.</summary>
 public sealed record Softmax(int Axis) : Op
 {

@@ -120,3 +120,21 @@ public sealed record Expand(Shape Target) : Op
 
     protected override bool PrintMembers(StringBuilder b) { b.Append("Target = ").Append(Target); return true; }
 }
+
+/// <summary>
+/// ONNX Gather: picks entries of <c>data</c> along <paramref name="Axis"/> by an int64 <c>indices</c> tensor (values in
+/// [0, size), checked by the back-ends at run time). Output shape: data[..axis] + indices.shape + data[axis+1..].
+/// Used for host-computed permutations (Qwen2.5-VL's window order) whose length grows linearly with the tokens.
+/// </summary>
+public sealed record Gather(int Axis) : Op
+{
+    public override IReadOnlyList<TensorType> Infer(IReadOnlyList<TensorType> inputs)
+    {
+        Arity(inputs, 2, 2);
+        var data = inputs[0].Shape;
+        int axis = data.Axis(Axis);
+        if (inputs[1].DType != DataType.Int64) throw new GraphException($"indices must be i64, got {inputs[1].DType.ShortName()}");
+        var dims = data.Dims.Take(axis).Concat(inputs[1].Shape.Dims).Concat(data.Dims.Skip(axis + 1));
+        return One(inputs[0].DType, new Shape(dims));
+    }
+}

@@ -20,6 +20,7 @@ internal static class TorchOps
         typeof(Add), typeof(Sub), typeof(Mul), typeof(Div), typeof(Neg), typeof(Sqrt), typeof(Sigmoid), typeof(Gelu),
         typeof(Identity), typeof(Cast), typeof(MatMul), typeof(Conv2d), typeof(LayerNorm), typeof(Softmax),
         typeof(Reshape), typeof(Transpose), typeof(Concat), typeof(Slice), typeof(Pad), typeof(Expand),
+        typeof(RmsNorm), typeof(Gather),
     };
 
     /// <summary>
@@ -48,6 +49,9 @@ internal static class TorchOps
             strides: [c.StrideH, c.StrideW], padding: [c.PadH, c.PadW], dilation: [1, 1], groups: c.Groups),
         LayerNorm n => Float32Island(x, t => F.layer_norm(t[0], [t[0].shape[^1]], t[1], t[2], n.Epsilon)),
         Softmax s => Float32Island(x, t => t[0].softmax(Axis(t[0], s.Axis))),
+        // x * rsqrt(mean(x², -1) + eps) * scale, statistics in f32 for f16/bf16 inputs (as transformers' Qwen2RMSNorm).
+        RmsNorm n => Float32Island(x, t => t[0].mul(t[0].pow(2).mean([-1L], keepdim: true).add(n.Epsilon).rsqrt()).mul(t[1])),
+        Gather g => GatherChecked(x[0], x[1], Axis(x[0], g.Axis), outShape),
         // outShape is the IR's target with symbols bound and a -1 already inferred: [.., d_i, ..] == target.
         Reshape => x[0].reshape(outShape),
         // A strided view; consumers accept it and ToHost makes it contiguous, so no copy is forced here.
@@ -92,6 +96,25 @@ internal static class TorchOps
         using var scope = NewDisposeScope();
         var result = f(x.Select(t => t.to(ScalarType.Float32)).ToArray()).to(type);
         return result.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// index_select over the flattened indices, reshaped to the ONNX Gather shape. Index values are checked in .NET first:
+    /// an out-of-range index inside libtorch would terminate the process instead of raising.
+    /// </summary>
+    private static Tensor GatherChecked(Tensor data, Tensor indices, long axis, long[] outShape)
+    {
+        long size = data.shape[axis];
+        var flat = indices.reshape(-1);
+        if (flat.numel() > 0)
+        {
+            using var lo = flat.min();
+            using var hi = flat.max();
+            long min = lo.item<long>(), max = hi.item<long>();
+            if (min < 0 || max >= size)
+                throw new ArgumentException($"Gather indices must lie in [0, {size}) along axis {axis}, got values {min}..{max}");
+        }
+        return data.index_select(axis, flat).reshape(outShape);
     }
 
     private static long Axis(Tensor t, int axis) => axis < 0 ? axis + t.dim() : axis;
