@@ -33,7 +33,7 @@ public sealed class StandInTrtexec : IDisposable
             if [ {{exitCode}} -ne 0 ]; then echo "[E] Error[4]: stand-in parse failure"; echo "&&&& FAILED"; exit {{exitCode}}; fi
             echo "&&&& PASSED TensorRT.trtexec [TensorRT v100300]"
             """.Replace("\r\n", "\n"));
-        File.SetUnixFileMode(Path, (UnixFileMode)0b111_101_101);
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(Path, (UnixFileMode)0b111_101_101);
         File.WriteAllText(Outputs, "[\n  { \"name\" : \"global_view_tokens\"\n  , \"dimensions\" : \"1x2x2\"\n  , \"values\" : [ 0, 0.5, 1, 1.5 ]\n  }\n]\n");
     }
 

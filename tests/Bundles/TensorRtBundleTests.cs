@@ -174,6 +174,12 @@ public class TensorRtBundleTests
             .Should().Contain(["engine/model.plan", "engine/timing.cache", "engine/build-model.log"]);
         File.ReadAllText(tmp.File("s/README.md")).Should().Contain("engine: not built");
 
+        // validate --bundle runs the (stand-in) engine on the same inputs and never counts its figures.
+        var validate = trtexec.Run("validate", "--bundle", tmp.File("s"), "--fixture", Tiny, "--trtexec", trtexec.Path);
+        validate.ExitCode.Should().Be(0, validate.ToString());
+        validate.Stdout.Should().Contain("stand-in: engine figures not counted").And.NotContain("engine vs reference");
+        trtexec.Calls().Should().HaveCount(5);
+
         var again = trtexec.Run(ExportArgs(tmp.File("s2"), "--trtexec", trtexec.Path, "--require-engine", "--no-parity"));
         again.ExitCode.Should().Be(2, again.ToString());
         again.Stderr.Should().Contain("--require-engine");
