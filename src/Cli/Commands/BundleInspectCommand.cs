@@ -41,7 +41,11 @@ public static class BundleInspectCommand
 
         var (problems, unlisted) = BundleFiles.Verify(bundle.Dir, m);
         int files = m.GetProperty("files").GetArrayLength();
-        foreach (var u in unlisted) Console.WriteLine($"  not in the manifest: {u}{(u.StartsWith(TrtBuildPlan.EngineDir + "/", StringComparison.Ordinal) ? " (built after export, e.g. by build_engine.sh; not verified)" : "")}");
+        foreach (var u in unlisted)
+        {
+            bool engine = u.StartsWith(TrtBuildPlan.EngineDir + "/", StringComparison.Ordinal);
+            Console.WriteLine($"  not in the manifest: {u}{(engine ? " (built after export, e.g. by build_engine.sh; not verified)" : "")}");
+        }
         if (problems.Count == 0)
         {
             Console.WriteLine($"  files: {files} verified (SHA-256 matches the manifest)");

@@ -69,7 +69,8 @@ public static class BundleValidateCommand
             graph.PruneUnused();
             var cases = fixture is null ? new List<PartCase>() : BundleParity.Golden(fixture, graph).ToList();
             if (cases.Count == 0) cases.AddRange(points.Select(p => BundleParity.Random(graph, profiles, p, seed)));
-            Console.WriteLine($"{part.Name}: {part.Onnx} on ONNX Runtime ({ExecutionProviders.CliName(ort.Provider)}) vs {BundleParity.ReferenceName("cpu", precision)}, {cases.Count} input set(s)");
+            Console.WriteLine($"{part.Name}: {part.Onnx} on ONNX Runtime ({ExecutionProviders.CliName(ort.Provider)}) "
+                + $"vs {BundleParity.ReferenceName("cpu", precision)}, {cases.Count} input set(s)");
             // The TensorRT provider builds its engine for the part's profile from the manifest.
             var partOrt = ort.TensorRt is { } trt
                 ? ort with { TensorRt = trt with { ProfileMin = Shapes(part, "min"), ProfileOpt = Shapes(part, "opt"), ProfileMax = Shapes(part, "max") } }

@@ -9,7 +9,11 @@ namespace ModelForge.Cli.Commands;
 /// </summary>
 public sealed class ProviderOptions
 {
-    public Option<string> Ep { get; } = new("--ep") { Description = "ONNX Runtime execution provider: cpu | cuda | tensorrt (cuda/tensorrt need the -p:OrtFlavor=gpu build)", DefaultValueFactory = _ => "cpu" };
+    public Option<string> Ep { get; } = new("--ep")
+    {
+        Description = "ONNX Runtime execution provider: cpu | cuda | tensorrt (cuda/tensorrt need the -p:OrtFlavor=gpu build)",
+        DefaultValueFactory = _ => "cpu",
+    };
 
     public Option<int> DeviceId { get; } = new("--device-id") { Description = "GPU ordinal for --ep cuda|tensorrt", DefaultValueFactory = _ => 0 };
 

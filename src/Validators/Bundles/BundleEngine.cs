@@ -35,14 +35,16 @@ public static class BundleEngine
             version ??= run.TensorRtVersion;
             standIn |= run.StandIn;
             if (run.ExitCode is null)
-                return new EngineOutcome(EngineOutcome.Failed, $"trtexec did not finish building {p.Engine} within {limit.TotalSeconds:F0} s; log in engine/build-{p.Part}.log", trtexec, version);
+                return new EngineOutcome(EngineOutcome.Failed,
+                    $"trtexec did not finish building {p.Engine} within {limit.TotalSeconds:F0} s; log in engine/build-{p.Part}.log", trtexec, version);
             if (!run.Succeeded)
                 return new EngineOutcome(EngineOutcome.Failed, $"trtexec exited {run.ExitCode} building {p.Engine}: {run.LastError} (log in engine/build-{p.Part}.log)", trtexec, version);
             if (!File.Exists(Path.Combine(bundleDir, p.Engine)))
                 return new EngineOutcome(EngineOutcome.Failed, $"trtexec exited 0 but wrote no {p.Engine} (log in engine/build-{p.Part}.log)", trtexec, version);
         }
         if (standIn)
-            return new EngineOutcome(EngineOutcome.NotBuilt, $"the trtexec at {trtexec} is a stand-in (it printed {Trtexec.StandInMarker}): arguments and bookkeeping were exercised, no TensorRT engine exists; the files under engine/ are the stand-in's", trtexec, version);
+            return new EngineOutcome(EngineOutcome.NotBuilt, $"the trtexec at {trtexec} is a stand-in (it printed {Trtexec.StandInMarker}): "
+                + "arguments and bookkeeping were exercised, no TensorRT engine exists; the files under engine/ are the stand-in's", trtexec, version);
         return new EngineOutcome(EngineOutcome.Built, $"built with TensorRT {version ?? "(version not printed)"} by {trtexec}", trtexec, version, ComputeCapability());
     }
 

@@ -89,7 +89,8 @@ public static class BundleExporter
         }
 
         var engine = trtexec is null
-            ? new EngineOutcome(EngineOutcome.NotBuilt, $"no trtexec on PATH (no TensorRT on this machine); build it with `bash {ScriptName}` on a machine with TensorRT {r.TrtVersion}.x and an NVIDIA GPU")
+            ? new EngineOutcome(EngineOutcome.NotBuilt,
+                $"no trtexec on PATH (no TensorRT on this machine); build it with `bash {ScriptName}` on a machine with TensorRT {r.TrtVersion}.x and an NVIDIA GPU")
             : BundleEngine.Build(trtexec, staging.Staging, plans, r.BuildLimit, progress);
         var engineFigures = new List<ParityFigure>();
         string? engineParityNote = null;

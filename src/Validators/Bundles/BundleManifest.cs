@@ -163,7 +163,8 @@ public static class BundleManifest
         sb.Append("Contents:\n");
         sb.Append($"- `{BundleOnnxSource.OnnxDir}/`: the ONNX graph(s) (a ModelForge artifact folder; `modelforge run --onnx {BundleOnnxSource.OnnxDir}` runs it on ONNX Runtime)\n");
         sb.Append($"- `{BundleExporter.ScriptName}`: the exact trtexec command(s); `{BundleExporter.BuildPlanName}`: the same as argument lists\n");
-        sb.Append($"- `manifest.json`: inputs/outputs, optimization profiles, precision, preprocessing, token layout, parity measured at export, SHA-256 of every file and of the checkpoint tensors\n\n");
+        sb.Append("- `manifest.json`: inputs/outputs, optimization profiles, precision, preprocessing, token layout, parity measured at export, ")
+            .Append("SHA-256 of every file and of the checkpoint tensors\n\n");
         sb.Append("Profiles (min:opt:max): ").Append(c.Profiles.Count == 0 ? "none (static shapes)" : string.Join(", ", c.Profiles.Select(p => $"{p.Key}={p.Value}"))).Append("\n\n");
         sb.Append($"Precision: requested {r.Precision.ShortName()}; the engine computes in {c.Settings.EffectivePrecision}.\n");
         foreach (var n in c.Onnx.Notes) sb.Append($"Note: {n}.\n");

@@ -77,7 +77,8 @@ public sealed class BundleReader : IDisposable
 
     public IReadOnlyDictionary<string, AxisRange> Profiles =>
         Manifest.TryGetProperty("profiles", out var p) && p.ValueKind == JsonValueKind.Object
-            ? p.EnumerateObject().ToDictionary(a => a.Name, a => new AxisRange(a.Value.GetProperty("min").GetInt64(), a.Value.GetProperty("opt").GetInt64(), a.Value.GetProperty("max").GetInt64()))
+            ? p.EnumerateObject().ToDictionary(a => a.Name,
+                a => new AxisRange(a.Value.GetProperty("min").GetInt64(), a.Value.GetProperty("opt").GetInt64(), a.Value.GetProperty("max").GetInt64()))
             : throw Malformed("profiles");
 
     public IReadOnlyList<BundlePart> Parts
@@ -106,7 +107,10 @@ public sealed class BundleReader : IDisposable
         {
             if (!checkpoint.Contains(t.Name)) return $"tensor {t.Name} is missing from {checkpoint.Path}";
             string actual = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(checkpoint.GetBytes(t.Name)));
-            if (actual != t.Value.GetString()) return $"tensor {t.Name} of {checkpoint.Path} differs from the one the bundle was exported from (SHA-256 {actual[..12]}..., manifest {t.Value.GetString()?[..Math.Min(12, t.Value.GetString()!.Length)]}...)";
+            string expected = t.Value.GetString() ?? "";
+            if (actual != expected)
+                return $"tensor {t.Name} of {checkpoint.Path} differs from the one the bundle was exported from "
+                    + $"(SHA-256 {actual[..12]}..., manifest {expected[..Math.Min(12, expected.Length)]}...)";
         }
         return null;
     }
