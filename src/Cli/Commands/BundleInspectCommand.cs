@@ -9,6 +9,19 @@ public static class BundleInspectCommand
 {
     public static int Run(string dir)
     {
+        try
+        {
+            return Print(dir);
+        }
+        catch (Exception e) when (e is KeyNotFoundException or InvalidOperationException or FormatException)
+        {
+            // A manifest with the right format tag but missing or mistyped fields.
+            throw new ArgumentException($"{Path.Combine(Path.GetFullPath(dir), BundleFiles.ManifestName)}: malformed ({e.Message})");
+        }
+    }
+
+    private static int Print(string dir)
+    {
         using var bundle = BundleReader.Open(dir);
         var m = bundle.Manifest;
         string Get(JsonElement e, params string[] path)

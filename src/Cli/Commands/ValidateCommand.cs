@@ -50,6 +50,8 @@ public static class ValidateCommand
         bundle.AddTo(cmd);
         cmd.SetAction(parse => CommonOptions.Guard(parse, () =>
         {
+            if (parse.GetValue(bundle.Bundle) is not null && (parse.GetValue(arch) is not null || parse.GetValue(onnx) is not null || parse.GetValue(config) is not null))
+                throw new UsageException("--bundle takes the architecture, config and ONNX from the bundle; drop --arch/--config/--onnx");
             if (parse.GetValue(bundle.Bundle) is not null)
                 return BundleValidateCommand.Run(parse, bundle, providers, parse.GetValue(checkpoint), parse.GetValue(fixture),
                     parse.GetResult(precision) is { Implicit: false } ? parse.GetValue(precision) : null, Positive(parse.GetValue(atol), "--atol"),

@@ -77,6 +77,7 @@ public sealed class BundleReader : IDisposable
 
     public IReadOnlyDictionary<string, AxisRange> Profiles =>
         Manifest.TryGetProperty("profiles", out var p) && p.ValueKind == JsonValueKind.Object
+            && p.EnumerateObject().All(a => a.Value.ValueKind == JsonValueKind.Object && new[] { "min", "opt", "max" }.All(k => a.Value.TryGetProperty(k, out var n) && n.TryGetInt64(out _)))
             ? p.EnumerateObject().ToDictionary(a => a.Name,
                 a => new AxisRange(a.Value.GetProperty("min").GetInt64(), a.Value.GetProperty("opt").GetInt64(), a.Value.GetProperty("max").GetInt64()))
             : throw Malformed("profiles");
@@ -86,13 +87,20 @@ public sealed class BundleReader : IDisposable
         get
         {
             if (!Manifest.TryGetProperty("parts", out var parts) || parts.ValueKind != JsonValueKind.Array) throw Malformed("parts");
-            return parts.EnumerateArray().Select(p =>
+            try
             {
-                var b = p.GetProperty("build_request");
-                int? size = b.GetProperty("image_size").ValueKind == JsonValueKind.Number ? b.GetProperty("image_size").GetInt32() : null;
-                return new BundlePart(p.GetProperty("name").GetString()!, p.GetProperty("onnx").GetString()!, p.GetProperty("engine").GetString()!,
-                    new BuildRequest(size, b.GetProperty("batch_symbol").GetString()!, Tiles: b.GetProperty("tiles").GetBoolean()));
-            }).ToArray();
+                return parts.EnumerateArray().Select(p =>
+                {
+                    var b = p.GetProperty("build_request");
+                    int? size = b.GetProperty("image_size").ValueKind == JsonValueKind.Number ? b.GetProperty("image_size").GetInt32() : null;
+                    return new BundlePart(p.GetProperty("name").GetString()!, p.GetProperty("onnx").GetString()!, p.GetProperty("engine").GetString()!,
+                        new BuildRequest(size, b.GetProperty("batch_symbol").GetString()!, Tiles: b.GetProperty("tiles").GetBoolean()));
+                }).ToArray();
+            }
+            catch (Exception e) when (e is KeyNotFoundException or InvalidOperationException or FormatException)
+            {
+                throw Malformed("parts");
+            }
         }
     }
 
