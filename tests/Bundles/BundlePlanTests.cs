@@ -42,6 +42,26 @@ public class BundlePlanTests
         TrtBuildPlan.Quote("it's here").Should().Be("'it'\\''s here'");
     }
 
+    [Fact]
+    public void Manifest_file_entries_cannot_point_outside_the_bundle()
+    {
+        using var tmp = new TempDir();
+        Directory.CreateDirectory(tmp.File("b"));
+        File.WriteAllText(tmp.File("outside.txt"), "x");
+        File.WriteAllText(tmp.File("b/a.txt"), "abc");
+        string sha = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData("abc"u8.ToArray()));
+        string shaX = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData("x"u8.ToArray()));
+        using var doc = System.Text.Json.JsonDocument.Parse($$"""
+            {"files": [{"name": "a.txt", "bytes": 3, "sha256": "{{sha}}"}, {"name": "../outside.txt", "bytes": 1, "sha256": "{{shaX}}"},
+                       {"name": "{{tmp.File("outside.txt")}}", "bytes": 1, "sha256": "{{shaX}}"}]}
+            """);
+        var (problems, unlisted) = BundleFiles.Verify(tmp.File("b"), doc.RootElement);
+        problems.Should().HaveCount(2).And.OnlyContain(p => p.Name == "manifest.json" && p.Problem.StartsWith("malformed file entry", StringComparison.Ordinal));
+        unlisted.Should().BeEmpty();
+        File.WriteAllText(tmp.File("b/extra.plan"), "later");
+        BundleFiles.Verify(tmp.File("b"), doc.RootElement).Unlisted.Should().Equal("extra.plan");
+    }
+
     [Theory]
     [InlineData("&&&& RUNNING TensorRT.trtexec [TensorRT v100300] # trtexec --onnx=a.onnx", "10.3.0")]
     [InlineData("&&&& RUNNING TensorRT.trtexec [TensorRT v101400] # trtexec", "10.14.0")]
