@@ -9,21 +9,50 @@ namespace ModelForge.Cli.Commands;
 /// <summary>The options of `export` that only the TensorRT bundle uses, and the `export --target tensorrt` action.</summary>
 public sealed class BundleExportOptions
 {
-    public Option<string> Precision { get; } = new("--precision") { Description = "tensorrt: fp32 | fp16 | bf16 (the engine's precision)", DefaultValueFactory = _ => "fp32" };
+    public Option<string> Precision { get; } = new("--precision")
+    {
+        Description = "tensorrt: fp32 | fp16 | bf16 (the engine's precision)",
+        DefaultValueFactory = _ => "fp32",
+    };
 
-    public Option<int> TrtVersion { get; } = new("--trt-version") { Description = "tensorrt: TensorRT major version the bundle is built for (10 | 11)", DefaultValueFactory = _ => 10 };
+    public Option<int> TrtVersion { get; } = new("--trt-version")
+    {
+        Description = "tensorrt: TensorRT major version the bundle is built for (10 | 11)",
+        DefaultValueFactory = _ => 10,
+    };
 
-    public Option<string[]> Profile { get; } = new("--profile") { Description = "tensorrt: optimization profile of a dynamic axis, AXIS=MIN:OPT:MAX (default B=1:1:8, T=2:6:9)", AllowMultipleArgumentsPerToken = false };
+    public Option<string[]> Profile { get; } = new("--profile")
+    {
+        Description = "tensorrt: optimization profile of a dynamic axis, AXIS=MIN:OPT:MAX (default B=1:1:8, T=2:6:9)",
+        AllowMultipleArgumentsPerToken = false,
+    };
 
-    public Option<string?> Trtexec { get; } = new("--trtexec") { Description = "tensorrt: trtexec to build the engine with (default: trtexec on PATH, if any)" };
+    public Option<string?> Trtexec { get; } = new("--trtexec")
+    {
+        Description = "tensorrt: trtexec to build the engine with (default: trtexec on PATH, if any)",
+    };
 
-    public Option<bool> RequireEngine { get; } = new("--require-engine") { Description = "tensorrt: fail (exit 2) unless an engine is built" };
+    public Option<bool> RequireEngine { get; } = new("--require-engine")
+    {
+        Description = "tensorrt: fail (exit 2) unless an engine is built",
+    };
 
-    public Option<bool> NoParity { get; } = new("--no-parity") { Description = "tensorrt: skip the parity run at export (the manifest then records none)" };
+    public Option<bool> NoParity { get; } = new("--no-parity")
+    {
+        Description = "tensorrt: skip the parity run at export (the manifest then records none)",
+    };
 
-    public Option<int> Seed { get; } = new("--seed") { Description = "tensorrt: seed of the random parity inputs", DefaultValueFactory = _ => 0 };
+    public Option<int> Seed { get; } = new("--seed")
+    {
+        Description = "tensorrt: seed of the random parity inputs",
+        DefaultValueFactory = _ => 0,
+    };
 
-    public Option<int> BuildTimeout { get; } = new("--build-timeout") { Description = "tensorrt: seconds one trtexec run may take", DefaultValueFactory = _ => 3600 };
+    public Option<int> BuildTimeout { get; } = new("--build-timeout")
+    {
+        Description = "tensorrt: seconds one trtexec run may take",
+        DefaultValueFactory = _ => 3600,
+    };
 
     public void AddTo(Command cmd)
     {
@@ -33,7 +62,8 @@ public sealed class BundleExportOptions
 
     /// <summary>Whether any bundle-only option was given (they make no sense with --target onnx).</summary>
     public string? GivenWithoutBundle(ParseResult parse) =>
-        new Option[] { Precision, TrtVersion, Profile, Trtexec, RequireEngine, NoParity, Seed, BuildTimeout }.FirstOrDefault(o => parse.GetResult(o) is { Implicit: false })?.Name;
+        new Option[] { Precision, TrtVersion, Profile, Trtexec, RequireEngine, NoParity, Seed, BuildTimeout }
+            .FirstOrDefault(o => parse.GetResult(o) is { Implicit: false })?.Name;
 }
 
 /// <summary>`export --target tensorrt`: writes the bundle, reports parity and what happened to the engine.</summary>

@@ -14,11 +14,21 @@ namespace ModelForge.Cli.Commands;
 /// <summary>The options only `validate --bundle` uses.</summary>
 public sealed class BundleValidateOptions
 {
-    public Option<string?> Bundle { get; } = new("--bundle") { Description = "Validate a TensorRT bundle folder: hashes, then its ONNX (and engine, where built) against the reference" };
+    public Option<string?> Bundle { get; } = new("--bundle")
+    {
+        Description = "Validate a TensorRT bundle folder: hashes, then its ONNX (and engine, where built) against the reference",
+    };
 
-    public Option<string?> Trtexec { get; } = new("--trtexec") { Description = "--bundle: trtexec to run the bundle's engine with (default: trtexec on PATH)" };
+    public Option<string?> Trtexec { get; } = new("--trtexec")
+    {
+        Description = "--bundle: trtexec to run the bundle's engine with (default: trtexec on PATH)",
+    };
 
-    public Option<string> Shapes { get; } = new("--shapes") { Description = "--bundle: profile points to run random inputs at: any of min,opt,max", DefaultValueFactory = _ => "opt" };
+    public Option<string> Shapes { get; } = new("--shapes")
+    {
+        Description = "--bundle: profile points to run random inputs at: any of min,opt,max",
+        DefaultValueFactory = _ => "opt",
+    };
 
     public void AddTo(Command cmd)
     {
@@ -75,11 +85,16 @@ public static class BundleValidateCommand
             var partOrt = ort.TensorRt is { } trt
                 ? ort with { TensorRt = trt with { ProfileMin = Shapes(part, "min"), ProfileOpt = Shapes(part, "opt"), ProfileMax = Shapes(part, "max") } }
                 : ort;
-            var (f, refs) = BundleParity.Run(part.Name, graph, weights, Path.Combine(bundle.Dir, part.Onnx), cases, precision, DataType.Float32, "cpu", partOrt, atol, rtol);
+            var (f, refs) = BundleParity.Run(part.Name, graph, weights, Path.Combine(bundle.Dir, part.Onnx), cases, precision, DataType.Float32,
+                "cpu", partOrt, atol, rtol);
             figures.AddRange(f);
 
             string engine = Path.Combine(bundle.Dir, part.Engine);
-            if (!File.Exists(engine)) { notes.Add($"{part.Name}: no engine in the bundle ({part.Engine}); build it with build_engine.sh where TensorRT exists"); continue; }
+            if (!File.Exists(engine))
+            {
+                notes.Add($"{part.Name}: no engine in the bundle ({part.Engine}); build it with build_engine.sh where TensorRT exists");
+                continue;
+            }
             if (trtexec is null) { notes.Add($"{part.Name}: {part.Engine} present but not checked: no trtexec on PATH (give --trtexec)"); continue; }
             if (unlisted.Contains(part.Engine)) notes.Add($"{part.Name}: {part.Engine} is not in the manifest (built after export); checked by running it, not by hash");
             var dtypes = graph.Inputs.ToDictionary(i => i.Name, i => i.DType.ShortName());

@@ -15,13 +15,20 @@ public sealed class ProviderOptions
         DefaultValueFactory = _ => "cpu",
     };
 
-    public Option<int> DeviceId { get; } = new("--device-id") { Description = "GPU ordinal for --ep cuda|tensorrt", DefaultValueFactory = _ => 0 };
+    public Option<int> DeviceId { get; } = new("--device-id")
+    {
+        Description = "GPU ordinal for --ep cuda|tensorrt",
+        DefaultValueFactory = _ => 0,
+    };
 
     public Option<bool> TrtFp16 { get; } = new("--trt-fp16") { Description = "--ep tensorrt: allow fp16 kernels (trt_fp16_enable)" };
 
     public Option<string?> TrtEngineCache { get; } = new("--trt-engine-cache") { Description = "--ep tensorrt: folder for cached engines" };
 
-    public Option<string?> TrtTimingCache { get; } = new("--trt-timing-cache") { Description = "--ep tensorrt: folder for the timing cache" };
+    public Option<string?> TrtTimingCache { get; } = new("--trt-timing-cache")
+    {
+        Description = "--ep tensorrt: folder for the timing cache",
+    };
 
     public void AddTo(Command cmd)
     {

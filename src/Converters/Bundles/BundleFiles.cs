@@ -59,8 +59,10 @@ public static class BundleFiles
             listed.Add(name);
             string path = Path.Combine(dir, name);
             if (!File.Exists(path)) problems.Add(new BundleFileProblem(name, "missing"));
-            else if (new FileInfo(path).Length != bytes) problems.Add(new BundleFileProblem(name, $"{new FileInfo(path).Length} bytes, the manifest says {bytes}"));
-            else if (Sha256(path) is var actual && actual != sha) problems.Add(new BundleFileProblem(name, $"SHA-256 {actual} differs from the manifest's {sha} (the file was changed)"));
+            else if (new FileInfo(path).Length != bytes)
+                problems.Add(new BundleFileProblem(name, $"{new FileInfo(path).Length} bytes, the manifest says {bytes}"));
+            else if (Sha256(path) is var actual && actual != sha)
+                problems.Add(new BundleFileProblem(name, $"SHA-256 {actual} differs from the manifest's {sha} (the file was changed)"));
         }
         var unlisted = Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories)
             .Select(f => Path.GetRelativePath(dir, f).Replace(Path.DirectorySeparatorChar, '/'))
@@ -72,7 +74,8 @@ public static class BundleFiles
     /// SHA-256 of the bytes of every checkpoint tensor the graphs read (by checkpoint name, ordinal order), and one digest
     /// over the "name sha256" lines, so a bundle names exactly the weights it was made from.
     /// </summary>
-    public static (SortedDictionary<string, string> Tensors, string Digest) CheckpointTensors(Checkpoint checkpoint, CheckpointAdapter adapter, IEnumerable<Graph> graphs)
+    public static (SortedDictionary<string, string> Tensors, string Digest) CheckpointTensors(
+        Checkpoint checkpoint, CheckpointAdapter adapter, IEnumerable<Graph> graphs)
     {
         var names = new SortedSet<string>(graphs.SelectMany(g => g.DeclaredWeights.Keys).Select(adapter.ToCheckpointKey), StringComparer.Ordinal);
         var result = new SortedDictionary<string, string>(StringComparer.Ordinal);

@@ -38,7 +38,8 @@ public static class BundleEngine
                 return new EngineOutcome(EngineOutcome.Failed,
                     $"trtexec did not finish building {p.Engine} within {limit.TotalSeconds:F0} s; log in engine/build-{p.Part}.log", trtexec, version);
             if (!run.Succeeded)
-                return new EngineOutcome(EngineOutcome.Failed, $"trtexec exited {run.ExitCode} building {p.Engine}: {run.LastError} (log in engine/build-{p.Part}.log)", trtexec, version);
+                return new EngineOutcome(EngineOutcome.Failed,
+                    $"trtexec exited {run.ExitCode} building {p.Engine}: {run.LastError} (log in engine/build-{p.Part}.log)", trtexec, version);
             if (!File.Exists(Path.Combine(bundleDir, p.Engine)))
                 return new EngineOutcome(EngineOutcome.Failed, $"trtexec exited 0 but wrote no {p.Engine} (log in engine/build-{p.Part}.log)", trtexec, version);
         }

@@ -111,11 +111,12 @@ public static class BundleManifest
                 ["engine_precision"] = c.Settings.EffectivePrecision,
                 ["notes"] = c.Onnx.Notes,
             },
-            ["profiles"] = c.Profiles.ToDictionary(p => p.Key, p => new Dictionary<string, long> { ["min"] = p.Value.Min, ["opt"] = p.Value.Opt, ["max"] = p.Value.Max }),
+            ["profiles"] = c.Profiles.ToDictionary(p => p.Key,
+                p => new Dictionary<string, long> { ["min"] = p.Value.Min, ["opt"] = p.Value.Opt, ["max"] = p.Value.Max }),
             ["parts"] = c.Parts,
             ["preprocessing"] = BundleDescriptions.Preprocessing(r.Architecture.Name, r.Mode, c.Graphs),
             ["token_layout"] = BundleDescriptions.TokenLayout(r.Architecture.Name, c.Graphs),
-            ["config"] = r.Config is { } cfg ? JsonSerializer.Deserialize<JsonElement>(cfg.GetRawText()) : JsonSerializer.Deserialize<JsonElement>(r.Architecture.DefaultConfigJson),
+            ["config"] = JsonSerializer.Deserialize<JsonElement>(r.Config is { } cfg ? cfg.GetRawText() : r.Architecture.DefaultConfigJson),
             ["checkpoint"] = new Dictionary<string, object?>
             {
                 ["file"] = Path.GetFileName(Path.GetFullPath(r.CheckpointPath).TrimEnd('/')),
