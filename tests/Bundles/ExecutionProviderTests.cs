@@ -75,7 +75,7 @@ public class ExecutionProviderTests(ITestOutputHelper output)
         var inputs = InputSets.Random(graph, 3, 2);
         using var runner = new OrtRunner(summary.Parts[0].ModelPath);
         var plain = runner.Run(inputs);
-        using var bound = OrtBoundRun.Create(runner, inputs, ["global_view_tokens", "sam"]);
+        using var bound = runner.Bind(inputs, ["global_view_tokens", "sam"]);
         bound.OutputsOnDevice.Should().BeFalse();
         bound.Run();
         bound.Run(); // repeated runs reuse the bindings

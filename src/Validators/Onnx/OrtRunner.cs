@@ -79,6 +79,13 @@ public sealed class OrtRunner : IDisposable
     public IReadOnlyList<(string Name, string ElementType, long[] Dims)> Outputs =>
         _session.OutputMetadata.Select(kv => (kv.Key, kv.Value.ElementDataType.ToString(), kv.Value.Dimensions.Select(d => (long)d).ToArray())).ToArray();
 
+    /// <summary>
+    /// Binds inputs and outputs once (IOBinding) for repeated timed runs; outputs stay in the provider's memory (device
+    /// memory for CUDA/TensorRT). For bench: <c>using var b = runner.Bind(inputs); b.Run();</c>.
+    /// </summary>
+    public OrtBoundRun Bind(IReadOnlyDictionary<string, HostTensor> inputs, IEnumerable<string>? outputNames = null) =>
+        OrtBoundRun.Create(this, inputs, outputNames);
+
     /// <summary>Runs the model; returns the requested outputs (default: all) as f32 (or i64) host tensors.</summary>
     public IReadOnlyDictionary<string, HostTensor> Run(IReadOnlyDictionary<string, HostTensor> inputs, IEnumerable<string>? outputNames = null)
     {
