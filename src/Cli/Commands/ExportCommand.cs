@@ -22,7 +22,7 @@ public static class ExportCommand
         target.AcceptOnlyFromAmong("onnx", "tensorrt");
         var output = new Option<string>("--out", "-o") { Description = "Destination folder (written atomically)", Required = true };
         var force = new Option<bool>("--force") { Description = "Replace an existing destination" };
-        var mode = new Option<string?>("--mode") { Description = "Resolution mode (deepencoder: tiny, small, base, large, gundam, gundam-m); exclusive with --image-size" };
+        var mode = new Option<string?>("--mode") { Description = "Resolution mode (deepencoder: tiny, small, base, large, gundam, gundam-m; deepencoder2: gundam, base); exclusive with --image-size" };
         var external = new Option<string>("--external-data") { Description = "auto (above 1 GiB of weights; always above 2 GB) | always | never", DefaultValueFactory = _ => "auto" };
         external.AcceptOnlyFromAmong("auto", "always", "never");
 

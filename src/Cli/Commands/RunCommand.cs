@@ -20,18 +20,20 @@ public static class RunCommand
     {
         var onnx = new Option<string>("--onnx") { Description = "An export folder (manifest.json + .onnx files) or a single global-view .onnx file", Required = true };
         var image = new Option<string>("--image") { Description = "PNG or JPEG image", Required = true };
-        var mode = new Option<string?>("--mode") { Description = "Mode, when the artifact does not record one (tiny, small, base, large, gundam, gundam-m)" };
+        var mode = new Option<string?>("--mode") { Description = "Mode, when the artifact does not record one (deepencoder: tiny, small, base, large, gundam, gundam-m; deepencoder2: gundam, base)" };
         var output = new Option<string>("--out", "-o") { Description = "Where to write the tokens (.safetensors)", Required = true };
-        var maxTiles = new Option<int>("--max-tiles") { Description = "Largest tile count of the tiling rule (2..9)", DefaultValueFactory = _ => 6 };
-        var cmd = new Command("run", "Run an exported DeepEncoder artifact on an image and write its vision tokens") { onnx, image, mode, output, maxTiles };
+        var maxTiles = new Option<int>("--max-tiles") { Description = "Largest tile count of the tiling rule (deepencoder 2..9; deepencoder2 2..6)", DefaultValueFactory = _ => 6 };
+        var cmd = new Command("run", "Run an exported DeepEncoder or DeepEncoder V2 artifact on an image and write its vision tokens") { onnx, image, mode, output, maxTiles };
         var providers = new ProviderOptions();
         providers.AddTo(cmd);
         cmd.SetAction(parse => CommonOptions.Guard(parse, () =>
         {
             int max = parse.GetValue(maxTiles);
+            var ort = providers.Resolve(parse);
+            if (RunDeepEncoder2.Handles(parse.GetValue(onnx)!))
+                return RunDeepEncoder2.Execute(parse.GetValue(onnx)!, parse.GetValue(image)!, parse.GetValue(mode), parse.GetValue(output)!, max, ort);
             if (max < DeepSeekOcrMode.MinTiles || max > DeepSeekOcrMode.MaxTiles)
                 throw new UsageException($"--max-tiles {max}: must be between {DeepSeekOcrMode.MinTiles} and {DeepSeekOcrMode.MaxTiles}");
-            var ort = providers.Resolve(parse);
             var artifact = Artifact.Open(parse.GetValue(onnx)!, parse.GetValue(mode));
             var clock = Stopwatch.StartNew();
             var picture = ImageLoader.Load(parse.GetValue(image)!);

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using ModelForge.Graphs.Architectures.DeepEncoder;
+using ModelForge.Graphs.Architectures.DeepEncoder2;
 using ModelForge.Graphs.Architectures.InternVl2;
 using ModelForge.Graphs.Architectures.Qwen2Vl;
 using ModelForge.Graphs.Architectures.Vary;
@@ -11,7 +12,8 @@ namespace ModelForge.Graphs.Architectures;
 /// What a caller asks a family to build: input size, batch axis name, compute type, and whether the graph is the
 /// local-tile part of a tiled mode (tile axis instead of batch, only the outputs the token assembly needs).
 /// </summary>
-public sealed record BuildRequest(int? ImageSize = null, string BatchSymbol = "B", DataType ComputeType = DataType.Float32, bool Tiles = false);
+/// <remarks>Crops &gt; 0 (DeepSeek-OCR 2): one image's global view plus that many local crops in one graph.</remarks>
+public sealed record BuildRequest(int? ImageSize = null, string BatchSymbol = "B", DataType ComputeType = DataType.Float32, bool Tiles = false, int Crops = 0);
 
 /// <summary>One graph of an artifact: its file stem ("model", "global", "local") and how to build it.</summary>
 public sealed record ArtifactPart(string Name, BuildRequest Request);
@@ -62,7 +64,7 @@ public abstract class Architecture
 /// <summary>The families ModelForge knows, by --arch name.</summary>
 public static class ArchitectureRegistry
 {
-    public static IReadOnlyList<Architecture> All { get; } = [new DeepEncoderArchitecture(), new VaryArchitecture(), new InternVl2Architecture(), new Qwen2VlArchitecture()];
+    public static IReadOnlyList<Architecture> All { get; } = [new DeepEncoderArchitecture(), new VaryArchitecture(), new InternVl2Architecture(), new Qwen2VlArchitecture(), new DeepEncoder2Architecture()];
 
     public static Architecture Get(string name) =>
         All.FirstOrDefault(a => string.Equals(a.Name, name, StringComparison.OrdinalIgnoreCase))

@@ -12,6 +12,7 @@ public static class FamilySignatures
         ("vary", ["transformer.vision_tower.", "transformer.vision_tower_high.", "transformer.mm_projector"]),
         ("internvl2", ["vision_model.embeddings.", "vision_model.encoder.layers.", "mlp1."]),
         ("qwen2vl", ["visual.patch_embed.", "visual.blocks.", "visual.merger."]),
+        ("deepencoder2", ["model.sam_model.", "model.qwen2_model.", "model.projector."]),
     ];
 
     /// <summary>The family whose prefixes the keys match best (all of them for a full match), or null.</summary>

@@ -46,6 +46,10 @@ public sealed class GraphBuilder
     public Value Weight(string local, params long[] shape)
     {
         string key = Qualify(local);
+        // A checkpoint tensor read twice (DeepSeek-OCR 2's global view and crops in one graph) is one initializer.
+        if (Graph.Find(key) is { Initializer.Data: WeightData w } existing && w.Key == key)
+            return existing.Shape.Equals(Shape.Known(shape)) ? existing
+                : throw new GraphException($"weight '{key}' declared as {Shape.Known(shape)} and {existing.Shape}");
         return Graph.AddInitializer(key, ComputeType, Shape.Known(shape), new WeightData(key));
     }
 

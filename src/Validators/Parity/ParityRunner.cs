@@ -112,6 +112,9 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
     private string? Misfit(IReadOnlyDictionary<string, HostTensor> inputs)
     {
         using var runner = new OrtRunner(Options.ExportedModel!);
+        // A case can feed more inputs than one part takes (DeepSeek-OCR 2's one-image case: global view + crops).
+        if (inputs.Keys.FirstOrDefault(k => runner.Inputs.All(i => i.Name != k)) is { } extra)
+            return $"skipped: the artifact takes no input {extra}";
         foreach (var (name, _, dims) in runner.Inputs)
             if (inputs.TryGetValue(name, out var t) && (t.Shape.Length != dims.Length || dims.Where((d, i) => d > 0 && d != t.Shape[i]).Any()))
                 return $"skipped: input {name} {t.ShapeText} does not fit the artifact's [{string.Join(", ", dims.Select(d => d > 0 ? d.ToString(System.Globalization.CultureInfo.InvariantCulture) : "?"))}]";

@@ -110,6 +110,9 @@ public partial class TorchEvaluatorTests
         var cls = b.Expand(W(b, w, "cls", Seq(8), 1, 1, 8), B, 1, 8);           // [B,1,8]
         var cat = b.Concat(1, cls, h);                                          // [B,17,8]
         var s = b.Softmax(b.Slice(cat, 1, 1, 17), -1);                          // [B,16,8]
+        s = b.RmsNorm(s, W(b, w, "rms.w", Seq(8, 0.1f, 1f), 8), 1e-6);
+        var order = b.Graph.AddInitializer("order", DataType.Int64, Shape.Known(16), LiteralData.OfLongs([.. Enumerable.Range(0, 16).Select(i => (long)(15 - i))]));
+        s = b.Gather(s, order, 1);                                              // [B,16,8] rows reversed
         var p = b.Pad(s, 0, 0, 0, 0, 2, 0);                                     // [B,18,8]
         var half = b.Cast(b.Slice(p, 1, 0, 4), DataType.Float16);               // [B,4,8] f16
         b.Output("y", b.Op(new Identity(), b.Cast(half, DataType.Float32)));

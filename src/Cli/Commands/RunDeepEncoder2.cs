@@ -1,0 +1,141 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using ModelForge.Converters.Checkpoints;
+using ModelForge.Converters.Images;
+using ModelForge.Graphs.Architectures.DeepEncoder2;
+using ModelForge.Graphs.Ir;
+using ModelForge.Validators.Onnx;
+using Spectre.Console;
+
+namespace ModelForge.Cli.Commands;
+
+/// <summary>
+/// `modelforge run` for a DeepSeek-OCR 2 (deepencoder2) export folder: DeepSeek-OCR 2 preprocessing -> the global graph
+/// (one image) and, when the image is cropped, the local graph (all crops at once) -> the token sequence of the original
+/// (crops' tokens crop-major, global view's tokens, view_seperator), written as safetensors "tokens" [N, P].
+/// </summary>
+internal static class RunDeepEncoder2
+{
+    /// <summary>
+    /// Whether <paramref name="path"/> is a deepencoder2 export folder (manifest) or a deepencoder2 .onnx file; a single file
+    /// is refused with one line, since the view sizes and the local-crop model live in the folder.
+    /// </summary>
+    public static bool Handles(string path)
+    {
+        if (File.Exists(path))
+        {
+            string? arch;
+            try
+            {
+                arch = ModelForge.Converters.Onnx.OnnxModelReader.Read(path).Metadata.GetValueOrDefault("architecture");
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                return false;   // not an ONNX file ModelForge wrote: RunCommand reports it
+            }
+            if (arch == "deepencoder2")
+                throw new UsageException($"--onnx {path}: a deepencoder2 model file; give its export folder " +
+                    "(manifest.json records the view sizes and the local-crop model)");
+            return false;
+        }
+        string manifest = Path.Combine(path, "manifest.json");
+        if (!Directory.Exists(path) || !File.Exists(manifest) || new FileInfo(manifest).Length > 16 << 20) return false;
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(manifest));
+            return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("architecture", out var a)
+                && a.ValueKind == JsonValueKind.String && a.GetString() == "deepencoder2";
+        }
+        catch (JsonException)
+        {
+            return false;   // RunCommand reports the damaged manifest
+        }
+    }
+
+    /// <summary>Runs the artifact on the image and writes the tokens; returns the exit code.</summary>
+    public static int Execute(string path, string imagePath, string? modeOverride, string outPath, int maxCrops, OrtRunnerOptions? ort = null)
+    {
+        var (mode, views, global, local) = Open(path, modeOverride);
+        if (maxCrops < views.MinCrops || maxCrops > views.MaxCrops)
+            throw new UsageException(
+                $"--max-tiles {maxCrops}: DeepSeek-OCR 2 cuts {views.MinCrops}..{views.MaxCrops} crops (views.min_crops / max_crops)");
+        var clock = Stopwatch.StartNew();
+        var picture = ImageLoader.Load(imagePath);
+        var input = DeepSeekOcr2Preprocessor.Preprocess(picture, mode, views.MinCrops, maxCrops);
+        double preprocess = clock.Elapsed.TotalSeconds;
+
+        HostTensor globalTokens;
+        using (var runner = new OrtRunner(global, ort))
+            globalTokens = runner.Run(
+                new Dictionary<string, HostTensor> { ["pixel_values"] = Batch([input.Global]) }, ["image_tokens"])["image_tokens"];
+        long p = globalTokens.Shape[^1];
+        float[] tokens = globalTokens.Data;
+        if (input.Tiles.Count > 0)
+        {
+            if (local is null) throw new UsageException($"--onnx {path}: mode {mode.Name} crops this image but the artifact has no local model");
+            using var runner = new OrtRunner(local, ort);
+            var projected = runner.Run(new Dictionary<string, HostTensor> { ["pixel_values"] = Batch(input.Tiles) }, ["projected"])["projected"];
+            tokens = DeepSeekOcr2TokenLayout.Assemble(globalTokens.Data, projected.Data, (int)p);
+        }
+        long n = tokens.LongLength / p;
+        string crops = input.Tiles.Count > 0 ? $"{input.TilesWide}x{input.TilesHigh}" : "none";
+        var written = new WritableTensor("tokens", DataType.Float32, [n, p], () => MemoryMarshal.AsBytes(tokens.AsSpan()).ToArray());
+        SafetensorsWriter.Write(outPath, [written], new Dictionary<string, string>
+        {
+            ["architecture"] = "deepencoder2", ["mode"] = mode.Name, ["crops"] = crops, ["image"] = Path.GetFileName(imagePath),
+        });
+        AnsiConsole.MarkupLine($"{n} tokens [[{n}, {p}]] (deepencoder2, mode {mode.Name}, crops {crops}) -> {Markup.Escape(outPath)}");
+        AnsiConsole.MarkupLine($"time: preprocess {preprocess:F3} s, total {clock.Elapsed.TotalSeconds:F3} s");
+        return ExitCodes.Ok;
+    }
+
+    /// <summary>Mode (sizes from the manifest's parts and config), views and the model files of an export folder.</summary>
+    private static (DeepSeekOcr2Mode Mode, ViewsConfig Views, string Global, string? Local) Open(string path, string? modeOverride)
+    {
+        string manifest = Path.Combine(path, "manifest.json");
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(manifest));
+            var root = doc.RootElement;
+            string? recorded = root.TryGetProperty("mode", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() : null;
+            string name = modeOverride ?? recorded
+                ?? throw new UsageException($"--onnx {path}: the export records no mode; add --mode (gundam or base)");
+            DeepSeekOcr2Mode mode;
+            try
+            {
+                mode = DeepSeekOcr2Mode.Parse(name);
+            }
+            catch (ArgumentException e)
+            {
+                throw new UsageException($"--mode {name}: {e.Message}");
+            }
+            var cfg = root.TryGetProperty("config", out var c) && c.ValueKind == JsonValueKind.Object
+                ? DeepEncoder2Config.FromJson(c) : DeepEncoder2Config.Default;
+            var parts = root.GetProperty("parts").EnumerateArray().ToDictionary(e => e.GetProperty("name").GetString()!, e => e);
+            if (!parts.TryGetValue("global", out var g) && !parts.TryGetValue("model", out g))
+                throw new UsageException($"{manifest}: no global part (export with --mode gundam or base)");
+            string PartFile(JsonElement part) => Path.Combine(path, part.GetProperty("file").GetString()!);
+            string? localFile = parts.TryGetValue("local", out var l) ? PartFile(l) : null;
+            if (mode.Crop && localFile is null)
+                throw new UsageException(
+                    $"--onnx {path}: mode {mode.Name} needs the local-crop model; this export has none (export with --mode {mode.Name})");
+            return (mode.For(cfg.Views), cfg.Views, PartFile(g), localFile);
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or GraphException)
+        {
+            // A damaged or hand-edited manifest is the user's input: one line naming it, not an internal error.
+            throw new UsageException($"{manifest}: not a valid ModelForge manifest ({e.Message.ReplaceLineEndings(" ")})");
+        }
+    }
+
+    /// <summary>Stacks normalised images into [N, 3, H, W].</summary>
+    private static HostTensor Batch(IReadOnlyList<RgbImage> images)
+    {
+        int h = images[0].Height, w = images[0].Width;
+        var data = new float[(long)images.Count * 3 * h * w];
+        for (int i = 0; i < images.Count; i++)
+            DeepSeekOcrPreprocessor.Normalize(images[i]).CopyTo(data, (long)i * 3 * h * w);
+        return new HostTensor([images.Count, 3, h, w], data);
+    }
+}
