@@ -145,6 +145,26 @@ public class TensorRtBundleTests
         Support.Cli.Run("inspect", tmp.File("m")).ExitCode.Should().Be(0);
     }
 
+    [Theory]
+    [InlineData("vary", "")]
+    [InlineData("internvl2", "")]
+    [InlineData("qwen2vl", "")]
+    [InlineData("deepencoder2", "gundam")]
+    public void Every_family_gives_a_bundle_with_golden_parity(string family, string mode)
+    {
+        using var tmp = new TempDir();
+        string dir = Repo.Golden(family + "-tiny");
+        string[] modeArgs = mode.Length > 0 ? ["--mode", mode] : [];
+        var r = Support.Cli.Run(["export", "--arch", family, "--checkpoint", Path.Combine(dir, "model.safetensors"), "--config", Path.Combine(dir, "fixture.json"),
+            "--target", "tensorrt", "--precision", "bf16", "--out", tmp.File("f"), .. modeArgs]);
+        r.ExitCode.Should().Be(0, r.ToString());
+        using var m = Manifest(tmp.File("f"));
+        var parity = m.RootElement.GetProperty("parity");
+        parity.GetProperty("passed").GetBoolean().Should().BeTrue();
+        parity.GetProperty("comparisons").EnumerateArray().Should().Contain(c => c.GetProperty("comparison").GetString() == "onnx vs golden");
+        Support.Cli.Run("inspect", tmp.File("f")).ExitCode.Should().Be(0);
+    }
+
     [Fact]
     public void A_stand_in_trtexec_gets_the_plan_arguments_and_is_never_counted_as_an_engine()
     {

@@ -47,8 +47,11 @@ public static class BundleParity
             var inputs = fixture.Architecture.PrepareInputs(fixture.Config, c.Inputs);
             bool fits = graph.Inputs.All(i => inputs.TryGetValue(i.Name, out var t) && t.Shape.Length == i.Shape.Rank
                 && i.Shape.Dims.Select((d, k) => d.Symbol is not null || d.Factor == t.Shape[k]).All(ok => ok));
+            // A case with inputs this part does not take (DeepEncoder V2's images_crop: a one-image case of the whole
+            // model) has goldens of another graph: skipped, as validate --onnx skips it.
+            if (!fits || inputs.Keys.Any(k => graph.Inputs.All(i => i.Name != k))) continue;
             bool outputs = graph.Outputs.Any(o => c.Outputs.ContainsKey(o.Name));
-            if (fits && outputs) result.Add(new PartCase($"golden {c.Name}", inputs, c.Outputs));
+            if (outputs) result.Add(new PartCase($"golden {c.Name}", inputs, c.Outputs));
         }
         return result;
     }
