@@ -6,7 +6,8 @@
 # On the GPU machine it: generates the released-size synthetic checkpoint (md5 checked); exports fp32 ONNX at 640 and 1024;
 # runs `validate --device cuda` in fp32, bf16 and fp16 at 640 against the goldens of the original PyTorch model and the
 # exported path (ONNX Runtime CPU), and at 1024 against the exported path on seeded random inputs; benches the reference
-# path on CUDA at 1024, batch 1 and 8, fp32/bf16/fp16 (median of 20 after 5 warm-up runs, device memory in use); writes
+# path on CUDA at 1024, batch 1 and 8, fp32/bf16/fp16 (median of 20 after 5 warm-up runs, device memory in use, one
+# process per configuration); writes
 # $OUT/gpu-check.json, $OUT/gpu-check.md and $OUT/gpu-check.log. Each step is time-boxed; a step that fails or runs out of
 # the overall budget is recorded as such and the rest still run.
 set -uo pipefail
@@ -113,8 +114,14 @@ if command -v nvidia-smi >/dev/null; then
   nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 200 > "$WORK/smi-memory.txt" 2>/dev/null &
   SMI=$!
 fi
-step "bench" 200 bench --checkpoint "$CKPT" "${CFGARG[@]}" --device "$DEVICE" --sizes "$BENCH_SIZE" --batches "$BATCHES" \
-  --precisions fp32,bf16,fp16 --warmup "$WARMUP" --iters "$ITERS" --out "$WORK/bench.json"
+# One process per (precision, batch): libtorch's caching allocator keeps what a run reserved, so a fresh process per
+# configuration is what makes its device-memory figure its own.
+for p in fp32 bf16 fp16; do
+  for b in ${BATCHES//,/ }; do
+    step "bench $p batch $b" 90 bench --checkpoint "$CKPT" "${CFGARG[@]}" --device "$DEVICE" --sizes "$BENCH_SIZE" --batches "$b" \
+      --precisions "$p" --warmup "$WARMUP" --iters "$ITERS" --out "$WORK/bench-$p-$b.json"
+  done
+done
 [ -z "${SMI:-}" ] || kill "$SMI" 2>/dev/null
 
 python3 - "$WORK" "$OUT" "$MODE" <<'PY'
@@ -139,7 +146,7 @@ for p in sorted(glob.glob(os.path.join(work, "validate-*.json"))):
                          "max_abs": o.get("max_abs"), "cosine": o.get("cosine"), "passed": o.get("passed")})
     validations.append({"run": name, "passed": r.get("passed"), "tolerances": r.get("tolerances"), "device": r.get("device"),
                         "first_divergence": [c.get("first_divergence") for c in r.get("cases", [])], "comparisons": rows})
-bench = load(os.path.join(work, "bench.json"))
+bench = {"results": [r for p in sorted(glob.glob(os.path.join(work, "bench-*.json"))) for r in (load(p) or {}).get("results", [])]}
 smi = os.path.join(work, "smi-memory.txt")
 smi_peak = max((int(x) for x in open(smi).read().split() if x.isdigit()), default=None) if os.path.exists(smi) else None
 reference = {"gpu": "H100 80 GB (issue 12; original PyTorch DeepEncoder, eager, 1024 px, TF32 off)",
