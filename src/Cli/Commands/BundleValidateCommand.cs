@@ -55,7 +55,10 @@ public static class BundleValidateCommand
         var points = parse.GetValue(b.Shapes)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         foreach (var p in points.Where(p => p is not ("min" or "opt" or "max"))) throw new UsageException($"--shapes {p}: expected min, opt or max");
         var architecture = bundle.Architecture;
-        var precision = CommonOptions.ParsePrecision(precisionText ?? bundle.Precision);
+        // The ONNX is compared with the reference in the precision it computes in (the requested one once the plan is in
+        // the ONNX, else fp32); --precision overrides. Engines are held to the requested precision's tolerance.
+        var requested = CommonOptions.ParsePrecision(bundle.Precision);
+        var precision = precisionText is not null ? CommonOptions.ParsePrecision(precisionText) : bundle.PlanInOnnx ? requested : DataType.Float32;
         var profiles = bundle.Profiles;
         using var fixture = fixtureDir is null ? null : GoldenFixture.Load(fixtureDir);
         if (fixture is null && checkpointPath is null) throw new UsageException("--bundle needs --checkpoint (the weights the bundle was exported from) or --fixture DIR");
@@ -102,7 +105,7 @@ public static class BundleValidateCommand
             {
                 var (run, outputs) = BundleEngine.Infer(trtexec, bundle.Dir, part.Engine, c.Inputs, dtypes, TimeSpan.FromMinutes(30));
                 if (!run.Succeeded) notes.Add($"{part.Name}: trtexec could not run {part.Engine}: {run.LastError}");
-                var engineFigures = BundleEngine.Compare(part.Name, c.Name, outputs, refs[c.Name], graph.Outputs.Select(o => o.Name), Tolerance.For(precision));
+                var engineFigures = BundleEngine.Compare(part.Name, c.Name, outputs, refs[c.Name], graph.Outputs.Select(o => o.Name), Tolerance.For(requested));
                 if (run.StandIn)
                 {
                     // A stand-in computes nothing: its figures are shown, never counted (neither as a pass nor a failure).

@@ -60,6 +60,9 @@ public static class BundleExporter
         var onnx = BundleOnnxSource.Write(new BundleOnnxRequest(r.Architecture, r.CheckpointPath, r.Config, r.Parts, r.Mode, "tensorrt",
             r.TrtVersion, r.Precision, r.ExternalDataThreshold), staging.Staging, progress);
         var settings = new TrtBuildSettings(r.TrtVersion, r.Precision, onnx.PlanInOnnx, r.BuilderOptimizationLevel, r.WorkspaceMiB);
+        // The ONNX is checked against the reference in the precision it computes in: the requested one when the plan is in
+        // the ONNX, else fp32 (then the export itself is what is checked; the requested precision applies to the engine).
+        var onnxPrecision = onnx.PlanInOnnx ? r.Precision : DataType.Float32;
         var plans = graphs.Select(g => TrtBuildPlan.Part(g.Part.Name, $"{BundleOnnxSource.OnnxDir}/{g.Part.Name}.onnx",
             TrtBuildPlan.Inputs(g.Graph, profiles), settings)).ToArray();
 
@@ -79,9 +82,9 @@ public static class BundleExporter
                 var cases = fixture is null ? [] : BundleParity.Golden(fixture, graph).ToList();
                 if (cases.Count == 0) cases.Add(BundleParity.Random(graph, profiles, "opt", r.Seed));
                 used.AddRange(cases.Select(c => $"{part.Name}: {c.Name}"));
-                progress?.Invoke($"parity of {part.Name}.onnx (ONNX Runtime CPU) against the reference (TorchSharp CPU {r.Precision.ShortName()}): {cases.Count} input set(s)");
+                progress?.Invoke($"parity of {part.Name}.onnx (ONNX Runtime CPU) against the reference (TorchSharp CPU {onnxPrecision.ShortName()}): {cases.Count} input set(s)");
                 var (f, refs) = BundleParity.Run(part.Name, graph, weights, Path.Combine(staging.Staging, plans.First(p => p.Part == part.Name).Onnx),
-                    cases, r.Precision, DataType.Float32, "cpu");
+                    cases, onnxPrecision, onnxPrecision, "cpu");
                 figures.AddRange(f);
                 references[part.Name] = (graph, cases, refs);
             }
@@ -112,7 +115,7 @@ public static class BundleExporter
 
         var notes = onnx.Notes.ToList();
         var manifestParts = graphs.Select(g => BundleManifest.Part(g.Part, g.Graph, plans.First(p => p.Part == g.Part.Name))).ToArray();
-        BundleManifest.Write(staging.Staging, new BundleManifest.Content(r, onnx, settings, profiles, manifestParts, plans, graphs.Select(g => g.Graph).ToArray(),
+        BundleManifest.Write(staging.Staging, new BundleManifest.Content(r, onnxPrecision, onnx, settings, profiles, manifestParts, plans, graphs.Select(g => g.Graph).ToArray(),
             tensors, digest, parityInputs, figures, engine, engineFigures, engineParityNote, notes));
         staging.Commit();
         bool? passed = r.Parity ? figures.All(f => f.Result.Passed) : null;

@@ -12,6 +12,7 @@ public static class BundleManifest
     /// <summary>Everything the manifest records.</summary>
     public sealed record Content(
         BundleRequest Request,
+        DataType ReferencePrecision,
         BundleOnnx Onnx,
         TrtBuildSettings Settings,
         IReadOnlyDictionary<string, AxisRange> Profiles,
@@ -130,7 +131,8 @@ public static class BundleManifest
                 ["measured_at"] = "export",
                 ["inputs"] = c.ParityInputs,
                 ["onnx_runtime"] = "ONNX Runtime CPU execution provider",
-                ["reference"] = BundleParity.ReferenceName("cpu", r.Precision),
+                ["reference"] = BundleParity.ReferenceName("cpu", c.ReferencePrecision),
+                ["engine_tolerance"] = Validators.Parity.Tolerance.For(r.Precision).ToString(),
                 ["passed"] = c.Figures.Count == 0 ? null : c.Figures.All(f => f.Result.Passed),
                 ["comparisons"] = c.Figures.Select(BundleParity.ToJson).ToArray(),
             },
@@ -174,7 +176,7 @@ public static class BundleManifest
         {
             var worst = c.Figures.Where(f => f.Comparison == "onnx vs reference").MaxBy(f => f.Result.MaxAbs);
             sb.Append($"Parity at export ({c.ParityInputs}): {(c.Figures.All(f => f.Result.Passed) ? "passed" : "FAILED")}");
-            if (worst is not null) sb.Append($"; ONNX Runtime CPU vs {BundleParity.ReferenceName("cpu", r.Precision)} max abs {BundleParity.ToJson(worst)["max_abs"]} ({worst.Tolerance})");
+            if (worst is not null) sb.Append($"; ONNX Runtime CPU vs {BundleParity.ReferenceName("cpu", c.ReferencePrecision)} max abs {BundleParity.ToJson(worst)["max_abs"]} ({worst.Tolerance})");
             sb.Append(".\n\n");
         }
         sb.Append("Check the bundle (hashes) with `modelforge inspect DIR`, and parity with `modelforge validate --bundle DIR --checkpoint CKPT`.\n");

@@ -73,6 +73,9 @@ public sealed class BundleReader : IDisposable
 
     public JsonElement Config => Manifest.TryGetProperty("config", out var c) && c.ValueKind == JsonValueKind.Object ? c : throw Malformed("config");
 
+    /// <summary>Whether the ONNX carries the precision plan (manifest precision.plan_in_onnx).</summary>
+    public bool PlanInOnnx => Manifest.TryGetProperty("precision", out var p) && p.TryGetProperty("plan_in_onnx", out var v) && v.ValueKind == JsonValueKind.True;
+
     public string Precision => Manifest.TryGetProperty("precision", out var p) && p.TryGetProperty("requested", out var r) ? r.GetString() ?? "fp32" : "fp32";
 
     public IReadOnlyDictionary<string, AxisRange> Profiles =>
