@@ -64,7 +64,7 @@ public class TensorRtBundleTests
         File.ReadAllText(tmp.File("a/README.md")).Should().Contain("engine: not built");
         string script = File.ReadAllText(tmp.File("a/build_engine.sh"));
         script.Should().Contain("--onnx=onnx/model.onnx").And.Contain("--minShapes=pixel_values:1x3x256x256").And.Contain("--maxShapes=pixel_values:8x3x256x256")
-            .And.Contain("--fp16").And.Contain("--timingCacheFile=engine/timing.cache").And.Contain("--builderOptimizationLevel=3").And.NotContain("--stronglyTyped");
+            .And.Contain("--stronglyTyped").And.Contain("--timingCacheFile=engine/timing.cache").And.Contain("--builderOptimizationLevel=3").And.NotContain("--fp16");
         var check = System.Diagnostics.Process.Start("bash", ["-n", tmp.File("a/build_engine.sh")])!;
         check.WaitForExit();
         check.ExitCode.Should().Be(0);

@@ -67,6 +67,12 @@ public static class OpSamples
         Add<Slice>("slice_clamped", (b, w) => b.Slice(X(b), 2, 1, 100), In("x", false, B, 3, 5));
         Add<Pad>("pad", (b, w) => b.Pad(X(b), 0, 1, 0, 0, 2, 3), In("x", false, B, 2, 3));
         Add<Expand>("expand_symbolic", (b, w) => b.Add(b.Expand(b.Reshape(Weight(b, w, "cls", 5), 1, 1, 5), B, 1, 5), X(b)), In("x", false, B, 1, 5));
+        Add<ScaledDotProductAttention>("attention_plain", (b, w) => b.Attention(X(b, "q"), X(b, "k"), X(b, "v"), 0.5),
+            In("q", false, B, 2, 5, 4), In("k", false, B, 2, 5, 4), In("v", false, B, 2, 5, 3));
+        Add<ScaledDotProductAttention>("attention_bias", (b, w) => b.Attention(X(b, "q"), X(b, "k"), X(b, "v"), 0.35, b.Mul(X(b, "m"), 4f)),
+            In("q", false, B, 2, 5, 4), In("k", false, B, 2, 6, 4), In("v", false, B, 2, 6, 3), In("m", false, B, 2, 5, 6));
+        Add<ScaledDotProductAttention>("attention_head_bias", (b, w) => b.Attention(X(b, "q"), X(b, "k"), X(b, "v"), 0.5, Weight(b, w, "hb", 2, 5, 5)),
+            In("q", false, B, 2, 5, 4), In("k", false, B, 2, 5, 4), In("v", false, B, 2, 5, 4));
         // Gather by a constant permutation (axis 1) and by a host-given i64 input (axis 0 of a weight: an embedding lookup).
         Add<Gather>("gather_constant", (b, w) => b.Gather(X(b), b.Graph.AddInitializer("perm", DataType.Int64, Shape.Known(2, 3),
             LiteralData.OfLongs(4, 0, 2, 2, 1, 3)), 1), In("x", false, B, 5, 3));

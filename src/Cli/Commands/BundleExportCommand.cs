@@ -1,5 +1,7 @@
 using System.CommandLine;
 using ModelForge.Converters.Bundles;
+using ModelForge.Converters.Targets;
+using ModelForge.Graphs.Passes;
 using ModelForge.Graphs.Architectures;
 using ModelForge.Validators.Bundles;
 using Spectre.Console;
@@ -9,18 +11,6 @@ namespace ModelForge.Cli.Commands;
 /// <summary>The options of `export` that only the TensorRT bundle uses, and the `export --target tensorrt` action.</summary>
 public sealed class BundleExportOptions
 {
-    public Option<string> Precision { get; } = new("--precision")
-    {
-        Description = "tensorrt: fp32 | fp16 | bf16 (the engine's precision)",
-        DefaultValueFactory = _ => "fp32",
-    };
-
-    public Option<int> TrtVersion { get; } = new("--trt-version")
-    {
-        Description = "tensorrt: TensorRT major version the bundle is built for (10 | 11)",
-        DefaultValueFactory = _ => 10,
-    };
-
     public Option<string[]> Profile { get; } = new("--profile")
     {
         Description = "tensorrt: optimization profile of a dynamic axis, AXIS=MIN:OPT:MAX (default B=1:1:8, T=2:6:9)",
@@ -56,13 +46,12 @@ public sealed class BundleExportOptions
 
     public void AddTo(Command cmd)
     {
-        TrtVersion.AcceptOnlyFromAmong("10", "11");
-        foreach (var o in new Option[] { Precision, TrtVersion, Profile, Trtexec, RequireEngine, NoParity, Seed, BuildTimeout }) cmd.Add(o);
+        foreach (var o in new Option[] { Profile, Trtexec, RequireEngine, NoParity, Seed, BuildTimeout }) cmd.Add(o);
     }
 
     /// <summary>Whether any bundle-only option was given (they make no sense with --target onnx).</summary>
     public string? GivenWithoutBundle(ParseResult parse) =>
-        new Option[] { Precision, TrtVersion, Profile, Trtexec, RequireEngine, NoParity, Seed, BuildTimeout }
+        new Option[] { Profile, Trtexec, RequireEngine, NoParity, Seed, BuildTimeout }
             .FirstOrDefault(o => parse.GetResult(o) is { Implicit: false })?.Name;
 }
 
@@ -70,16 +59,16 @@ public sealed class BundleExportOptions
 public static class BundleExportCommand
 {
     public static int Run(ParseResult parse, BundleExportOptions o, Architecture architecture, string checkpoint, FileInfo? configFile,
-        System.Text.Json.JsonElement? config, IReadOnlyList<ArtifactPart> parts, string? mode, string outDir, bool force, long externalThreshold)
+        System.Text.Json.JsonElement? config, IReadOnlyList<ArtifactPart> parts, string? mode, string outDir, bool force, long externalThreshold,
+        Target target, PrecisionPlan plan, IReadOnlyList<string>? passes)
     {
-        var precision = CommonOptions.ParsePrecision(parse.GetValue(o.Precision)!);
         int timeout = parse.GetValue(o.BuildTimeout);
         if (timeout < 1) throw new UsageException($"--build-timeout {timeout}: must be at least 1 second");
         string? trtexec = parse.GetValue(o.Trtexec);
         if (parse.GetValue(o.RequireEngine) && Trtexec.Locate(trtexec) is null)
             throw new UsageException("--require-engine: no trtexec on PATH and no --trtexec given (no TensorRT on this machine); nothing was written");
-        var request = new BundleRequest(architecture, checkpoint, configFile?.FullName, config, parts, mode, outDir, force, precision,
-            parse.GetValue(o.TrtVersion), TrtProfiles.Parse(parse.GetValue(o.Profile) ?? []), externalThreshold, trtexec,
+        var request = new BundleRequest(architecture, checkpoint, configFile?.FullName, config, parts, mode, outDir, force, target, plan, passes,
+            TrtProfiles.Parse(parse.GetValue(o.Profile) ?? []), externalThreshold, trtexec,
             TimeSpan.FromSeconds(timeout), parse.GetValue(o.Seed), !parse.GetValue(o.NoParity));
         var result = BundleExporter.Run(request, msg => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(msg)}[/]"));
 

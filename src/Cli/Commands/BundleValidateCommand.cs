@@ -100,7 +100,8 @@ public static class BundleValidateCommand
             }
             if (trtexec is null) { notes.Add($"{part.Name}: {part.Engine} present but not checked: no trtexec on PATH (give --trtexec)"); continue; }
             if (unlisted.Contains(part.Engine)) notes.Add($"{part.Name}: {part.Engine} is not in the manifest (built after export); checked by running it, not by hash");
-            var dtypes = graph.Inputs.ToDictionary(i => i.Name, i => i.DType.ShortName());
+            var dtypes = bundle.Manifest.GetProperty("parts").EnumerateArray().First(p => p.GetProperty("name").GetString() == part.Name)
+                .GetProperty("inputs").EnumerateArray().ToDictionary(i => i.GetProperty("name").GetString()!, i => i.GetProperty("dtype").GetString()!);
             foreach (var c in cases)
             {
                 var (run, outputs) = BundleEngine.Infer(trtexec, bundle.Dir, part.Engine, c.Inputs, dtypes, TimeSpan.FromMinutes(30));

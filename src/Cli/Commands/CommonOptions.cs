@@ -24,7 +24,7 @@ public static class CommonOptions
 
     public static Option<int?> ImageSize() => new("--image-size") { Description = "Square input size in pixels (default: the config's)" };
 
-    public static Option<int> Opset() => new("--opset") { Description = "ONNX opset (17..21)", DefaultValueFactory = _ => 17 };
+    public static Option<int> Opset() => new("--opset") { Description = "ONNX opset (17..23)", DefaultValueFactory = _ => 17 };
 
     /// <summary>Runs a command body, mapping every user-caused failure to one stderr line and exit code 2.</summary>
     public static int Guard(ParseResult parse, Func<int> body)
@@ -71,11 +71,11 @@ public static class CommonOptions
         }
     }
 
-    public static DataType ParsePrecision(string s) => s.ToLowerInvariant() switch
+    public static DataType ParsePrecision(string s, string option = "--precision") => s.ToLowerInvariant() switch
     {
         "fp32" or "f32" or "float32" => DataType.Float32,
         "fp16" or "f16" or "float16" => DataType.Float16,
         "bf16" or "bfloat16" => DataType.BFloat16,
-        _ => throw new UsageException($"--precision {s}: expected fp32, fp16 or bf16"),
+        _ => throw new UsageException($"{option} {s}: expected fp32, fp16 or bf16"),
     };
 }

@@ -1,3 +1,4 @@
+using ModelForge.Converters.Onnx;
 using System.CommandLine;
 using System.Globalization;
 using ModelForge.Converters.Checkpoints;
@@ -68,6 +69,9 @@ public static class ValidateCommand
                 Ort = providers.Resolve(parse),
                 ExportedModel = parse.GetValue(onnx) is { } model ? (File.Exists(model) ? Path.GetFullPath(model) : throw new UsageException($"--onnx {model}: file not found")) : null,
             };
+            // An artifact exported with a precision plan says so in its metadata; its outputs get that precision's tolerance.
+            if (options.ExportedModel is { } artifact && OnnxModelReader.Read(artifact).Metadata.GetValueOrDefault("precision") is { } planned)
+                options = options with { ExportedPrecision = CommonOptions.ParsePrecision(planned, $"{artifact}: precision metadata") };
             if (!options.Paths.Contains(ValidationPath.Reference) && (options.Device == "cuda" || options.Precision != DataType.Float32))
                 throw new UsageException("--device and --precision apply to the reference path; add reference to --paths");
             // Inputs are checked before libtorch is loaded, so a wrong path is reported as such.

@@ -3,14 +3,21 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using ModelForge.Converters.Checkpoints;
 using ModelForge.Converters.Onnx;
+using ModelForge.Converters.Targets;
 using ModelForge.Graphs.Architectures;
 using ModelForge.Graphs.Ir;
+using ModelForge.Graphs.Passes;
 
 namespace ModelForge.Converters.Artifacts;
 
 /// <summary>
 /// What to export: family, checkpoint, optional config document, the graphs (one "model" part, or a mode's parts such
 /// as "global" + "local"), destination.
+/// Entry point for other targets (e.g. a TensorRT bundle writer): pass <paramref name="Target"/> (Targets.TensorRt("10.14"))
+/// and <paramref name="Precision"/> (target.Precision.Plan(DataType.Float16)); the pipeline then runs the target's passes,
+/// applies the plan, writes ONNX at the target's opset with only its allowed ops (refusing any other), and records target,
+/// passes and plan in manifest.json. The target's opset wins over <see cref="OnnxExportOptions.Opset"/>.
+/// <paramref name="Passes"/>: null = the target's pipeline, [] = none (the unoptimized graph, for comparisons).
 /// </summary>
 public sealed record ExportRequest(
     Architecture Architecture,
@@ -20,7 +27,20 @@ public sealed record ExportRequest(
     string OutDir,
     OnnxExportOptions Onnx,
     bool Force = false,
-    string? Mode = null);
+    string? Mode = null,
+    Target? Target = null,
+    PrecisionPlan? Precision = null,
+    IReadOnlyList<string>? Passes = null)
+{
+    /// <summary>The target in effect: the given one, else `onnx` at the options' opset.</summary>
+    public Target EffectiveTarget => Target ?? Targets.Targets.Onnx(Onnx.Opset);
+
+    /// <summary>The pass names run on every part.</summary>
+    public IReadOnlyList<string> EffectivePasses => Passes ?? EffectiveTarget.Passes;
+
+    /// <summary>The ONNX writer's options under the target (its opset and allowed ops).</summary>
+    public OnnxExportOptions EffectiveOnnx => Onnx with { Opset = EffectiveTarget.Opset, AllowedOps = EffectiveTarget.AllowedOps };
+}
 
 /// <summary>What one part of an export wrote.</summary>
 public sealed record ExportedPart(string Name, string ModelPath, string? ExternalDataPath, IReadOnlyList<string> Inputs, IReadOnlyList<string> Outputs, int Nodes);
@@ -39,7 +59,10 @@ public static class ExportPipeline
         var clock = Stopwatch.StartNew();
         using var checkpoint = Checkpoint.Open(r.CheckpointPath);
         var graphs = new List<(ArtifactPart Part, Graph Graph)>();
+        var passReports = new Dictionary<string, PassReport>();
         long parameters = 0;
+        var onnx = r.EffectiveOnnx;
+        var plan = r.Precision ?? PrecisionPlan.Fp32;
         foreach (var part in r.Parts)
         {
             var graph = r.Architecture.Build(r.Config, part.Request);
@@ -47,7 +70,11 @@ public static class ExportPipeline
             WeightBinder.Verify(graph, checkpoint, r.Architecture.Adapter);
             parameters = Math.Max(parameters, graph.ParameterCount);
             graph.PruneUnused();
-            var unsupported = OnnxExporter.Unsupported(graph, r.Onnx);
+            var report = PassManager.For(r.EffectivePasses).Run(graph);
+            passReports[part.Name] = report;
+            if (r.EffectivePasses.Count > 0) progress?.Invoke($"passes on '{part.Name}': {graph.Nodes.Count} nodes ({string.Join("; ", report.Summary())})");
+            graph = PrecisionRewriter.Apply(graph, plan);
+            var unsupported = OnnxExporter.Unsupported(graph, onnx);
             if (unsupported.Count > 0)
                 throw new ArtifactException($"the ONNX back-end cannot take {unsupported.Count} nodes of '{part.Name}': {string.Join(", ", unsupported.Take(10))}");
             graphs.Add((part, graph));
@@ -56,12 +83,25 @@ public static class ExportPipeline
         using var staging = AtomicDirectory.Begin(r.OutDir, r.Force);
         var weights = new CheckpointWeights(checkpoint, r.Architecture.Adapter);
         var written = new List<(ArtifactPart Part, Graph Graph, OnnxExportResult Result)>();
-        foreach (var (part, graph) in graphs)
+        if (graphs.Count > 1 && graphs.Any(g => ExternalBytes(g.Graph) > onnx.ExternalDataThreshold))
         {
-            progress?.Invoke($"writing {part.Name}.onnx");
-            written.Add((part, graph, OnnxExporter.Export(graph, weights, Path.Combine(staging.Staging, part.Name + ".onnx"), r.Onnx)));
+            // The parts of one artifact share ONE external-data file: weights both parts read are written once.
+            progress?.Invoke($"writing {string.Join(" + ", graphs.Select(g => g.Part.Name + ".onnx"))} against {SharedDataFile}");
+            var results = OnnxExporter.ExportShared(graphs.Select(g => (g.Graph, Path.Combine(staging.Staging, g.Part.Name + ".onnx"))).ToArray(),
+                weights, Path.Combine(staging.Staging, SharedDataFile), onnx);
+            written.AddRange(graphs.Select((g, i) => (g.Part, g.Graph, results[i])));
         }
-        WriteManifest(Path.Combine(staging.Staging, "manifest.json"), r, written.Select(w => (w.Part, w.Graph)).ToList(), parameters, staging.Staging);
+        else
+        {
+            foreach (var (part, graph) in graphs)
+            {
+                progress?.Invoke($"writing {part.Name}.onnx");
+                written.Add((part, graph, OnnxExporter.Export(graph, weights, Path.Combine(staging.Staging, part.Name + ".onnx"), onnx)));
+            }
+        }
+        var known = written.Where(w => w.Result.ExternalDataSha256 is not null)
+            .GroupBy(w => Path.GetFileName(w.Result.ExternalDataPath!)).ToDictionary(g => g.Key, g => g.First().Result.ExternalDataSha256!);
+        WriteManifest(Path.Combine(staging.Staging, "manifest.json"), r, written.Select(w => (w.Part, w.Graph)).ToList(), parameters, staging.Staging, passReports, known);
         staging.Commit();
 
         string Final(string p) => Path.Combine(staging.Destination, Path.GetFileName(p));
@@ -71,18 +111,28 @@ public static class ExportPipeline
         return new ExportSummary(staging.Destination, parts, bytes, parameters, clock.Elapsed);
     }
 
+    /// <summary>Name of the external-data file the parts of a multi-part artifact share.</summary>
+    public const string SharedDataFile = "weights.onnx.data";
+
+    private static long ExternalBytes(Graph g) => g.Initializers.Sum(i => i.Value.Shape.ElementCount.Value * i.Value.DType.SizeOf());
+
     /// <summary>manifest.json: what the artifact is and how it was made; deterministic (no timestamps).</summary>
-    private static void WriteManifest(string path, ExportRequest r, IReadOnlyList<(ArtifactPart Part, Graph Graph)> graphs, long parameters, string dir)
+    private static void WriteManifest(string path, ExportRequest r, IReadOnlyList<(ArtifactPart Part, Graph Graph)> graphs, long parameters, string dir,
+        IReadOnlyDictionary<string, PassReport> passes, IReadOnlyDictionary<string, string> knownSha256)
     {
+        var plan = r.Precision ?? PrecisionPlan.Fp32;
         var files = Directory.EnumerateFiles(dir).Where(f => Path.GetFileName(f) != "manifest.json").OrderBy(f => f, StringComparer.Ordinal)
-            .Select(f => new Dictionary<string, object> { ["name"] = Path.GetFileName(f), ["bytes"] = new FileInfo(f).Length, ["sha256"] = Sha256(f) })
+            .Select(f => new Dictionary<string, object> { ["name"] = Path.GetFileName(f), ["bytes"] = new FileInfo(f).Length, ["sha256"] = knownSha256.GetValueOrDefault(Path.GetFileName(f)) ?? Sha256(f) })
             .ToArray();
         var manifest = new Dictionary<string, object?>
         {
             ["format"] = "modelforge-artifact/1",
             ["architecture"] = r.Architecture.Name,
-            ["target"] = "onnx",
-            ["opset"] = r.Onnx.Opset,
+            ["target"] = r.EffectiveTarget.Name,
+            ["opset"] = r.EffectiveTarget.Opset,
+            ["target_profile"] = r.EffectiveTarget.Describe(),
+            ["passes"] = r.EffectivePasses.ToArray(),
+            ["precision_plan"] = plan.Describe(),
             ["mode"] = r.Mode,
             ["parameters"] = parameters,
             ["parts"] = graphs.Select(g => new Dictionary<string, object?>
@@ -90,7 +140,9 @@ public static class ExportPipeline
                 ["name"] = g.Part.Name,
                 ["file"] = g.Part.Name + ".onnx",
                 ["image_size"] = g.Graph.Metadata.GetValueOrDefault("image_size"),
-                ["precision"] = g.Part.Request.ComputeType.ShortName(),
+                ["precision"] = plan.Precision == DataType.Float32 ? g.Part.Request.ComputeType.ShortName() : plan.Precision.ShortName(),
+                ["op_counts"] = PassManager.OpCounts(g.Graph),
+                ["pass_summary"] = passes.TryGetValue(g.Part.Name, out var pr) ? pr.Summary().ToArray() : [],
                 ["inputs"] = g.Graph.Inputs.Select(Describe).ToArray(),
                 ["outputs"] = g.Graph.Outputs.Select(Describe).ToArray(),
             }).ToArray(),

@@ -1,8 +1,10 @@
 using System.Text.Json;
 using ModelForge.Converters.Artifacts;
 using ModelForge.Converters.Onnx;
+using ModelForge.Converters.Targets;
 using ModelForge.Graphs.Architectures;
 using ModelForge.Graphs.Ir;
+using ModelForge.Graphs.Passes;
 
 namespace ModelForge.Converters.Bundles;
 
@@ -13,9 +15,9 @@ public sealed record BundleOnnxRequest(
     JsonElement? Config,
     IReadOnlyList<ArtifactPart> Parts,
     string? Mode,
-    string Target,
-    int TrtVersion,
-    DataType Precision,
+    Target Target,
+    PrecisionPlan Plan,
+    IReadOnlyList<string>? Passes,
     long ExternalDataThreshold);
 
 /// <summary>
@@ -26,10 +28,8 @@ public sealed record BundleOnnx(ExportSummary Summary, int Opset, bool PlanInOnn
 
 /// <summary>
 /// The one place a bundle gets its ONNX from. The bundle code around it (manifest, profiles, trtexec plan, parity) does
-/// not care how the graph was lowered: when the TensorRT target profile (opset per --trt-version, allowed ops, passes,
-/// precision plan) is in ExportPipeline, this passes the target name and precision through and reports the plan as applied.
-/// Until then it writes the plain ONNX export (opset 17, which every TensorRT 10.x parser takes; static spatial shapes,
-/// dynamic batch/tile axes) in fp32 and says so in the manifest.
+/// not care how the graph was lowered: ExportPipeline runs the TensorRT target (opset per --trt-version, allowed ops,
+/// passes) and applies the precision plan; static spatial shapes, dynamic batch/tile axes.
 /// </summary>
 public static class BundleOnnxSource
 {
@@ -38,16 +38,11 @@ public static class BundleOnnxSource
     /// <summary>Writes the ONNX artifact folder into <paramref name="bundleDir"/>/onnx (itself a valid `--onnx` artifact).</summary>
     public static BundleOnnx Write(BundleOnnxRequest r, string bundleDir, Action<string>? progress = null)
     {
-        const int opset = 17;
-        var parts = r.Parts.Select(p => p with { Request = p.Request with { ComputeType = DataType.Float32 } }).ToArray();
-        var request = new ExportRequest(r.Architecture, r.CheckpointPath, r.Config, parts, Path.Combine(bundleDir, OnnxDir),
-            new OnnxExportOptions(opset, r.ExternalDataThreshold), Force: false, r.Mode);
+        // The target's passes, allowed ops (anything else is refused) and opset, and the precision plan written into the graph
+        // as typed tensors and Casts: what TensorRT then builds strongly typed.
+        var request = new ExportRequest(r.Architecture, r.CheckpointPath, r.Config, r.Parts, Path.Combine(bundleDir, OnnxDir),
+            new OnnxExportOptions(r.Target.Opset, r.ExternalDataThreshold), Force: false, r.Mode, r.Target, r.Plan, r.Passes);
         var summary = ExportPipeline.Run(request, progress);
-        var notes = new List<string>();
-        if (r.Precision != DataType.Float32)
-            notes.Add($"precision plan not in the ONNX yet: the graph is fp32; {r.Precision.ShortName()} is requested of the TensorRT build "
-                + (r.TrtVersion >= 11 ? "but TensorRT 11 builds strongly typed networks in the ONNX's types, so the engine would compute in fp32"
-                    : "through the weakly typed builder flag (TensorRT 10 picks fp16/bf16 kernels where it sees fit)"));
-        return new BundleOnnx(summary, opset, PlanInOnnx: false, OnnxComputeType: DataType.Float32.ShortName(), notes);
+        return new BundleOnnx(summary, r.Target.Opset, PlanInOnnx: true, OnnxComputeType: r.Plan.Precision.ShortName(), []);
     }
 }

@@ -38,10 +38,11 @@ public static class TrtBuildPlan
     /// The input shapes of a part at every profile point: symbolic dims take the axis range, fixed dims stay (static
     /// spatial shapes, as the TensorRT target wants).
     /// </summary>
-    public static IReadOnlyList<TrtInput> Inputs(Graph graph, IReadOnlyDictionary<string, AxisRange> profiles)
+    public static IReadOnlyList<TrtInput> Inputs(Graph graph, IReadOnlyDictionary<string, AxisRange> profiles, DataType? ioDType = null)
     {
         long[] At(Value v, string point) => v.Shape.Dims.Select(d => d.Symbol is null ? d.Factor : d.Factor * profiles[d.Symbol].At(point)).ToArray();
-        return graph.Inputs.Select(i => new TrtInput(i.Name, i.DType.ShortName(), i.Shape.Dims.Select(d => d.ToString()).ToArray(),
+        // The precision plan's --io-dtype retypes float inputs of the written ONNX.
+        return graph.Inputs.Select(i => new TrtInput(i.Name, (ioDType is { } io && i.DType.IsFloat() ? io : i.DType).ShortName(), i.Shape.Dims.Select(d => d.ToString()).ToArray(),
             At(i, "min"), At(i, "opt"), At(i, "max"))).ToArray();
     }
 

@@ -11,12 +11,18 @@ namespace ModelForge.Converters.Onnx;
 /// initializers named after the node ("node/shape"); symbolic dims become Shape sub-graphs of the graph input that
 /// defines the symbol, computed once per symbol.
 /// </summary>
-internal sealed class OnnxLowering(Graph graph, GraphProto proto, int opset)
+internal sealed class OnnxLowering(Graph graph, GraphProto proto, int opset, IReadOnlySet<string>? allowedOps = null)
 {
+    /// <summary>
+    /// Whether a fused ONNX op (Attention, RMSNormalization, Gelu) may be emitted: the target's allowed-op set decides
+    /// (null: everything the opset has); otherwise the decomposed form is written.
+    /// </summary>
+    private bool Allows(string onnxOp) => allowedOps is null || allowedOps.Contains(onnxOp);
+
     private readonly HashSet<string> _names = CollectNames(graph);
     private readonly Dictionary<string, string> _symbolTensors = [];
 
-    public const int MinOpset = 17, MaxOpset = 21;
+    public const int MinOpset = 17, MaxOpset = 23;
 
     /// <summary>Nodes this lowering cannot express at the opset, as "name (Kind: reason)".</summary>
     public static IReadOnlyList<string> Unsupported(Graph g, int opset)
@@ -27,7 +33,7 @@ internal sealed class OnnxLowering(Graph graph, GraphProto proto, int opset)
             string? why = n.Op switch
             {
                 Add or Sub or Mul or Div or Neg or Sqrt or Sigmoid or Gelu or Identity or Cast or MatMul or Conv2d
-                    or LayerNorm or Softmax or Transpose or Concat or Slice or Pad or RmsNorm or Gather => null,
+                    or LayerNorm or Softmax or Transpose or Concat or Slice or Pad or RmsNorm or Gather or ScaledDotProductAttention => null,
                 // One unknown dimension is written as -1 (see ShapeTensor), so its symbol needs no source input.
                 Reshape r => r.Target.Dims.Count(d => !d.IsKnown || d == Dim.Of(-1)) <= 1 ? null : SymbolsResolvable(g, r.Target),
                 Expand e => SymbolsResolvable(g, e.Target),
@@ -141,6 +147,8 @@ internal sealed class OnnxLowering(Graph graph, GraphProto proto, int opset)
             case Transpose t: Node("Transpose", name, ins, outs, OnnxTypes.Ints("perm", t.Perm.Select(p => (long)p))); break;
             case Concat c: Node("Concat", name, ins, outs, OnnxTypes.Int("axis", c.Axis)); break;
             case Gelu g: EmitGelu(g, name, ins[0], outs[0], dtype); break;
+            case ScaledDotProductAttention a: EmitAttention(a, name, ins, outs[0], dtype); break;
+            case LayerNorm ln when ln.Statistics != DataType.Float32 && ln.Statistics == dtype: EmitLowPrecisionLayerNorm(ln, name, ins, outs[0], dtype); break;
             case LayerNorm ln:
                 Node("LayerNormalization", name, ins, outs, OnnxTypes.Int("axis", -1), OnnxTypes.Float("epsilon", (float)ln.Epsilon));
                 break;
@@ -166,11 +174,34 @@ internal sealed class OnnxLowering(Graph graph, GraphProto proto, int opset)
     }
 
     /// <summary>
-    /// RMSNorm decomposed (RMSNormalization exists from opset 23 only): x / sqrt(ReduceMean(x*x, -1) + eps) * scale.
-    /// ReduceMean takes its axes as an attribute up to opset 17 and as an input from 18.
+    /// Attention: ONNX Attention-23 on 4-D q/k/v [N, h, S, d] with the bias as its float attn_mask; below opset 23 the
+    /// decomposed form MatMul(q, k^T) * scale (+ bias) -> Softmax -> MatMul(., v), which is what the fusion pass matched.
+    /// </summary>
+    private void EmitAttention(ScaledDotProductAttention a, string name, string[] ins, string y, DataType dtype)
+    {
+        if (opset >= 23 && Allows("Attention"))
+        {
+            Node("Attention", name, ins, [y], OnnxTypes.Float("scale", (float)a.Scale));
+            return;
+        }
+        string kT = Temp("Transpose", name, [ins[1]], OnnxTypes.Ints("perm", [0, 1, 3, 2]));
+        string scores = Temp("Mul", name, [Temp("MatMul", name, [ins[0], kT]), Scalar(name, "scale", (float)a.Scale, dtype)]);
+        if (ins.Length > 3) scores = Temp("Add", name, [scores, ins[3]]);
+        string probs = Temp("Softmax", name, [scores], OnnxTypes.Int("axis", -1));
+        Node("MatMul", name, [probs, ins[2]], [y]);
+    }
+
+    /// <summary>
+    /// RMSNorm: RMSNormalization-23 (statistics in f32, its default stash_type) where the opset has it; below, decomposed:
+    /// x / sqrt(ReduceMean(x*x, -1) + eps) * scale. ReduceMean takes its axes as an attribute up to opset 17, as an input from 18.
     /// </summary>
     private void EmitRmsNorm(RmsNorm rn, string name, string[] ins, string y, DataType dtype)
     {
+        if (opset >= 23 && Allows("RMSNormalization"))
+        {
+            Node("RMSNormalization", name, ins, [y], OnnxTypes.Int("axis", -1), OnnxTypes.Float("epsilon", (float)rn.Epsilon));
+            return;
+        }
         string squared = Temp("Mul", name, [ins[0], ins[0]]);
         string mean = opset >= 18
             ? Temp("ReduceMean", name, [squared, Int64s(name, "axes", -1)], OnnxTypes.Int("keepdims", 1))
@@ -179,10 +210,26 @@ internal sealed class OnnxLowering(Graph graph, GraphProto proto, int opset)
         Node("Mul", name, [Temp("Div", name, [ins[0], rms]), ins[1]], [y]);
     }
 
+    /// <summary>
+    /// LayerNorm with statistics in f16/bf16 (a plan without the LayerNorm island): written as its formula in that type,
+    /// (x - mean) / sqrt(mean((x - mean)^2) + eps) * scale + bias, because ONNX Runtime's LayerNormalization kernel computes
+    /// f16 statistics in f32 whatever stash_type says, which would hide what a strongly typed consumer computes.
+    /// </summary>
+    private void EmitLowPrecisionLayerNorm(LayerNorm ln, string name, string[] ins, string y, DataType dtype)
+    {
+        string Mean(string v) => opset >= 18
+            ? Temp("ReduceMean", name, [v, Int64s(name, "axes", -1)], OnnxTypes.Int("keepdims", 1))
+            : Temp("ReduceMean", name, [v], OnnxTypes.Ints("axes", [-1]), OnnxTypes.Int("keepdims", 1));
+        string centered = Temp("Sub", name, [ins[0], Mean(ins[0])]);
+        string variance = Mean(Temp("Mul", name, [centered, centered]));
+        string std = Temp("Sqrt", name, [Temp("Add", name, [variance, Scalar(name, "eps", (float)ln.Epsilon, dtype)])]);
+        Node("Add", name, [Temp("Mul", name, [Temp("Div", name, [centered, std]), ins[1]]), ins[2]], [y]);
+    }
+
     /// <summary>GELU: the Gelu op from opset 20; below, exact = 0.5 x (1 + erf(x / sqrt 2)), tanh form likewise.</summary>
     private void EmitGelu(Gelu g, string name, string x, string y, DataType dtype)
     {
-        if (opset >= 20)
+        if (opset >= 20 && Allows("Gelu"))
         {
             Node("Gelu", name, [x], [y], OnnxTypes.Str("approximate", g.Tanh ? "tanh" : "none"));
             return;

@@ -109,6 +109,9 @@ public sealed class GraphBuilder
 
     public Value Softmax(Value x, int axis = -1) => Op(new Softmax(axis), x);
 
+    /// <summary>Fused softmax(q k^T * scale + bias) v (see <see cref="ScaledDotProductAttention"/>).</summary>
+    public Value Attention(Value q, Value k, Value v, double scale, Value? bias = null) =>
+        bias is null ? Op(new ScaledDotProductAttention(scale), q, k, v) : Op(new ScaledDotProductAttention(scale), q, k, v, bias);
     /// <summary>data[.., indices, ..] along <paramref name="axis"/> (indices: an i64 value, e.g. a graph input).</summary>
     public Value Gather(Value data, Value indices, int axis = 0) => Op(new Gather(axis), data, indices);
 

@@ -6,7 +6,7 @@ namespace ModelForge.Graphs.Ir;
 /// A dataflow graph in SSA form: inputs, initializers, nodes in topological order (the builder appends them in
 /// order), named outputs and named trace points (intermediate values that match the reference's sub-modules).
 /// </summary>
-public sealed class Graph
+public sealed partial class Graph
 {
     private readonly List<Value> _inputs = [];
     private readonly List<Initializer> _initializers = [];

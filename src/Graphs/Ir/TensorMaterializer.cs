@@ -47,7 +47,29 @@ public sealed class TensorMaterializer(IWeightSource weights)
                 _ => Encode(longs.Select(v => (float)v).ToArray(), dtype),
             };
         }
-        return Encode(ReadFloat32(init), dtype);
+        var floats = ReadFloat32(init);
+        // f32 out: hand out the array's own bytes (no second 4-byte-per-element copy of every weight).
+        return dtype == DataType.Float32 ? new FloatBytes(floats).Memory : Encode(floats, dtype);
+    }
+
+    /// <summary>The bytes of a float[] as memory, without copying.</summary>
+    private sealed class FloatBytes(float[] data) : System.Buffers.MemoryManager<byte>
+    {
+        public override Span<byte> GetSpan() => MemoryMarshal.AsBytes(data.AsSpan());
+
+        public override unsafe System.Buffers.MemoryHandle Pin(int elementIndex = 0)
+        {
+            var handle = System.Runtime.InteropServices.GCHandle.Alloc(data, System.Runtime.InteropServices.GCHandleType.Pinned);
+            return new System.Buffers.MemoryHandle((byte*)handle.AddrOfPinnedObject() + elementIndex, handle, this);
+        }
+
+        public override void Unpin()
+        {
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+        }
     }
 
     /// <summary>f32 values encoded as the given floating-point dtype (round to nearest even).</summary>

@@ -43,18 +43,23 @@ public sealed class Value
 /// <summary>One operation applied to input values, producing output values.</summary>
 public sealed class Node
 {
+    // Mutable only through Graph.SetInput / ReplaceAllUses, which re-check the op's type inference.
+    private readonly Value[] _inputs;
+
     internal Node(string name, Ops.Op op, IReadOnlyList<Value> inputs)
     {
         Name = name;
         Op = op;
-        Inputs = inputs;
+        _inputs = inputs.ToArray();
     }
 
     public string Name { get; }
 
     public Ops.Op Op { get; }
 
-    public IReadOnlyList<Value> Inputs { get; }
+    public IReadOnlyList<Value> Inputs => _inputs;
+
+    internal void SetInput(int index, Value v) => _inputs[index] = v;
 
     public IReadOnlyList<Value> Outputs { get; internal set; } = [];
 
@@ -67,5 +72,5 @@ public sealed class Initializer(Value value, TensorData data)
 {
     public Value Value { get; internal set; } = value;
 
-    public TensorData Data { get; } = data;
+    public TensorData Data { get; internal set; } = data;
 }

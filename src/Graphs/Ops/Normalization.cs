@@ -5,6 +5,13 @@ namespace ModelForge.Graphs.Ops;
 /// <summary>LayerNorm over the last axis: inputs x [..., C], scale [C], bias [C] (ONNX LayerNormalization, axis -1).</summary>
 public sealed record LayerNorm(double Epsilon) : Op
 {
+    /// <summary>
+    /// Type the mean and variance are computed in. f32 (default) for any input type, as ONNX Runtime's and PyTorch's
+    /// kernels do; f16/bf16 only when a precision plan deliberately leaves LayerNorm out of its fp32 islands, and then
+    /// every back-end computes the statistics in that type (ONNX: written decomposed, so no runtime silently upcasts).
+    /// </summary>
+    public DataType Statistics { get; init; } = DataType.Float32;
+
     public override IReadOnlyList<TensorType> Infer(IReadOnlyList<TensorType> inputs)
     {
         Arity(inputs, 3, 3);

@@ -2,8 +2,10 @@ using System.Text.Json;
 using ModelForge.Converters.Artifacts;
 using ModelForge.Converters.Bundles;
 using ModelForge.Converters.Checkpoints;
+using ModelForge.Converters.Targets;
 using ModelForge.Graphs.Architectures;
 using ModelForge.Graphs.Ir;
+using ModelForge.Graphs.Passes;
 using ModelForge.Validators.Torch;
 
 namespace ModelForge.Validators.Bundles;
@@ -18,8 +20,9 @@ public sealed record BundleRequest(
     string? Mode,
     string OutDir,
     bool Force,
-    DataType Precision,
-    int TrtVersion,
+    Target Target,
+    PrecisionPlan Plan,
+    IReadOnlyList<string>? Passes,
     IReadOnlyDictionary<string, AxisRange> Profiles,
     long ExternalDataThreshold,
     string? Trtexec,
@@ -27,7 +30,17 @@ public sealed record BundleRequest(
     int Seed = 0,
     bool Parity = true,
     int BuilderOptimizationLevel = 3,
-    int WorkspaceMiB = 4096);
+    int WorkspaceMiB = 4096)
+{
+    /// <summary>The precision the bundle is for (the plan's).</summary>
+    public DataType Precision => Plan.Precision;
+
+    /// <summary>The TensorRT version the target assumes ("10", "10.14", "11").</summary>
+    public string TrtVersion => Target.TensorRtVersion ?? "10";
+
+    /// <summary>The TensorRT major version.</summary>
+    public int TrtMajor => int.Parse(TrtVersion.Split('.')[0], System.Globalization.CultureInfo.InvariantCulture);
+}
 
 /// <summary>What the export wrote and measured.</summary>
 public sealed record BundleResult(string Dir, bool? ParityPassed, IReadOnlyList<ParityFigure> Figures, EngineOutcome Engine, IReadOnlyList<string> Notes);
@@ -43,7 +56,7 @@ public static class BundleExporter
 
     public static BundleResult Run(BundleRequest r, Action<string>? progress = null)
     {
-        if (r.TrtVersion is not (10 or 11)) throw new ArgumentException($"--trt-version {r.TrtVersion}: expected 10 or 11");
+        if (r.Target.Name != "tensorrt") throw new ArgumentException($"a bundle needs the tensorrt target, not {r.Target.Name}");
         using var checkpoint = Checkpoint.Open(r.CheckpointPath);
         var graphs = r.Parts.Select(p => (Part: p, Graph: r.Architecture.Build(r.Config, p.Request with { ComputeType = DataType.Float32 }))).ToList();
         foreach (var (_, g) in graphs)
@@ -57,14 +70,14 @@ public static class BundleExporter
         if (r.Parity) TorchRuntime.Initialize(ComputeDevice.Cpu); // before anything is written: a missing libtorch is one line
 
         using var staging = AtomicDirectory.Begin(r.OutDir, r.Force);
-        var onnx = BundleOnnxSource.Write(new BundleOnnxRequest(r.Architecture, r.CheckpointPath, r.Config, r.Parts, r.Mode, "tensorrt",
-            r.TrtVersion, r.Precision, r.ExternalDataThreshold), staging.Staging, progress);
-        var settings = new TrtBuildSettings(r.TrtVersion, r.Precision, onnx.PlanInOnnx, r.BuilderOptimizationLevel, r.WorkspaceMiB);
+        var onnx = BundleOnnxSource.Write(new BundleOnnxRequest(r.Architecture, r.CheckpointPath, r.Config, r.Parts, r.Mode, r.Target,
+            r.Plan, r.Passes, r.ExternalDataThreshold), staging.Staging, progress);
+        var settings = new TrtBuildSettings(r.TrtMajor, r.Precision, onnx.PlanInOnnx, r.BuilderOptimizationLevel, r.WorkspaceMiB);
         // The ONNX is checked against the reference in the precision it computes in: the requested one when the plan is in
         // the ONNX, else fp32 (then the export itself is what is checked; the requested precision applies to the engine).
         var onnxPrecision = onnx.PlanInOnnx ? r.Precision : DataType.Float32;
         var plans = graphs.Select(g => TrtBuildPlan.Part(g.Part.Name, $"{BundleOnnxSource.OnnxDir}/{g.Part.Name}.onnx",
-            TrtBuildPlan.Inputs(g.Graph, profiles), settings)).ToArray();
+            TrtBuildPlan.Inputs(g.Graph, profiles, r.Plan.IoDType), settings)).ToArray();
 
         progress?.Invoke("hashing the checkpoint tensors used");
         var (tensors, digest) = BundleFiles.CheckpointTensors(checkpoint, r.Architecture.Adapter, graphs.Select(g => g.Graph));
@@ -102,7 +115,7 @@ public static class BundleExporter
             foreach (var plan in plans)
             {
                 var (graph, cases, refs) = references[plan.Part];
-                var dtypes = graph.Inputs.ToDictionary(i => i.Name, i => i.DType.ShortName());
+                var dtypes = plan.Inputs.ToDictionary(i => i.Name, i => i.DType);
                 foreach (var c in cases)
                 {
                     var (run, outputs) = BundleEngine.Infer(trtexec, staging.Staging, plan.Engine, c.Inputs, dtypes, r.BuildLimit);

@@ -61,6 +61,12 @@ public sealed record ValidationOptions
     /// <summary>ONNX Runtime session settings of the exported path (execution provider, device id).</summary>
     public Onnx.OrtRunnerOptions? Ort { get; init; }
 
+    /// <summary>
+    /// Precision plan of <see cref="ExportedModel"/> (its "precision" metadata): an f16/bf16 artifact is compared with that
+    /// precision's tolerance, and on its outputs only (its intermediates carry the plan's types, not the reference's).
+    /// </summary>
+    public DataType ExportedPrecision { get; init; } = DataType.Float32;
+
     /// <summary>Compare golden trace tensors (intermediates) too, to name the first divergent block.</summary>
     public bool Traces { get; init; } = true;
 

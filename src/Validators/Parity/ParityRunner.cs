@@ -45,7 +45,7 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
     {
         var tolerances = new Dictionary<string, string>
         {
-            ["exported vs golden"] = Options.ToleranceFor(DataType.Float32).ToString(),
+            ["exported vs golden"] = Options.ToleranceFor(Options.ExportedPrecision).ToString(),
             ["reference vs golden"] = Options.ToleranceFor(Options.Precision).ToString(),
             ["exported vs reference"] = Options.ToleranceFor(Options.Precision).ToString(),
         };
@@ -62,7 +62,7 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
         var traces = Options.Traces
             ? goldenTraces.Keys.Where(graph.Traces.ContainsKey).OrderBy(t => order.GetValueOrDefault(graph.Traces[t], -1)).ToArray()
             : [];
-        var traceValues = traces.Select(t => graph.Traces[t].Name).Distinct().ToArray();
+        var traceValues = Options.ExportedPrecision == DataType.Float32 ? traces.Select(t => graph.Traces[t].Name).Distinct().ToArray() : [];
         var seconds = new Dictionary<string, double>();
         var results = new Dictionary<ValidationPath, IReadOnlyDictionary<string, HostTensor>>();
 
@@ -92,8 +92,10 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
             }
         }
 
-        var fp32 = Options.ToleranceFor(DataType.Float32);
+        var fp32 = Options.ToleranceFor(Options.ExportedPrecision);
         var refTol = Options.ToleranceFor(Options.Precision);
+        if (Options.ExportedPrecision != DataType.Float32 && Tolerance.For(Options.ExportedPrecision).Atol > Tolerance.For(Options.Precision).Atol)
+            refTol = fp32;
         if (results.TryGetValue(ValidationPath.Exported, out var exported))
             Compare("exported vs golden", exported, golden, goldenTraces, fp32);
         if (results.TryGetValue(ValidationPath.Reference, out var reference))

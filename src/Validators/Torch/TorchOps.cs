@@ -20,6 +20,7 @@ internal static class TorchOps
         typeof(Add), typeof(Sub), typeof(Mul), typeof(Div), typeof(Neg), typeof(Sqrt), typeof(Sigmoid), typeof(Gelu),
         typeof(Identity), typeof(Cast), typeof(MatMul), typeof(Conv2d), typeof(LayerNorm), typeof(Softmax),
         typeof(Reshape), typeof(Transpose), typeof(Concat), typeof(Slice), typeof(Pad), typeof(Expand),
+        typeof(ScaledDotProductAttention),
         typeof(RmsNorm), typeof(Gather),
     };
 
@@ -47,8 +48,12 @@ internal static class TorchOps
         MatMul => torch.matmul(x[0], x[1]),
         Conv2d c => F.conv2d(x[0], x[1], x.Count > 2 ? x[2] : null,
             strides: [c.StrideH, c.StrideW], padding: [c.PadH, c.PadW], dilation: [1, 1], groups: c.Groups),
+        // Statistics in f16/bf16 only where a precision plan says so: the formula in that type (libtorch's kernel would upcast).
+        LayerNorm n when n.Statistics != DataType.Float32 && x[0].dtype == evalType(n.Statistics) => LowPrecisionLayerNorm(x, n.Epsilon),
         LayerNorm n => Float32Island(x, t => F.layer_norm(t[0], [t[0].shape[^1]], t[1], t[2], n.Epsilon)),
         Softmax s => Float32Island(x, t => t[0].softmax(Axis(t[0], s.Axis))),
+        // SDPA's math path with an additive float mask; scores and softmax in f32 for f16/bf16 inputs (fp32 island).
+        ScaledDotProductAttention a => Float32Island(x, t => Sdpa(t, a.Scale)),
         // x * rsqrt(mean(x², -1) + eps) * scale, statistics in f32 for f16/bf16 inputs (as transformers' Qwen2RMSNorm).
         RmsNorm n => Float32Island(x, t => t[0].mul(t[0].pow(2).mean([-1L], keepdim: true).add(n.Epsilon).rsqrt()).mul(t[1])),
         Gather g => GatherChecked(x[0], x[1], Axis(x[0], g.Axis), outShape),
@@ -96,6 +101,30 @@ internal static class TorchOps
         using var scope = NewDisposeScope();
         var result = f(x.Select(t => t.to(ScalarType.Float32)).ToArray()).to(type);
         return result.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>(x - mean) / sqrt(var + eps) * scale + bias with every intermediate in the input's (low) type.</summary>
+    private static Tensor LowPrecisionLayerNorm(IReadOnlyList<Tensor> x, double eps)
+    {
+        using var scope = NewDisposeScope();
+        var centered = x[0].sub(x[0].mean([-1L], keepdim: true));
+        var variance = centered.mul(centered).mean([-1L], keepdim: true);
+        var result = centered.div(variance.add(eps).sqrt()).mul(x[1]).add(x[2]);
+        return result.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// torch scaled_dot_product_attention(q, k, v, attn_mask) with the op's scale: TorchSharp 0.107's SDPA has no scale
+    /// argument and uses 1/sqrt(d), so q is pre-multiplied by Scale * sqrt(d) (exact for the default scale).
+    /// </summary>
+    private static Tensor Sdpa(Tensor[] t, double scale)
+    {
+        double d = t[0].shape[^1];
+        double factor = scale * Math.Sqrt(d);
+        using var q = Math.Abs(factor - 1) < 1e-12 ? t[0].alias() : t[0].mul(factor);
+        // The mask broadcasts to [N, h, S, T] (checked by the IR); expand it so libtorch sees the full shape.
+        using var mask = t.Length > 3 ? t[3].expand(q.shape[0], q.shape[1], q.shape[2], t[1].shape[2]) : null;
+        return F.scaled_dot_product_attention(q, t[1], t[2], mask);
     }
 
     /// <summary>

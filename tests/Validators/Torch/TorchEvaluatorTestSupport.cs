@@ -113,6 +113,9 @@ public partial class TorchEvaluatorTests
         s = b.RmsNorm(s, W(b, w, "rms.w", Seq(8, 0.1f, 1f), 8), 1e-6);
         var order = b.Graph.AddInitializer("order", DataType.Int64, Shape.Known(16), LiteralData.OfLongs([.. Enumerable.Range(0, 16).Select(i => (long)(15 - i))]));
         s = b.Gather(s, order, 1);                                              // [B,16,8] rows reversed
+        var heads = b.Transpose(b.Reshape(s, B, 16, 2, 4), 0, 2, 1, 3);         // [B,2,16,4]
+        var att = b.Attention(heads, heads, heads, 0.5);                        // [B,2,16,4]
+        s = b.Reshape(b.Transpose(att, 0, 2, 1, 3), B, 16, 8);
         var p = b.Pad(s, 0, 0, 0, 0, 2, 0);                                     // [B,18,8]
         var half = b.Cast(b.Slice(p, 1, 0, 4), DataType.Float16);               // [B,4,8] f16
         b.Output("y", b.Op(new Identity(), b.Cast(half, DataType.Float32)));
