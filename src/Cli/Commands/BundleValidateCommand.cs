@@ -67,9 +67,12 @@ public static class BundleValidateCommand
         var checkpoint = own ?? fixture!.Checkpoint;
         if (bundle.CheckpointDifference(checkpoint) is { } diff) throw new UsageException($"--checkpoint: {diff}");
 
+        var ort = providers.Resolve(parse);
+        if (precision == DataType.BFloat16 && ort.Provider == OrtProvider.Cpu)
+            throw new UsageException($"--bundle {bundle.Dir}: its ONNX is bf16, which ONNX Runtime's CPU provider cannot run (no bf16 Conv/MatMul "
+                + "kernels); validate it with --ep cuda or --ep tensorrt, or run its engine with --trtexec where TensorRT exists");
         string Shapes(BundlePart part, string point) => string.Join(',', ShapesOf(bundle, part.Name, point));
         var parts = bundle.Parts;
-        var ort = providers.Resolve(parse);
         string? trtexec = Trtexec.Locate(parse.GetValue(b.Trtexec));
         TorchRuntime.Initialize(ComputeDevice.Cpu);
 
@@ -88,8 +91,8 @@ public static class BundleValidateCommand
             var partOrt = ort.TensorRt is { } trt
                 ? ort with { TensorRt = trt with { ProfileMin = Shapes(part, "min"), ProfileOpt = Shapes(part, "opt"), ProfileMax = Shapes(part, "max") } }
                 : ort;
-            var (f, refs) = BundleParity.Run(part.Name, graph, weights, Path.Combine(bundle.Dir, part.Onnx), cases, precision, DataType.Float32,
-                "cpu", partOrt, atol, rtol);
+            var (f, refs) = BundleParity.Run(part.Name, graph, weights, Path.Combine(bundle.Dir, part.Onnx), cases, precision,
+                bundle.PlanInOnnx ? requested : DataType.Float32, "cpu", partOrt, atol, rtol);
             figures.AddRange(f);
 
             string engine = Path.Combine(bundle.Dir, part.Engine);

@@ -85,7 +85,14 @@ public static class BundleExporter
         var figures = new List<ParityFigure>();
         var references = new Dictionary<string, (Graph Graph, List<PartCase> Cases, Dictionary<string, IReadOnlyDictionary<string, HostTensor>> Outputs)>();
         string parityInputs = "none (--no-parity)";
-        if (r.Parity)
+        // ONNX Runtime's CPU provider has no bf16 Conv/MatMul kernels: a bf16 bundle's ONNX cannot run there (TensorRT runs it).
+        bool ortCanRun = onnxPrecision != DataType.BFloat16;
+        if (r.Parity && !ortCanRun)
+        {
+            parityInputs = "none: a bf16 ONNX does not run on ONNX Runtime's CPU provider (no bf16 Conv/MatMul kernels); the engine is compared where TensorRT exists";
+            onnx = onnx with { Notes = [.. onnx.Notes, "parity at export not measured on ONNX Runtime CPU: bf16 ONNX (no bf16 kernels there)"] };
+        }
+        if (r.Parity && ortCanRun)
         {
             using var fixture = BundleParity.FixtureOf(r.ConfigPath, r.CheckpointPath);
             var weights = new CheckpointWeights(checkpoint, r.Architecture.Adapter);
