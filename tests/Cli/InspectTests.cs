@@ -11,6 +11,7 @@ public class InspectTests
     [InlineData("deepencoder-tiny", "looks like a deepencoder checkpoint")]
     [InlineData("vary-tiny", "looks like a vary checkpoint")]
     [InlineData("qwen2vl-tiny", "looks like a qwen2vl checkpoint")]
+    [InlineData("qwen25vl-tiny", "looks like a qwen25vl checkpoint")]
     public void Checkpoints_list_tensors_and_the_family(string fixture, string verdict)
     {
         var r = Support.Cli.Run("inspect", Path.Combine(Repo.Golden(fixture), "model.safetensors"), "--limit", "3");

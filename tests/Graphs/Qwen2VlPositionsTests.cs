@@ -7,7 +7,7 @@ using Xunit;
 
 namespace ModelForge.Tests.Graphs;
 
-/// <summary>The host side of Qwen2-VL: rotary tables and the frame-block attention bias derived from grid_thw, by hand.</summary>
+/// <summary>The host side of Qwen2-VL: rotary tables derived from grid_thw by hand, and the split into per-image calls.</summary>
 public class Qwen2VlPositionsTests
 {
     [Fact]
@@ -17,7 +17,7 @@ public class Qwen2VlPositionsTests
         int[] hpos = [0, 0, 1, 1, 0, 0, 1, 1];
         int[] wpos = [0, 1, 0, 1, 2, 3, 2, 3];
         // head_dim 8: head_dim/4 = 2 frequencies, 1 and 1/theta^(2/4) = 0.01; row = [h*f0, h*f1, w*f0, w*f1] twice.
-        var r = Qwen2VlPositions.Compute([new GridThw(1, 2, 4)], headDim: 8, theta: 10000, mergeSize: 2);
+        var r = Qwen2VlPositions.Frame(2, 4, headDim: 8, theta: 10000, mergeSize: 2);
         r.Patches.Should().Be(8);
         for (int p = 0; p < 8; p++)
         {
@@ -31,40 +31,56 @@ public class Qwen2VlPositionsTests
     }
 
     [Fact]
-    public void Attention_stays_inside_each_frame_of_each_image()
+    public void Plan_calls_gives_one_call_per_image_or_video_with_frames_on_the_batch_axis()
     {
-        // A 2-frame 2x2 video then a 2x2 image: three 4-patch frames, block-diagonal bias over 12 patches.
-        var r = Qwen2VlPositions.Compute([new GridThw(2, 2, 2), new GridThw(1, 2, 2)], headDim: 4, theta: 10000, mergeSize: 2);
-        r.Patches.Should().Be(12);
-        for (int i = 0; i < 12; i++)
-            for (int j = 0; j < 12; j++)
-                r.Bias[i * 12 + j].Should().Be(i / 4 == j / 4 ? 0f : Qwen2VlPositions.Masked, $"bias[{i}, {j}]");
-        // Every frame restarts its positions: row 4 (frame 2's first patch) has the angles of row 0.
-        r.Cos.AsSpan(16, 4).ToArray().Should().Equal(r.Cos.AsSpan(0, 4).ToArray());
+        // A 2-frame 2x2 video then a 2x4 image: pixel rows 0..7 (video, two frames of 4), then 8..15 (image).
+        var arch = ArchitectureRegistry.Get("qwen2vl");
+        using var doc = JsonDocument.Parse("""{"vit": {"embed_dim": 64, "num_heads": 4}}""");
+        var pixels = new float[16 * 1176];
+        for (int row = 0; row < 16; row++) Array.Fill(pixels, row, row * 1176, 1176);
+        var given = new Dictionary<string, HostTensor>
+        {
+            ["pixel_values"] = new([16, 1176], pixels),
+            ["grid_thw"] = new([2, 3], [2L, 2, 2, 1, 2, 4]),
+        };
+        var calls = arch.PlanCalls(doc.RootElement, given);
+        calls.Should().HaveCount(2);
+        calls[0]["pixel_values"].Shape.Should().Equal(2, 4, 1176);
+        calls[1]["pixel_values"].Shape.Should().Equal(1, 8, 1176);
+        calls[0]["pixel_values"].Data[4 * 1176].Should().Be(4, "frame 2 of the video starts at packed row 4");
+        calls[1]["pixel_values"].Data[0].Should().Be(8, "the image starts after the video's 8 rows");
+        calls[0]["rotary_cos"].Shape.Should().Equal(4, 16);
+        calls[1]["rotary_cos"].Shape.Should().Equal(8, 16);
+        var graph = arch.Build(doc.RootElement, new BuildRequest());
+        foreach (var call in calls) graph.Inputs.Select(i => i.Name).Should().BeEquivalentTo(call.Keys);
+
+        // Joining: [F, rows, C] per call -> packed rows in call order.
+        var joined = arch.CombineCalls(doc.RootElement,
+        [
+            new Dictionary<string, HostTensor> { ["y"] = new([2, 1, 2], [0f, 1, 2, 3]) },
+            new Dictionary<string, HostTensor> { ["y"] = new([1, 2, 2], [4f, 5, 6, 7]) },
+        ]);
+        joined["y"].Shape.Should().Equal(4, 2);
+        joined["y"].Data.Should().Equal(0f, 1, 2, 3, 4, 5, 6, 7);
     }
 
     [Fact]
-    public void Prepare_inputs_turns_grid_thw_into_the_graph_inputs()
+    public void Pixel_rows_that_do_not_match_grid_thw_are_refused()
     {
         var arch = ArchitectureRegistry.Get("qwen2vl");
-        using var doc = JsonDocument.Parse("""{"vit": {"embed_dim": 64, "num_heads": 4}}""");
         var given = new Dictionary<string, HostTensor>
         {
-            ["pixel_values"] = new([8, 1176], new float[8 * 1176]),
+            ["pixel_values"] = new([12, 1176], new float[12 * 1176]),
             ["grid_thw"] = new([1, 3], [1L, 2, 4]),
         };
-        var prepared = arch.PrepareInputs(doc.RootElement, given);
-        prepared.Keys.Should().BeEquivalentTo("pixel_values", "rotary_cos", "rotary_sin", "attention_bias");
-        prepared["rotary_cos"].Shape.Should().Equal(8, 16);
-        prepared["attention_bias"].Shape.Should().Equal(8, 8);
-        var graph = arch.Build(doc.RootElement, new BuildRequest());
-        graph.Inputs.Select(i => i.Name).Should().BeEquivalentTo(prepared.Keys);
+        var act = () => arch.PlanCalls(null, given);
+        act.Should().Throw<GraphException>().WithMessage("*pixel_values f32[12, 1176] does not hold the [8, 1176] packed patch rows*");
     }
 
     [Fact]
     public void Grids_that_do_not_fold_into_merge_windows_are_refused()
     {
-        var act = () => Qwen2VlPositions.Compute([new GridThw(1, 3, 4)], 8, 10000, 2);
+        var act = () => Qwen2VlPositions.Frame(3, 4, 8, 10000, 2);
         act.Should().Throw<GraphException>().WithMessage("*multiples of the merge size 2*");
     }
 }

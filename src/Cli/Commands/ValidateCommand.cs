@@ -103,9 +103,9 @@ public static class ValidateCommand
                 using var cfg = CommonOptions.ReadConfig(parse.GetValue(config));
                 using var ckpt = Checkpoint.Open(ckptPath);
                 var graph = architecture.Build(cfg?.RootElement, new BuildRequest(parse.GetValue(imageSize)));
-                var given = InputSets.Load(parse.GetValue(inputs)!, graph, parse.GetValue(seed), parse.GetValue(batch));
+                var given = InputSets.Load(parse.GetValue(inputs)!, graph, parse.GetValue(seed), parse.GetValue(batch), architecture, cfg?.RootElement);
                 StartTorch();
-                result = runner.RunInputs(Path.GetFileName(Path.GetFullPath(ckptPath).TrimEnd('/')), architecture, graph, ckpt, given);
+                result = runner.RunInputs(Path.GetFileName(Path.GetFullPath(ckptPath).TrimEnd('/')), architecture, graph, ckpt, given, cfg?.RootElement);
             }
             Print(result);
             if (parse.GetValue(report) is { } r) ReportWriters.WriteJson(result, r);

@@ -34,8 +34,8 @@ internal sealed class OnnxLowering(Graph graph, GraphProto proto, int opset, IRe
             {
                 Add or Sub or Mul or Div or Neg or Sqrt or Sigmoid or Gelu or Identity or Cast or MatMul or Conv2d
                     or LayerNorm or Softmax or Transpose or Concat or Slice or Pad or RmsNorm or Gather or ScaledDotProductAttention => null,
-                // One unknown dimension is written as -1 (see ShapeTensor), so its symbol needs no source input.
-                Reshape r => r.Target.Dims.Count(d => !d.IsKnown || d == Dim.Of(-1)) <= 1 ? null : SymbolsResolvable(g, r.Target),
+                // One dim that no input defines (or -1) is written as -1 (see ShapeTensor); every other symbol needs a source input.
+                Reshape r => r.Target.Dims.Count(d => Unresolvable(g, d)) <= 1 ? null : SymbolsResolvable(g, r.Target),
                 Expand e => SymbolsResolvable(g, e.Target),
                 _ => "no ONNX lowering for this op kind",
             };
@@ -46,6 +46,9 @@ internal sealed class OnnxLowering(Graph graph, GraphProto proto, int opset, IRe
 
     private static string? SymbolsResolvable(Graph g, Shape target) =>
         target.Symbols.FirstOrDefault(s => SymbolSource(g, s) is null) is { } missing ? $"symbol '{missing}' is not a dimension of any graph input" : null;
+
+    /// <summary>A target dim no Shape sub-graph can produce: -1, or a symbol that no graph input has as a whole axis.</summary>
+    private static bool Unresolvable(Graph g, Dim d) => d == Dim.Of(-1) || (!d.IsKnown && SymbolSource(g, d.Symbol!) is null);
 
     private static (string Input, int Axis)? SymbolSource(Graph g, string symbol)
     {
@@ -109,7 +112,10 @@ internal sealed class OnnxLowering(Graph graph, GraphProto proto, int opset, IRe
         int unknown = target.Dims.Count(d => !d.IsKnown || d == Dim.Of(-1));
         if (unknown == 0 || (allowInfer && unknown == 1))
             return Int64s(owner, "shape", target.Dims.Select(d => d.IsKnown ? d.Value : -1).ToArray());
-        var parts = target.Dims.Select(d => d.IsKnown ? Int64s(owner, "dim", d.Value) : SymbolDim(owner, d)).ToArray();
+        // Several unknown dims: each symbol read from the input that defines it; a reshape may leave one dim whose symbol
+        // no input defines as a whole axis (Qwen2-VL's 4*M next to the frame axis F) to ONNX's -1.
+        int inferAt = allowInfer ? target.Dims.ToList().FindIndex(d => Unresolvable(graph, d)) : -1;
+        var parts = target.Dims.Select((d, i) => i == inferAt ? Int64s(owner, "dim", -1) : d.IsKnown ? Int64s(owner, "dim", d.Value) : SymbolDim(owner, d)).ToArray();
         return Temp("Concat", owner, parts, OnnxTypes.Int("axis", 0));
     }
 

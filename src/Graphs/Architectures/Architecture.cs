@@ -2,6 +2,7 @@ using System.Text.Json;
 using ModelForge.Graphs.Architectures.DeepEncoder;
 using ModelForge.Graphs.Architectures.DeepEncoder2;
 using ModelForge.Graphs.Architectures.InternVl2;
+using ModelForge.Graphs.Architectures.Qwen25Vl;
 using ModelForge.Graphs.Architectures.Qwen2Vl;
 using ModelForge.Graphs.Architectures.Vary;
 using ModelForge.Graphs.Ir;
@@ -54,17 +55,33 @@ public abstract class Architecture
             : throw new GraphException("fixture case has no integer \"image_size\"");
 
     /// <summary>
-    /// Turns the inputs a caller holds (the original processor's tensors, e.g. Qwen2-VL's pixel_values + grid_thw) into
-    /// the graph's inputs. Families whose per-sample structure is data rather than shape compute the derived inputs here,
-    /// on the host (Qwen2-VL: rotary cos/sin and the block-diagonal attention bias from grid_thw). Default: unchanged.
+    /// Turns the inputs a caller holds (the original processor's tensors, e.g. Qwen2-VL's packed pixel_values + grid_thw)
+    /// into one or more graph calls, each a complete set of graph inputs. Families whose per-sample structure is data
+    /// rather than shape split the batch here and compute the derived inputs on the host (Qwen2-VL: one call per image or
+    /// video, frames on the graph's batch axis, rotary cos/sin from the grid). Default: one call with the inputs unchanged.
     /// </summary>
-    public virtual IReadOnlyDictionary<string, HostTensor> PrepareInputs(JsonElement? config, IReadOnlyDictionary<string, HostTensor> given) => given;
+    public virtual IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> PlanCalls(JsonElement? config, IReadOnlyDictionary<string, HostTensor> given) => [given];
+
+    /// <summary>
+    /// Seeded random inputs in the form <see cref="PlanCalls"/> takes, for parity runs without goldens, or null when plain
+    /// noise in every graph input is a valid input (the default). Families whose graph inputs are derived on the host
+    /// (Qwen: index tensors, rotary tables) return processor-style inputs instead (random pixels + a grid).
+    /// </summary>
+    public virtual IReadOnlyDictionary<string, HostTensor>? SampleInputs(JsonElement? config, int seed, int batch) => null;
+
+    /// <summary>
+    /// Joins the results of the calls <see cref="PlanCalls"/> made (outputs and trace values, by value name) into what one
+    /// run of the original model returns for the whole input (Qwen2-VL: rows concatenated in processor order).
+    /// Default: the single call's results.
+    /// </summary>
+    public virtual IReadOnlyDictionary<string, HostTensor> CombineCalls(JsonElement? config, IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> results) =>
+        results.Count == 1 ? results[0] : throw new GraphException($"{Name}: {results.Count} graph calls but the family combines none");
 }
 
 /// <summary>The families ModelForge knows, by --arch name.</summary>
 public static class ArchitectureRegistry
 {
-    public static IReadOnlyList<Architecture> All { get; } = [new DeepEncoderArchitecture(), new VaryArchitecture(), new InternVl2Architecture(), new Qwen2VlArchitecture(), new DeepEncoder2Architecture()];
+    public static IReadOnlyList<Architecture> All { get; } = [new DeepEncoderArchitecture(), new VaryArchitecture(), new InternVl2Architecture(), new Qwen2VlArchitecture(), new Qwen25VlArchitecture(), new DeepEncoder2Architecture()];
 
     public static Architecture Get(string name) =>
         All.FirstOrDefault(a => string.Equals(a.Name, name, StringComparison.OrdinalIgnoreCase))

@@ -11,7 +11,9 @@ public static class FamilySignatures
         ("deepencoder", ["model.sam_model.", "model.vision_model.", "model.projector."]),
         ("vary", ["transformer.vision_tower.", "transformer.vision_tower_high.", "transformer.mm_projector"]),
         ("internvl2", ["vision_model.embeddings.", "vision_model.encoder.layers.", "mlp1."]),
-        ("qwen2vl", ["visual.patch_embed.", "visual.blocks.", "visual.merger."]),
+        // Qwen2-VL and Qwen2.5-VL share the visual.* prefixes; their MLPs tell them apart (fc1/fc2 vs SwiGLU gate/up/down).
+        ("qwen2vl", ["visual.patch_embed.", "visual.blocks.", "visual.merger.", "visual.blocks.0.mlp.fc1."]),
+        ("qwen25vl", ["visual.patch_embed.", "visual.blocks.", "visual.merger.", "visual.blocks.0.mlp.gate_proj."]),
         ("deepencoder2", ["model.sam_model.", "model.qwen2_model.", "model.projector."]),
     ];
 

@@ -5,16 +5,19 @@ namespace ModelForge.Graphs.Ops;
 
 /// <summary>
 /// Row-major reshape to <paramref name="Target"/>. At most one target dimension may be <c>Dim.Of(-1)</c> (inferred);
-/// others may be symbolic (e.g. 4*B) and are checked against the input's element count.
+/// others may be symbolic (e.g. 4*B) and are checked against the input's element count. Element counts are compared as
+/// a known factor times a multiset of symbols, so shapes with several symbols on different axes (Qwen2-VL's frames F and
+/// per-frame tokens 4*M: [F, 4*M, C] -> [F, 4*M, h, d]) reshape as long as every symbol stays on one axis of its own.
 /// </summary>
 public sealed record Reshape(Shape Target) : Op
 {
     public override IReadOnlyList<TensorType> Infer(IReadOnlyList<TensorType> inputs)
     {
         Arity(inputs, 1, 1);
-        Dim total = inputs[0].Shape.ElementCount;
+        var source = inputs[0].Shape;
+        var (total, symbols) = Count(source.Dims, source);
         int inferAt = -1;
-        Dim rest = 1;
+        var rest = new List<Dim>();
         for (int i = 0; i < Target.Rank; i++)
         {
             if (Target[i] == Dim.Of(-1))
@@ -23,16 +26,47 @@ public sealed record Reshape(Shape Target) : Op
                 inferAt = i;
             }
             else if (Target[i].Factor <= 0) throw new GraphException($"bad dimension {Target[i]} in {Target}");
-            else rest *= Target[i];
+            else rest.Add(Target[i]);
         }
+        var (restKnown, restSymbols) = Count(rest, source);
+        string Fail() => $"cannot reshape {source} ({Describe(total, symbols)} elements) to {Target}";
         if (inferAt < 0)
         {
-            if (rest != total) throw new GraphException($"cannot reshape {inputs[0].Shape} ({total} elements) to {Target}");
+            if (restKnown != total || !restSymbols.SequenceEqual(symbols)) throw new GraphException(Fail());
             return One(inputs[0].DType, Target);
         }
-        Dim inferred = total.TryDivide(rest) ?? throw new GraphException($"cannot reshape {inputs[0].Shape} to {Target}");
-        return One(inputs[0].DType, Target.With(inferAt, inferred));
+        // The inferred dim takes what is left: the known quotient and at most one leftover symbol.
+        var left = new List<string>(symbols);
+        foreach (var s in restSymbols)
+            if (!left.Remove(s)) throw new GraphException(Fail());
+        if (total % restKnown != 0 || left.Count > 1) throw new GraphException(Fail());
+        return One(inputs[0].DType, Target.With(inferAt, new Dim(total / restKnown, left.Count == 1 ? left[0] : null)));
     }
+
+    /// <summary>Known product and sorted symbols of some dims (the symbolic ones counted by their factor).</summary>
+    private static (long Known, List<string> Symbols) Count(IEnumerable<Dim> dims, Shape source)
+    {
+        long known = 1;
+        var symbols = new List<string>();
+        try
+        {
+            foreach (var d in dims)
+            {
+                known = checked(known * d.Factor);
+                if (!d.IsKnown) symbols.Add(d.Symbol!);
+            }
+        }
+        catch (OverflowException)
+        {
+            throw new GraphException($"reshape of {source}: element count overflows a 64-bit integer");
+        }
+        symbols.Sort(StringComparer.Ordinal);
+        return (known, symbols);
+    }
+
+    private static string Describe(long known, List<string> symbols) =>
+        symbols.Count == 0 ? known.ToString(System.Globalization.CultureInfo.InvariantCulture)
+        : (known == 1 ? "" : known.ToString(System.Globalization.CultureInfo.InvariantCulture) + "*") + string.Join("*", symbols);
 
     protected override bool PrintMembers(StringBuilder b) { b.Append("Target = ").Append(Target); return true; }
 }

@@ -23,23 +23,28 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
         var cases = new List<CaseReport>();
         foreach (var c in fixture.Cases)
         {
-            // Golden inputs are the original processor's (Qwen2-VL: pixel_values + grid_thw); the family derives the graph's.
-            var inputs = fixture.Architecture.PrepareInputs(fixture.Config, c.Inputs);
-            if (Options.ExportedModel is not null && Misfit(inputs) is { } why)
+            // Golden inputs are the original processor's (Qwen2-VL: pixel_values + grid_thw); the family plans the graph
+            // calls (one per image or video there) and later joins their results into what the original returned.
+            var calls = fixture.Architecture.PlanCalls(fixture.Config, c.Inputs);
+            if (Options.ExportedModel is not null && calls.Select(Misfit).FirstOrDefault(w => w is not null) is { } why)
             {
                 cases.Add(new CaseReport(c.Name, [], new Dictionary<string, string>(), new Dictionary<string, double>(), why));
                 continue;
             }
             progress?.Invoke($"{fixture.Name} {c.Name}");
             var graph = fixture.Architecture.Build(fixture.Config, fixture.Architecture.RequestForCase(c.Json));
-            cases.Add(RunCase(graph, fixture.Checkpoint, fixture.Architecture, c.Name, inputs, c.Outputs, c.Traces));
+            cases.Add(RunCase(graph, fixture.Checkpoint, fixture.Architecture, fixture.Config, c.Name, calls, c.Outputs, c.Traces));
         }
         return Report(fixture.Name, fixture.Architecture.Name, cases);
     }
 
-    /// <summary>Reference-vs-exported parity without goldens (random or given inputs).</summary>
-    public ValidationReport RunInputs(string subject, Architecture arch, Graph graph, Checkpoint checkpoint, IReadOnlyDictionary<string, HostTensor> inputs) =>
-        Report(subject, arch.Name, [RunCase(graph, checkpoint, arch, "inputs", inputs, new Dictionary<string, HostTensor>(), new Dictionary<string, HostTensor>())]);
+    /// <summary>
+    /// Reference-vs-exported parity without goldens (random or given inputs; processor-style inputs such as Qwen's
+    /// pixel_values + grid_thw are planned into graph calls by the family, with <paramref name="config"/>).
+    /// </summary>
+    public ValidationReport RunInputs(string subject, Architecture arch, Graph graph, Checkpoint checkpoint, IReadOnlyDictionary<string, HostTensor> inputs,
+        System.Text.Json.JsonElement? config = null) =>
+        Report(subject, arch.Name, [RunCase(graph, checkpoint, arch, config, "inputs", arch.PlanCalls(config, inputs), new Dictionary<string, HostTensor>(), new Dictionary<string, HostTensor>())]);
 
     private ValidationReport Report(string subject, string arch, List<CaseReport> cases)
     {
@@ -52,8 +57,8 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
         return new ValidationReport(subject, arch, Options.Device, Options.Precision.ShortName(), tolerances, cases);
     }
 
-    private CaseReport RunCase(Graph graph, Checkpoint checkpoint, Architecture arch, string name,
-        IReadOnlyDictionary<string, HostTensor> inputs, IReadOnlyDictionary<string, HostTensor> golden, IReadOnlyDictionary<string, HostTensor> goldenTraces)
+    private CaseReport RunCase(Graph graph, Checkpoint checkpoint, Architecture arch, System.Text.Json.JsonElement? config, string name,
+        IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> calls, IReadOnlyDictionary<string, HostTensor> golden, IReadOnlyDictionary<string, HostTensor> goldenTraces)
     {
         WeightBinder.Verify(graph, checkpoint, arch.Adapter);
         graph.PruneUnused();
@@ -67,9 +72,9 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
         var results = new Dictionary<ValidationPath, IReadOnlyDictionary<string, HostTensor>>();
 
         if (Options.Paths.Contains(ValidationPath.Exported))
-            results[ValidationPath.Exported] = Timed("exported", seconds, () => RunExported(graph, weights, inputs, traceValues));
+            results[ValidationPath.Exported] = Timed("exported", seconds, () => arch.CombineCalls(config, RunExported(graph, weights, calls, traceValues)));
         if (Options.Paths.Contains(ValidationPath.Reference))
-            results[ValidationPath.Reference] = Timed("reference", seconds, () => RunReference(graph, weights, inputs, traceValues));
+            results[ValidationPath.Reference] = Timed("reference", seconds, () => arch.CombineCalls(config, RunReference(graph, weights, calls, traceValues)));
 
         var reports = new List<OutputReport>();
         var firstDivergence = new Dictionary<string, string>();
@@ -123,7 +128,7 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
         return null;
     }
 
-    private IReadOnlyDictionary<string, HostTensor> RunExported(Graph graph, IWeightSource weights, IReadOnlyDictionary<string, HostTensor> inputs, string[] extra)
+    private List<IReadOnlyDictionary<string, HostTensor>> RunExported(Graph graph, IWeightSource weights, IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> calls, string[] extra)
     {
         if (Options.ExportedModel is { } given)
         {
@@ -133,7 +138,8 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
             {
                 using var artifact = new OrtRunner(copy, Options.Ort);
                 var available = artifact.Outputs.Select(o => o.Name).ToHashSet();
-                return artifact.Run(inputs, graph.Outputs.Select(o => o.Name).Concat(extra).Where(available.Contains));
+                var wanted = graph.Outputs.Select(o => o.Name).Concat(extra).Where(available.Contains).ToArray();
+                return calls.Select(inputs => artifact.Run(inputs, wanted)).ToList();
             }
             finally
             {
@@ -146,7 +152,8 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
         {
             var export = OnnxExporter.Export(graph, weights, Path.Combine(dir, "model.onnx"), new OnnxExportOptions(Options.Opset) { ExtraOutputs = extra });
             using var runner = new OrtRunner(export.ModelPath, Options.Ort);
-            return runner.Run(inputs, graph.Outputs.Select(o => o.Name).Concat(extra));
+            var wanted = graph.Outputs.Select(o => o.Name).Concat(extra).ToArray();
+            return calls.Select(inputs => runner.Run(inputs, wanted)).ToList();
         }
         finally
         {
@@ -154,10 +161,10 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
         }
     }
 
-    private IReadOnlyDictionary<string, HostTensor> RunReference(Graph graph, IWeightSource weights, IReadOnlyDictionary<string, HostTensor> inputs, string[] extra)
+    private List<IReadOnlyDictionary<string, HostTensor>> RunReference(Graph graph, IWeightSource weights, IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> calls, string[] extra)
     {
         using var evaluator = new TorchEvaluator(graph, weights, new TorchEvalOptions(Options.Device, Options.Precision == DataType.Float32 ? null : Options.Precision));
-        return evaluator.Run(inputs, extra);
+        return calls.Select(inputs => evaluator.Run(inputs, extra)).ToList();
     }
 
     private static T Timed<T>(string what, Dictionary<string, double> seconds, Func<T> f)

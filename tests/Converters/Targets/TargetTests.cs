@@ -40,6 +40,7 @@ public class TargetTests
             d.Add("vary-tiny", v, null);
             d.Add("internvl2-tiny", v, null);
             d.Add("qwen2vl-tiny", v, null);
+            d.Add("qwen25vl-tiny", v, null);
         }
         return d;
     }

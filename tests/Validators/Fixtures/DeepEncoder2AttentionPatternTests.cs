@@ -4,6 +4,8 @@ using ModelForge.Converters.Checkpoints;
 using ModelForge.Converters.Onnx;
 using ModelForge.Graphs.Architectures.DeepEncoder2;
 using ModelForge.Graphs.Ir;
+using ModelForge.Graphs.Ops;
+using ModelForge.Graphs.Passes;
 using ModelForge.Tests.Support;
 using ModelForge.Validators.Onnx;
 using ModelForge.Validators.Torch;
@@ -22,11 +24,14 @@ public class DeepEncoder2AttentionPatternTests(ITestOutputHelper output)
 {
     private const int N = 16;   // the tiny global view's token count (query_1024 has 16 rows)
 
-    public enum Backend { Torch, Onnx }
+    /// <summary>The back-end, on the graph as built or after the default pass pipeline (attention fused into SDPA).</summary>
+    public enum Backend { Torch, Onnx, TorchFused, OnnxFused }
 
     [Theory]
     [InlineData(Backend.Torch)]
     [InlineData(Backend.Onnx)]
+    [InlineData(Backend.TorchFused)]
+    [InlineData(Backend.OnnxFused)]
     public void Perturbing_a_later_query_leaves_earlier_query_outputs_unchanged(Backend backend)
     {
         const int j = 10;
@@ -45,6 +50,8 @@ public class DeepEncoder2AttentionPatternTests(ITestOutputHelper output)
     [Theory]
     [InlineData(Backend.Torch)]
     [InlineData(Backend.Onnx)]
+    [InlineData(Backend.TorchFused)]
+    [InlineData(Backend.OnnxFused)]
     public void Changing_one_visual_token_changes_every_query_output_and_every_visual_token(Backend backend)
     {
         var visual = Visual();
@@ -149,10 +156,14 @@ public class DeepEncoder2AttentionPatternTests(ITestOutputHelper output)
         using var ckpt = Checkpoint.Open(Path.Combine(dir, "model.safetensors"));
         var weights = new PatchedWeights(new CheckpointWeights(ckpt, new DeepEncoder2Adapter()), "qwen2_model.query_1024.weight", patchQuery, 96);
         graph.PruneUnused();
+        if (backend is Backend.TorchFused or Backend.OnnxFused)
+            PassManager.For(PassRegistry.Default).Run(graph).Should().NotBeNull();
+        if (backend is Backend.TorchFused or Backend.OnnxFused)
+            graph.Nodes.Count(x => x.Op is ScaledDotProductAttention).Should().Be(cfg.Qwen2.NumLayers, "each layer's attention is fused");
         string layer0 = graph.Traces["qwen2.layers.0"].Name;
         var inputs = new Dictionary<string, HostTensor> { ["visual_tokens"] = new HostTensor([1, N, 96], visual) };
         IReadOnlyDictionary<string, HostTensor> result;
-        if (backend == Backend.Torch)
+        if (backend is Backend.Torch or Backend.TorchFused)
         {
             TorchRuntime.Initialize(ComputeDevice.Cpu);
             using var ev = new TorchEvaluator(graph, weights);

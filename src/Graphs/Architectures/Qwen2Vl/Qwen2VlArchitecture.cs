@@ -22,8 +22,8 @@ public sealed class Qwen2VlArchitecture : Architecture
     public override string DefaultConfigJson => JsonSerializer.Serialize(new { vit = Qwen2VlVisionConfig.Default }, Qwen2VlVisionConfig.Json);
 
     /// <summary>
-    /// The packed axis is symbolic, so one graph serves every image size and image count; the request's image size and
-    /// batch symbol do not apply (the token axis is always <see cref="Qwen2VlBuilder.TokenSymbol"/>).
+    /// The frame and token axes are symbolic, so one graph serves every image size, video length and image count; the
+    /// request's image size and batch symbol do not apply (axes <see cref="Qwen2VlBuilder.FrameSymbol"/> and 4*<see cref="Qwen2VlBuilder.TokenSymbol"/>).
     /// </summary>
     public override Graph Build(JsonElement? config, BuildRequest request) => Qwen2VlBuilder.Build(Config(config), request.ComputeType);
 
@@ -36,27 +36,39 @@ public sealed class Qwen2VlArchitecture : Architecture
     }
 
     /// <summary>
-    /// pixel_values + grid_thw (as the processor returns them) -> pixel_values, rotary_cos, rotary_sin, attention_bias.
-    /// Inputs without grid_thw are returned unchanged (the caller already holds the derived inputs).
+    /// pixel_values [N, 1176] + grid_thw [images, 3] (as the processor returns them) -> one call per image or video:
+    /// pixel_values [T, H*W, 1176] and that grid's rotary_cos / rotary_sin [H*W, head_dim]. Inputs without grid_thw are
+    /// one call, unchanged (the caller already holds the graph's inputs).
     /// </summary>
-    public override IReadOnlyDictionary<string, HostTensor> PrepareInputs(JsonElement? config, IReadOnlyDictionary<string, HostTensor> given)
+    public override IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> PlanCalls(JsonElement? config, IReadOnlyDictionary<string, HostTensor> given)
     {
-        if (!given.TryGetValue("grid_thw", out var gridThw)) return given;
-        if (!given.TryGetValue("pixel_values", out var pixels)) throw new GraphException("qwen2vl inputs: grid_thw given without pixel_values");
+        if (!given.ContainsKey("grid_thw")) return [given];
         var cfg = Config(config);
-        var host = Qwen2VlPositions.Compute(Qwen2VlPositions.ParseGrid(gridThw), cfg.HeadDim, cfg.RopeTheta, cfg.SpatialMergeSize);
-        if (pixels.Shape.Length != 2 || pixels.Shape[0] != host.Patches)
-            throw new GraphException($"qwen2vl inputs: pixel_values {pixels.ShapeText} does not hold the {host.Patches} patch rows grid_thw describes");
-        long n = host.Patches;
-        var result = new Dictionary<string, HostTensor>(given, StringComparer.Ordinal)
+        var pixels = given.GetValueOrDefault("pixel_values");
+        var calls = new List<IReadOnlyDictionary<string, HostTensor>>();
+        foreach (var slot in Qwen2VlCalls.Split(Name, given, cfg.PatchValues))
         {
-            ["rotary_cos"] = new HostTensor([n, host.HeadDim], host.Cos),
-            ["rotary_sin"] = new HostTensor([n, host.HeadDim], host.Sin),
-            ["attention_bias"] = new HostTensor([n, n], host.Bias),
-        };
-        result.Remove("grid_thw");
-        return result;
+            var table = Qwen2VlPositions.Frame(slot.Grid.H, slot.Grid.W, cfg.HeadDim, cfg.RopeTheta, cfg.SpatialMergeSize);
+            calls.Add(new Dictionary<string, HostTensor>(StringComparer.Ordinal)
+            {
+                ["pixel_values"] = Qwen2VlCalls.Frames(pixels!, slot),
+                ["rotary_cos"] = new HostTensor([table.Patches, table.HeadDim], table.Cos),
+                ["rotary_sin"] = new HostTensor([table.Patches, table.HeadDim], table.Sin),
+            });
+        }
+        return calls;
     }
+
+    /// <summary>Random pixels for a batch of images of different sizes, with their grid_thw (see <see cref="Qwen2VlCalls.Sample"/>).</summary>
+    public override IReadOnlyDictionary<string, HostTensor>? SampleInputs(JsonElement? config, int seed, int batch)
+    {
+        var cfg = Config(config);
+        return Qwen2VlCalls.Sample(cfg.PatchValues, cfg.SpatialMergeSize, seed, batch);
+    }
+
+    /// <summary>Every output and trace is [F, rows, ...]: flattened and concatenated in processor order.</summary>
+    public override IReadOnlyDictionary<string, HostTensor> CombineCalls(JsonElement? config, IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> results) =>
+        Qwen2VlCalls.Concatenate(results);
 
     private static Qwen2VlVisionConfig Config(JsonElement? config) => config is { } c ? Qwen2VlVisionConfig.FromJson(c) : Qwen2VlVisionConfig.Default;
 }
