@@ -3,16 +3,18 @@
 # .gpu/app without the CPU libtorch (the GPU machine uses its PyTorch's libtorch) and with the ORIGINAL
 # libLibTorchSharp.so (its libstdc++ is new enough), plus the .NET runtime in .gpu/dotnet-rt.tar.xz.
 # Then: run(carry: [".gpu"], command: "tools/gpu-run.sh <modelforge args>").
-# Usage: tools/package-gpu.sh [project.csproj]   (default: the CLI)
+# Usage: tools/package-gpu.sh [project.csproj ...]   (default: the CLI; several are published into the same .gpu/app)
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
-PROJECT=${1:-src/Cli/ModelForge.Cli.csproj}
+PROJECTS=("${@:-src/Cli/ModelForge.Cli.csproj}")
 LIMIT=$((64 * 1024 * 1024)) # what a device run may carry
 
 rm -rf .gpu/app .gpu/app.tar.xz # a stale (patched) library would survive the publish copy
 mkdir -p .gpu
-dotnet publish "$PROJECT" -c Release -r linux-x64 --self-contained false \
-  -p:ModelForgeSkipTorchSharpFix=true -o .gpu/app
+for PROJECT in "${PROJECTS[@]}"; do
+  dotnet publish "$PROJECT" -c Release -r linux-x64 --self-contained false \
+    -p:ModelForgeSkipTorchSharpFix=true -o .gpu/app
+done
 
 # Everything from the libtorch-cpu-linux-x64 package (libtorch_cpu.so alone is ~460 MB).
 for dir in .gpu/app .gpu/app/runtimes/linux-x64/native; do

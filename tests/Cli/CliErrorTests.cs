@@ -113,9 +113,10 @@ public class CliErrorTests
     }
 
     [Fact]
-    public void TensorRT_target_says_plainly_it_is_not_available()
+    public void TensorRT_target_with_require_engine_says_plainly_TensorRT_is_not_here()
     {
+        // Without --require-engine the bundle is written and the engine reported "not built" (tests/Bundles).
         using var tmp = new TempDir();
-        ShouldBeOneLineError(Export(tmp, "--checkpoint", TinyCkpt, "--config", TinyConfig, "--target", "tensorrt"), "TensorRT");
+        ShouldBeOneLineError(Export(tmp, "--checkpoint", TinyCkpt, "--config", TinyConfig, "--target", "tensorrt", "--require-engine"), "TensorRT");
     }
 }

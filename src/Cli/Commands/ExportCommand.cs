@@ -39,11 +39,16 @@ public static class ExportCommand
         {
             arch, checkpoint, config, imageSize, mode, target, output, force, opset, external, precision, keepFp32, ioDtype, passes, trtVersion, json,
         };
+        var bundle = new BundleExportOptions();
+        bundle.AddTo(cmd);
         cmd.SetAction(parse => CommonOptions.Guard(parse, () =>
         {
-            if (parse.GetValue(target) == "tensorrt")
-                throw new UsageException("--target tensorrt: TensorRT is not available in this build (no TensorRT on this machine); export --target onnx and build the engine with trtexec --onnx=model.onnx where TensorRT is installed");
             var io = new CliOutput(parse.GetValue(json));
+            bool tensorrt = parse.GetValue(target) == "tensorrt";
+            if (!tensorrt && bundle.GivenWithoutBundle(parse) is { } trtOnly)
+                throw new UsageException($"{trtOnly} applies to --target tensorrt");
+            if (tensorrt && parse.GetResult(opset) is { Implicit: false })
+                throw new UsageException("--opset: the tensorrt target picks the opset for --trt-version");
             // Cheap checks first: nothing below opens the checkpoint or builds a graph before these pass.
             if (parse.GetValue(arch) is { } archName) CommonOptions.GetArchitecture(archName);
             if (parse.GetResult(opset) is { Implicit: false }) CommonOptions.CheckOpset(parse.GetValue(opset));
@@ -68,6 +73,9 @@ public static class ExportCommand
             var parts = modeName is null
                 ? [new ArtifactPart("model", new BuildRequest(parse.GetValue(imageSize)))]
                 : architecture.PlanMode(cfgRoot, modeName);
+            if (tensorrt)
+                return BundleExportCommand.Run(parse, bundle, architecture, ckptPath, parse.GetValue(config), cfgRoot,
+                    parts, modeName?.ToLowerInvariant(), outDir, parse.GetValue(force), threshold, t, plan, passList);
             var request = new ExportRequest(architecture, ckptPath, cfgRoot, parts, outDir,
                 new OnnxExportOptions(t.Opset, threshold), parse.GetValue(force), modeName?.ToLowerInvariant(), t, plan, passList,
                 parse.GetValue(config)?.FullName)

@@ -13,13 +13,15 @@ public static class InspectCommand
 {
     public static Command Create()
     {
-        var path = new Argument<string>("path") { Description = "Checkpoint file, folder or sharded index; or an .onnx model" };
+        var path = new Argument<string>("path") { Description = "Checkpoint file, folder or sharded index; an .onnx file; or a TensorRT bundle folder (hashes verified)" };
         var filter = new Option<string?>("--filter") { Description = "Only tensors whose name contains this text" };
         var limit = new Option<int>("--limit") { Description = "Show at most this many tensors (0 = all)", DefaultValueFactory = _ => 0 };
         var json = CommonOptions.Json();
         var cmd = new Command("inspect", "List a checkpoint's tensors (name, dtype, shape) and the architecture they match") { path, filter, limit, json };
         cmd.SetAction(parse => CommonOptions.Guard(parse, () =>
         {
+            if (Validators.Bundles.BundleReader.IsBundle(parse.GetValue(path)!))
+                return BundleInspectCommand.Run(parse.GetValue(path)!);
             var io = new CliOutput(parse.GetValue(json));
             int max = parse.GetValue(limit);
             if (max < 0) throw new UsageException($"--limit {max}: must be 0 (all) or more");

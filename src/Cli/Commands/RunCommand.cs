@@ -28,12 +28,15 @@ public static class RunCommand
         {
             onnx, image, mode, output, maxTiles, json,
         };
+        var providers = new ProviderOptions();
+        providers.AddTo(cmd);
         cmd.SetAction(parse => CommonOptions.Guard(parse, () =>
         {
             var io = new CliOutput(parse.GetValue(json));
             int max = parse.GetValue(maxTiles);
+            var ort = providers.Resolve(parse);
             if (RunDeepEncoder2.Handles(parse.GetValue(onnx)!))
-                return RunDeepEncoder2.Execute(parse.GetValue(onnx)!, parse.GetValue(image)!, parse.GetValue(mode), parse.GetValue(output)!, max);
+                return RunDeepEncoder2.Execute(parse.GetValue(onnx)!, parse.GetValue(image)!, parse.GetValue(mode), parse.GetValue(output)!, max, ort);
             if (max < DeepSeekOcrMode.MinTiles || max > DeepSeekOcrMode.MaxTiles)
                 throw new UsageException($"--max-tiles {max}: must be between {DeepSeekOcrMode.MinTiles} and {DeepSeekOcrMode.MaxTiles}");
             string imagePath = parse.GetValue(image)!;
@@ -50,7 +53,7 @@ public static class RunCommand
                 throw new UsageException($"--onnx {artifact.Path}: mode {artifact.Mode.Name} tiles the image but the artifact has no local-tile model");
 
             io.Step("session: ONNX Runtime, global view");
-            using var global = new OrtRunner(artifact.GlobalModel);
+            using var global = new OrtRunner(artifact.GlobalModel, ort);
             io.Step("inference: global view");
             var globalOut = global.Run(new Dictionary<string, HostTensor> { ["pixel_values"] = Batch([input.Global]) }, ["global_view_tokens"]);
             var globalTokens = globalOut["global_view_tokens"];
@@ -59,7 +62,7 @@ public static class RunCommand
             if (input.Tiles.Count > 0)
             {
                 io.Step("session: ONNX Runtime, local tiles");
-                using var local = new OrtRunner(artifact.LocalModel!);
+                using var local = new OrtRunner(artifact.LocalModel!, ort);
                 io.Step($"inference: {input.Tiles.Count} local tiles");
                 var localOut = local.Run(new Dictionary<string, HostTensor> { ["pixel_values"] = Batch(input.Tiles) }, ["projected", "image_newline"]);
                 var projected = localOut["projected"];

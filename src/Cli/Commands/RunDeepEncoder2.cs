@@ -54,7 +54,7 @@ internal static class RunDeepEncoder2
     }
 
     /// <summary>Runs the artifact on the image and writes the tokens; returns the exit code.</summary>
-    public static int Execute(string path, string imagePath, string? modeOverride, string outPath, int maxCrops)
+    public static int Execute(string path, string imagePath, string? modeOverride, string outPath, int maxCrops, OrtRunnerOptions? ort = null)
     {
         // Verified like every export folder (files inside it, listed, sha256) and --out kept away from the inputs.
         if (Directory.Exists(path)) Converters.Artifacts.ArtifactManifest.Load(path);
@@ -69,7 +69,7 @@ internal static class RunDeepEncoder2
         double preprocess = clock.Elapsed.TotalSeconds;
 
         HostTensor globalTokens;
-        using (var runner = new OrtRunner(global))
+        using (var runner = new OrtRunner(global, ort))
             globalTokens = runner.Run(
                 new Dictionary<string, HostTensor> { ["pixel_values"] = Batch([input.Global]) }, ["image_tokens"])["image_tokens"];
         long p = globalTokens.Shape[^1];
@@ -77,7 +77,7 @@ internal static class RunDeepEncoder2
         if (input.Tiles.Count > 0)
         {
             if (local is null) throw new UsageException($"--onnx {path}: mode {mode.Name} crops this image but the artifact has no local model");
-            using var runner = new OrtRunner(local);
+            using var runner = new OrtRunner(local, ort);
             var projected = runner.Run(new Dictionary<string, HostTensor> { ["pixel_values"] = Batch(input.Tiles) }, ["projected"])["projected"];
             tokens = DeepSeekOcr2TokenLayout.Assemble(globalTokens.Data, projected.Data, (int)p);
         }

@@ -55,8 +55,18 @@ public static class ValidateCommand
             fixture, arch, checkpoint, config, imageSize, inputs, seed, batch, paths, device, libtorch, precision, atol, rtol, errorStat, arbiter,
             report, junit, saveInputs, saveOutputs, opset, noTraces, onnx, json,
         };
+        var providers = new ProviderOptions();
+        providers.AddTo(cmd);
+        var bundle = new BundleValidateOptions();
+        bundle.AddTo(cmd);
         cmd.SetAction(parse => CommonOptions.Guard(parse, () =>
         {
+            if (parse.GetValue(bundle.Bundle) is not null && (parse.GetValue(arch) is not null || parse.GetValue(onnx) is not null || parse.GetValue(config) is not null))
+                throw new UsageException("--bundle takes the architecture, config and ONNX from the bundle; drop --arch/--config/--onnx");
+            if (parse.GetValue(bundle.Bundle) is not null)
+                return BundleValidateCommand.Run(parse, bundle, providers, parse.GetValue(checkpoint), parse.GetValue(fixture),
+                    parse.GetResult(precision) is { Implicit: false } ? parse.GetValue(precision) : null, ParseTolerances(parse.GetValue(atol), "--atol").All,
+                    ParseTolerances(parse.GetValue(rtol), "--rtol").All, parse.GetValue(seed), parse.GetValue(report));
             var io = new CliOutput(parse.GetValue(json));
             var (atolAll, atolPer) = ParseTolerances(parse.GetValue(atol), "--atol");
             var (rtolAll, rtolPer) = ParseTolerances(parse.GetValue(rtol), "--rtol");
@@ -75,6 +85,7 @@ public static class ValidateCommand
                 Traces = !parse.GetValue(noTraces),
                 ExportedModels = parse.GetValue(onnx) is { } model ? ArtifactModels(model) : null,
                 CaptureTensors = parse.GetValue(saveInputs) is not null || parse.GetValue(saveOutputs) is not null,
+                Ort = providers.Resolve(parse),
             };
             string? saveIn = CheckSafetensorsPath(parse.GetValue(saveInputs), "--save-inputs");
             string? saveOut = CheckSafetensorsPath(parse.GetValue(saveOutputs), "--save-outputs");

@@ -9,6 +9,7 @@ public enum OrtProvider
 {
     Cpu,
     Cuda,
+    TensorRt,
 }
 
 /// <summary>Session settings.</summary>
@@ -22,6 +23,12 @@ public sealed record OrtRunnerOptions(
     /// on its own, so the process's resident memory follows the live tensors (what `bench --no-arena` measures).
     /// </summary>
     public bool MemoryArena { get; init; } = true;
+
+    /// <summary>GPU ordinal for the CUDA and TensorRT providers.</summary>
+    public int DeviceId { get; init; }
+
+    /// <summary>TensorRT provider settings (fp16, caches, profile shapes); used with <see cref="OrtProvider.TensorRt"/>.</summary>
+    public TensorRtEpOptions? TensorRt { get; init; }
 }
 
 /// <summary>
@@ -73,13 +80,15 @@ public sealed partial class OrtRunner : IDisposable
         if (!options.MemoryArena) (_options.EnableCpuMemArena, _options.EnableMemoryPattern) = (false, false);
         try
         {
-            if (options.Provider == OrtProvider.Cuda) _options.AppendExecutionProvider_CUDA();
+            ExecutionProviders.Append(_options, options.Provider, options.DeviceId, options.TensorRt);
         }
-        catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException)
+        catch
         {
             _options.Dispose();
-            throw new ArgumentException($"--provider cuda: this ONNX Runtime build has no CUDA execution provider ({e.Message.Split('\n')[0]})");
+            throw;
         }
+        Provider = options.Provider;
+        DeviceId = options.DeviceId;
         try
         {
             if (model is null)
@@ -131,11 +140,27 @@ public sealed partial class OrtRunner : IDisposable
 
     public string ModelPath { get; }
 
+    /// <summary>The execution provider the session was made for.</summary>
+    public OrtProvider Provider { get; }
+
+    /// <summary>The GPU ordinal of a CUDA/TensorRT session.</summary>
+    public int DeviceId { get; }
+
+    /// <summary>The session, for <see cref="OrtBoundRun"/> (IOBinding).</summary>
+    internal InferenceSession Session => _session;
+
     public IReadOnlyList<(string Name, string ElementType, long[] Dims)> Inputs =>
         _session.InputMetadata.Select(kv => (kv.Key, kv.Value.ElementDataType.ToString(), kv.Value.Dimensions.Select(d => (long)d).ToArray())).ToArray();
 
     public IReadOnlyList<(string Name, string ElementType, long[] Dims)> Outputs =>
         _session.OutputMetadata.Select(kv => (kv.Key, kv.Value.ElementDataType.ToString(), kv.Value.Dimensions.Select(d => (long)d).ToArray())).ToArray();
+
+    /// <summary>
+    /// Binds inputs and outputs once (IOBinding) for repeated timed runs; outputs stay in the provider's memory (device
+    /// memory for CUDA/TensorRT). For bench: <c>using var b = runner.Bind(inputs); b.Run();</c>.
+    /// </summary>
+    public OrtBoundRun Bind(IReadOnlyDictionary<string, HostTensor> inputs, IEnumerable<string>? outputNames = null) =>
+        OrtBoundRun.Create(this, inputs, outputNames);
 
     /// <summary>Runs the model; returns the requested outputs (default: all) as f32 (or i64) host tensors.</summary>
     public IReadOnlyDictionary<string, HostTensor> Run(IReadOnlyDictionary<string, HostTensor> inputs, IEnumerable<string>? outputNames = null)
@@ -171,7 +196,7 @@ public sealed partial class OrtRunner : IDisposable
         }
     }
 
-    private static OrtValue ToOrt(string name, HostTensor t, TensorElementType type) => type switch
+    internal static OrtValue ToOrt(string name, HostTensor t, TensorElementType type) => type switch
     {
         TensorElementType.Float when t.Floats is not null => OrtValue.CreateTensorValueFromMemory(t.Floats, t.Shape),
         TensorElementType.Float16 when t.Floats is not null => OrtValue.CreateTensorValueFromMemory(t.Floats.Select(f => (Float16)f).ToArray(), t.Shape),
@@ -180,7 +205,7 @@ public sealed partial class OrtRunner : IDisposable
         _ => throw new ArgumentException($"input '{name}': {t.DType.ShortName()} data cannot feed a {type} model input"),
     };
 
-    private static HostTensor FromOrt(OrtValue v)
+    internal static HostTensor FromOrt(OrtValue v)
     {
         var info = v.GetTensorTypeAndShape();
         long[] shape = info.Shape;

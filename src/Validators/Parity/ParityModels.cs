@@ -86,6 +86,9 @@ public sealed record ValidationOptions
     /// <summary>An existing ONNX artifact to validate as the exported path, instead of exporting afresh.</summary>
     public string? ExportedModel { get; init; }
 
+    /// <summary>ONNX Runtime session settings of the exported path (execution provider, device id).</summary>
+    public Onnx.OrtRunnerOptions? Ort { get; init; }
+
     /// <summary>
     /// Precision plan of <see cref="ExportedModel"/> (its "precision" metadata): an f16/bf16 artifact is compared with that
     /// precision's tolerance, and on its outputs only (its intermediates carry the plan's types, not the reference's).

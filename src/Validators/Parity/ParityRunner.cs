@@ -268,8 +268,8 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
             progress?.Invoke($"exported: {name} on {Path.GetFileName(given)} (ONNX Runtime session + run)");
             string folder = Path.GetDirectoryName(Path.GetFullPath(given))!;
             using var artifact = extra.Length == 0
-                ? new OrtRunner(given)
-                : new OrtRunner(OnnxModelEditor.WithExtraOutputsInMemory(given, extra.Select(n => (n, graph.Find(n)!.Type))), folder, given);
+                ? new OrtRunner(given, Options.Ort)
+                : new OrtRunner(OnnxModelEditor.WithExtraOutputsInMemory(given, extra.Select(n => (n, graph.Find(n)!.Type))), folder, given, Options.Ort);
             var available = artifact.Outputs.Select(o => o.Name).ToHashSet();
             var present = graph.Outputs.Select(o => o.Name).Concat(extra).Where(available.Contains).ToArray();
             return calls.Select(inputs => artifact.Run(inputs, present)).ToList();
@@ -280,7 +280,7 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
             progress?.Invoke($"export: {name} graph to ONNX (temporary)");
             var export = OnnxExporter.Export(graph, weights, Path.Combine(dir, "model.onnx"), new OnnxExportOptions(Options.Opset) { ExtraOutputs = extra });
             progress?.Invoke($"exported: {name} (ONNX Runtime session + run)");
-            using var runner = new OrtRunner(export.ModelPath);
+            using var runner = new OrtRunner(export.ModelPath, Options.Ort);
             var wanted = graph.Outputs.Select(o => o.Name).Concat(extra).ToArray();
             return calls.Select(inputs => runner.Run(inputs, wanted)).ToList();
         }
