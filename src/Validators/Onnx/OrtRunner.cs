@@ -109,35 +109,6 @@ public sealed partial class OrtRunner : IDisposable
         ModelPath = modelPath;
     }
 
-    /// <summary>
-    /// A session over a model held in memory (e.g. a copy of a user's artifact with extra outputs) whose external data
-    /// stays in <paramref name="externalDataFolder"/>: nothing is written beside the user's files.
-    /// <paramref name="displayPath"/> names the model in messages.
-    /// </summary>
-    public OrtRunner(byte[] model, string externalDataFolder, string displayPath, OrtRunnerOptions? options = null)
-    {
-        options ??= new OrtRunnerOptions();
-        _options = new SessionOptions
-        {
-            GraphOptimizationLevel = options.Optimization,
-            IntraOpNumThreads = options.IntraOpThreads,
-            LogSeverityLevel = ShowNativeLogs ? OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING : OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL,
-        };
-        // ONNX Runtime resolves relative external-data locations of an in-memory model against this folder.
-        _options.AddSessionConfigEntry("session.model_external_initializers_file_folder_path", externalDataFolder);
-        try
-        {
-            if (options.Provider == OrtProvider.Cuda) _options.AppendExecutionProvider_CUDA();
-            _session = new InferenceSession(model, _options);
-        }
-        catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException)
-        {
-            _options.Dispose();
-            throw new ArgumentException($"{displayPath}: ONNX Runtime cannot load it ({e.Message.ReplaceLineEndings(" ")})");
-        }
-        ModelPath = displayPath;
-    }
-
     public string ModelPath { get; }
 
     /// <summary>The execution provider the session was made for.</summary>

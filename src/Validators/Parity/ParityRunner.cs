@@ -266,10 +266,9 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
             // The shipped artifact itself, never written to: intermediates are exposed through an in-memory copy of its
             // graph whose external data is read from the artifact's folder.
             progress?.Invoke($"exported: {name} on {Path.GetFileName(given)} (ONNX Runtime session + run)");
-            string folder = Path.GetDirectoryName(Path.GetFullPath(given))!;
             using var artifact = extra.Length == 0
                 ? new OrtRunner(given, Options.Ort)
-                : new OrtRunner(OnnxModelEditor.WithExtraOutputsInMemory(given, extra.Select(n => (n, graph.Find(n)!.Type))), folder, given, Options.Ort);
+                : new OrtRunner(given, OnnxModelEditor.WithExtraOutputsInMemory(given, extra.Select(n => (n, graph.Find(n)!.Type))), Options.Ort);
             var available = artifact.Outputs.Select(o => o.Name).ToHashSet();
             var present = graph.Outputs.Select(o => o.Name).Concat(extra).Where(available.Contains).ToArray();
             return calls.Select(inputs => artifact.Run(inputs, present)).ToList();
