@@ -33,22 +33,9 @@ public sealed partial class OrtRunner
     /// </summary>
     public PreparedInputs Prepare(IReadOnlyDictionary<string, HostTensor> inputs)
     {
-        var names = new List<string>();
-        var values = new List<OrtValue>();
+        var (names, values) = ToOrtInputs(inputs);
         try
         {
-            foreach (var (name, meta) in _session.InputMetadata)
-            {
-                if (!inputs.TryGetValue(name, out var t))
-                    throw new ArgumentException($"{ModelPath}: input '{name}' not given (inputs: {string.Join(", ", _session.InputMetadata.Keys)})");
-                var dims = meta.Dimensions;
-                if (dims.Length != t.Shape.Length || dims.Where((d, i) => d > 0 && d != t.Shape[i]).Any())
-                    throw new ArgumentException($"{ModelPath}: input '{name}' has shape {t.ShapeText}, the model expects [{string.Join(", ", dims)}]");
-                names.Add(name);
-                values.Add(ToOrt(name, t, meta.ElementDataType));
-            }
-            foreach (var extra in inputs.Keys.Where(k => !_session.InputMetadata.ContainsKey(k)))
-                throw new ArgumentException($"{ModelPath}: the model has no input '{extra}'");
             return new PreparedInputs(names, values, _session.OutputMetadata.Keys.ToArray());
         }
         catch

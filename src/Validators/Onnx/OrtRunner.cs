@@ -133,8 +133,11 @@ public sealed partial class OrtRunner : IDisposable
     public OrtBoundRun Bind(IReadOnlyDictionary<string, HostTensor> inputs, IEnumerable<string>? outputNames = null) =>
         OrtBoundRun.Create(this, inputs, outputNames);
 
-    /// <summary>Runs the model; returns the requested outputs (default: all) as f32 (or i64) host tensors.</summary>
-    public IReadOnlyDictionary<string, HostTensor> Run(IReadOnlyDictionary<string, HostTensor> inputs, IEnumerable<string>? outputNames = null)
+    /// <summary>
+    /// The inputs as OrtValues in the session's input order, checked first (every input given, shapes fit, no unknown names):
+    /// a mistake is one ArgumentException naming the input, before ONNX Runtime sees anything. The caller disposes the values.
+    /// </summary>
+    private (List<string> Names, List<OrtValue> Values) ToOrtInputs(IReadOnlyDictionary<string, HostTensor> inputs)
     {
         var names = new List<string>();
         var values = new List<OrtValue>();
@@ -146,12 +149,28 @@ public sealed partial class OrtRunner : IDisposable
                     throw new ArgumentException($"{ModelPath}: input '{name}' not given (inputs: {string.Join(", ", _session.InputMetadata.Keys)})");
                 var dims = meta.Dimensions;
                 if (dims.Length != t.Shape.Length || dims.Where((d, i) => d > 0 && d != t.Shape[i]).Any())
-                    throw new ArgumentException($"{ModelPath}: input '{name}' has shape {t.ShapeText}, the model expects [{string.Join(", ", dims.Select((d, i) => d > 0 ? d.ToString(System.Globalization.CultureInfo.InvariantCulture) : meta.SymbolicDimensions[i]))}]");
+                    throw new ArgumentException($"{ModelPath}: input '{name}' has shape {t.ShapeText}, the model expects " +
+                        $"[{string.Join(", ", dims.Select((d, i) => d > 0 ? d.ToString(System.Globalization.CultureInfo.InvariantCulture) : meta.SymbolicDimensions[i]))}]");
                 names.Add(name);
                 values.Add(ToOrt(name, t, meta.ElementDataType));
             }
             foreach (var extra in inputs.Keys.Where(k => !_session.InputMetadata.ContainsKey(k)))
                 throw new ArgumentException($"{ModelPath}: the model has no input '{extra}'");
+            return (names, values);
+        }
+        catch
+        {
+            foreach (var v in values) v.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Runs the model; returns the requested outputs (default: all) as f32 (or i64) host tensors.</summary>
+    public IReadOnlyDictionary<string, HostTensor> Run(IReadOnlyDictionary<string, HostTensor> inputs, IEnumerable<string>? outputNames = null)
+    {
+        var (names, values) = ToOrtInputs(inputs);
+        try
+        {
             var wanted = (outputNames ?? _session.OutputMetadata.Keys).Distinct().ToArray();
             foreach (var o in wanted.Where(o => !_session.OutputMetadata.ContainsKey(o)))
                 throw new ArgumentException($"{ModelPath}: the model has no output '{o}'");
