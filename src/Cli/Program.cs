@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Spectre.Console;
 using ModelForge.Cli.Commands;
 
 namespace ModelForge.Cli;
@@ -11,6 +12,9 @@ public static class Program
 {
     public static int Main(string[] args)
     {
+        // Commands that still print through the static AnsiConsole (bundles, bench, compare) follow the same width rule as
+        // CliOutput: no wrapping when stdout is redirected, COLUMNS honoured.
+        AnsiConsole.Profile.Width = Output.CliOutput.Width(Console.IsOutputRedirected, AnsiConsole.Profile.Width);
         var root = new RootCommand("ModelForge: turn VLM vision-encoder checkpoints into verified, deployable ONNX artifacts.")
         {
             CommonOptions.Verbose,
