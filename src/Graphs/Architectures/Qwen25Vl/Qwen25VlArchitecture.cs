@@ -29,12 +29,7 @@ public sealed class Qwen25VlArchitecture : Architecture
     public override Graph Build(JsonElement? config, BuildRequest request) => Qwen25VlBuilder.Build(Config(config), request.ComputeType);
 
     /// <summary>Any case runs on the one symbolic graph; the case's "patches" must be a positive integer when given.</summary>
-    public override BuildRequest RequestForCase(JsonElement fixtureCase)
-    {
-        if (fixtureCase.TryGetProperty("patches", out var p) && (!p.TryGetInt64(out long patches) || patches < 1))
-            throw new GraphException("fixture case \"patches\" must be a positive integer");
-        return new BuildRequest();
-    }
+    public override BuildRequest RequestForCase(JsonElement fixtureCase) => Qwen2VlCalls.RequestForCase(fixtureCase);
 
     /// <summary>
     /// pixel_values [N, 1176] + grid_thw [images, 3] -> one call per FRAME (an image is one frame; a video's T frames are

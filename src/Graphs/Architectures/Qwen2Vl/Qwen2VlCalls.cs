@@ -9,6 +9,17 @@ namespace ModelForge.Graphs.Architectures.Qwen2Vl;
 /// </summary>
 public static class Qwen2VlCalls
 {
+    /// <summary>
+    /// The build request of a fixture case of either Qwen family: one symbolic graph serves every case, so the request is
+    /// the default; the case's "patches", when given, must be a positive integer.
+    /// </summary>
+    public static BuildRequest RequestForCase(System.Text.Json.JsonElement fixtureCase)
+    {
+        if (fixtureCase.TryGetProperty("patches", out var p) && (!p.TryGetInt64(out long patches) || patches < 1))
+            throw new GraphException("fixture case \"patches\" must be a positive integer");
+        return new BuildRequest();
+    }
+
     /// <summary>One call's share of a packed batch: its grid, the first packed row and the row count (T*H*W).</summary>
     public readonly record struct Slot(GridThw Grid, long FirstRow);
 
