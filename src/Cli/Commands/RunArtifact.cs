@@ -18,6 +18,27 @@ internal sealed record RunArtifact(string Path, DeepSeekOcrMode Mode, string Glo
         ? $"mode {Mode.Name}: a {Mode.BaseSize}-px global graph and a {t}-px local-tile graph"
         : $"mode {Mode.Name}: one {Mode.BaseSize}-px global graph, no local-tile graph";
 
+    /// <summary>
+    /// The family an --onnx path holds: an export folder's manifest "architecture", or a ModelForge .onnx file's
+    /// "architecture" metadata; null when neither can be read (the DeepEncoder path then says what is wrong with it).
+    /// </summary>
+    public static string? ArchitectureOf(string path)
+    {
+        try
+        {
+            if (File.Exists(path)) return OnnxModelReader.Read(path).Metadata.GetValueOrDefault("architecture");
+            string manifest = System.IO.Path.Combine(path, "manifest.json");
+            if (!File.Exists(manifest)) return null;
+            using var doc = JsonDocument.Parse(Converters.IO.SafeFile.ReadAllBytes(manifest, Converters.Artifacts.ArtifactManifest.MaxBytes, manifest));
+            return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("architecture", out var a)
+                && a.ValueKind == JsonValueKind.String ? a.GetString() : null;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return null;   // unreadable: RunArtifact.Open reports it with one line
+        }
+    }
+
     public static RunArtifact Open(string path, string? modeOverride)
     {
         if (modeOverride is not null) CommonOptions.CheckMode(modeOverride);
@@ -44,7 +65,7 @@ internal sealed record RunArtifact(string Path, DeepSeekOcrMode Mode, string Glo
         var root = doc.RootElement;
         string arch = root.TryGetProperty("architecture", out var a) && a.ValueKind == JsonValueKind.String ? a.GetString()! : "?";
         if (arch != "deepencoder")
-            throw new UsageException($"--onnx {path}: a {arch} artifact; run takes DeepEncoder and DeepEncoder V2 (DeepSeek-OCR, DeepSeek-OCR 2) artifacts only");
+            throw new UsageException($"--onnx {path}: a {arch} artifact; run takes DeepEncoder, DeepEncoder V2, Qwen2-VL and Qwen2.5-VL artifacts only");
         string? recorded = root.TryGetProperty("mode", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() : null;
         var parts = root.GetProperty("parts").EnumerateArray().ToDictionary(e => e.GetProperty("name").GetString()!, e => e);
         var globalPart = parts.GetValueOrDefault("global").ValueKind == JsonValueKind.Object ? parts["global"] : parts.GetValueOrDefault("model");
@@ -79,7 +100,8 @@ internal sealed record RunArtifact(string Path, DeepSeekOcrMode Mode, string Glo
     {
         var summary = OnnxModelReader.Read(path);
         string arch = summary.Metadata.GetValueOrDefault("architecture", "?");
-        if (arch != "deepencoder") throw new UsageException($"--onnx {path}: a {arch} model; run takes DeepEncoder and DeepEncoder V2 (DeepSeek-OCR, DeepSeek-OCR 2) artifacts only");
+        if (arch != "deepencoder")
+            throw new UsageException($"--onnx {path}: a {arch} model; run takes DeepEncoder, DeepEncoder V2, Qwen2-VL and Qwen2.5-VL artifacts only");
         if (summary.Metadata.GetValueOrDefault("part") == "local")
             throw new UsageException($"--onnx {path}: a local-tile graph; give the export folder (global + local graphs)");
         var pixels = summary.Inputs.FirstOrDefault(i => i.Name == "pixel_values")

@@ -11,8 +11,10 @@ using Spectre.Console;
 namespace ModelForge.Cli.Commands;
 
 /// <summary>
-/// `modelforge run`: image -> DeepSeek-OCR preprocessing -> exported graph(s) on ONNX Runtime -> the final vision-token
-/// sequence ([local mosaic], global view, view_seperator), written as safetensors ("tokens" [N, P]).
+/// `modelforge run`: image -> the family's preprocessing -> exported graph(s) on ONNX Runtime -> the final vision-token
+/// sequence, written as safetensors ("tokens" [N, P]). The export's manifest names the family: DeepSeek-OCR (here:
+/// [local mosaic], global view, view_seperator), DeepSeek-OCR 2 (<see cref="RunDeepEncoder2"/>), Qwen2-VL and Qwen2.5-VL
+/// (<see cref="RunQwen"/>).
 /// </summary>
 public static class RunCommand
 {
@@ -23,10 +25,18 @@ public static class RunCommand
         var mode = new Option<string?>("--mode") { Description = "Mode, when the artifact does not record one (deepencoder: tiny, small, base, large, gundam, gundam-m; deepencoder2: gundam, base)" };
         var output = new Option<string>("--out", "-o") { Description = "Where to write the tokens (.safetensors)", Required = true };
         var maxTiles = new Option<int>("--max-tiles") { Description = "Largest tile count of the tiling rule (deepencoder 2..9; deepencoder2 2..6)", DefaultValueFactory = _ => 6 };
-        var json = CommonOptions.Json();
-        var cmd = new Command("run", "Run an exported DeepEncoder or DeepEncoder V2 artifact on an image and write its vision tokens")
+        var minPixels = new Option<int?>("--min-pixels")
         {
-            onnx, image, mode, output, maxTiles, json,
+            Description = "qwen2vl / qwen25vl: smallest resized pixel count (default: the manifest's preprocessing, else the released 3136)",
+        };
+        var maxPixels = new Option<int?>("--max-pixels")
+        {
+            Description = "qwen2vl / qwen25vl: largest resized pixel count (default: the manifest's preprocessing, else the released 12845056)",
+        };
+        var json = CommonOptions.Json();
+        var cmd = new Command("run", "Run an exported DeepEncoder, DeepEncoder V2, Qwen2-VL or Qwen2.5-VL artifact on an image and write its vision tokens")
+        {
+            onnx, image, mode, output, maxTiles, minPixels, maxPixels, json,
         };
         var providers = new ProviderOptions();
         providers.AddTo(cmd);
@@ -35,6 +45,19 @@ public static class RunCommand
             var io = new CliOutput(parse.GetValue(json));
             int max = parse.GetValue(maxTiles);
             var ort = providers.Resolve(parse);
+            string? family = RunArtifact.ArchitectureOf(parse.GetValue(onnx)!);
+            bool pixelOptions = parse.GetValue(minPixels) is not null || parse.GetValue(maxPixels) is not null;
+            if (family is not null && RunQwen.Families.Contains(family))
+            {
+                // The DeepSeek-OCR options have no meaning for NaViT: refused rather than silently ignored.
+                if (parse.GetValue(mode) is { } m) throw new UsageException($"--mode {m}: {family} artifacts have no modes; use --min-pixels / --max-pixels");
+                if (parse.GetResult(maxTiles) is { Implicit: false })
+                    throw new UsageException($"--max-tiles {max}: {family} artifacts do not tile; use --min-pixels / --max-pixels");
+                return RunQwen.Execute(io, parse.GetValue(onnx)!, parse.GetValue(image)!, parse.GetValue(output)!, parse.GetValue(minPixels),
+                    parse.GetValue(maxPixels), ort);
+            }
+            if (pixelOptions)
+                throw new UsageException($"--min-pixels / --max-pixels: apply to qwen2vl and qwen25vl artifacts; {parse.GetValue(onnx)} is a {family ?? "non-Qwen"} artifact");
             if (RunDeepEncoder2.Handles(parse.GetValue(onnx)!))
                 return RunDeepEncoder2.Execute(parse.GetValue(onnx)!, parse.GetValue(image)!, parse.GetValue(mode), parse.GetValue(output)!, max, ort);
             if (max < DeepSeekOcrMode.MinTiles || max > DeepSeekOcrMode.MaxTiles)
