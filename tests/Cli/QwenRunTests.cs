@@ -73,7 +73,8 @@ public class QwenRunTests(ITestOutputHelper output, QwenRunTests.Exports exports
         want.Shape[0].Should().Be(tokens);
         var got = file.ReadAsFloat32("tokens");
         var cmp = TensorComparator.Compare("tokens", new HostTensor(want.Shape, got), want, Tolerance.Fp32);
-        output.WriteLine($"{arch} {image}: {want.Shape[0]} tokens x {want.Shape[1]}, grid {pre.Grid}, max |run - reference| = {cmp.MaxAbs:E2}");
+        output.WriteLine($"{arch} {image}: {want.Shape[0]} tokens x {want.Shape[1]}, grid {pre.Grid}, " +
+            $"max |run - reference| = {cmp.MaxAbs:E2}");
         cmp.Passed.Should().BeTrue(cmp.Failure);
         r.Stdout.Should().Contain($"{tokens} tokens [{tokens}, {want.Shape[1]}]").And.Contain($"grid_thw 1x{pre.Grid.H}x{pre.Grid.W}");
     }
@@ -82,7 +83,8 @@ public class QwenRunTests(ITestOutputHelper output, QwenRunTests.Exports exports
     public void Json_output_describes_the_run()
     {
         using var tmp = new TempDir();
-        var r = Support.Cli.Run("run", "--onnx", _exports.Folder["qwen25vl"], "--image", Repo.Fixture("golden", "preprocess", "small_300x200.png"),
+        string small = Repo.Fixture("golden", "preprocess", "small_300x200.png");
+        var r = Support.Cli.Run("run", "--onnx", _exports.Folder["qwen25vl"], "--image", small,
             "--out", tmp.File("t.safetensors"), "--min-pixels", "3136", "--json");
         r.ExitCode.Should().Be(0, r.ToString());
         using var doc = JsonDocument.Parse(r.Stdout);
@@ -96,6 +98,41 @@ public class QwenRunTests(ITestOutputHelper output, QwenRunTests.Exports exports
     }
 
     [Fact]
+    public void The_manifests_preprocessing_sets_the_pixel_bounds_and_options_override_it()
+    {
+        // An export from an HF folder records its preprocessor_config.json as "preprocessing"; edited in here.
+        using var tmp = new TempDir();
+        string folder = tmp.File("export");
+        Directory.CreateDirectory(folder);
+        foreach (var f in Directory.GetFiles(_exports.Folder["qwen25vl"])) File.Copy(f, Path.Combine(folder, Path.GetFileName(f)));
+        void Preprocessing(int patch)
+        {
+            var m = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "manifest.json")))!.AsObject();
+            m["preprocessing"] = System.Text.Json.Nodes.JsonNode.Parse(
+                $$"""{"patch_size": {{patch}}, "temporal_patch_size": 2, "merge_size": 2, "min_pixels": 3136, "max_pixels": 200704}""");
+            File.WriteAllText(Path.Combine(folder, "manifest.json"), m.ToJsonString());
+        }
+        Preprocessing(14);
+        string wide = Repo.Fixture("golden", "preprocess", "wide_1600x900.png");
+        int Tokens(params string[] extra)
+        {
+            var r = Support.Cli.Run(["run", "--onnx", folder, "--image", wide, "--out", tmp.File("t.safetensors"), "--json", .. extra]);
+            r.ExitCode.Should().Be(0, r.ToString());
+            using var doc = JsonDocument.Parse(r.Stdout);
+            return doc.RootElement.GetProperty("tokens").GetInt32();
+        }
+        Tokens().Should().Be(Qwen2VlSmartResize.Tokens(900, 1600, maxPixels: 200704));
+        Tokens("--max-pixels", "401408").Should().Be(Qwen2VlSmartResize.Tokens(900, 1600, maxPixels: 401408));
+        Qwen2VlSmartResize.Tokens(900, 1600, maxPixels: 200704).Should().NotBe(Qwen2VlSmartResize.Tokens(900, 1600, maxPixels: 401408));
+
+        Preprocessing(16);
+        var bad = Support.Cli.Run("run", "--onnx", folder, "--image", wide, "--out", tmp.File("u.safetensors"));
+        bad.ExitCode.Should().Be(2, bad.ToString());
+        bad.Stderr.Should().Contain("preprocessing.patch_size is 16 but the graph's config has 14");
+        File.Exists(tmp.File("u.safetensors")).Should().BeFalse();
+    }
+
+    [Fact]
     public void Bad_options_and_images_are_one_line_refusals_and_write_nothing()
     {
         using var tmp = new TempDir();
@@ -104,7 +141,8 @@ public class QwenRunTests(ITestOutputHelper output, QwenRunTests.Exports exports
         string outPath = tmp.File("t.safetensors");
         Refused(["--onnx", qwen, "--image", small, "--max-pixels", "100"], "--max-pixels 100", "784");
         Refused(["--onnx", qwen, "--image", small, "--min-pixels", "0"], "--min-pixels 0");
-        Refused(["--onnx", qwen, "--image", small, "--min-pixels", "500000", "--max-pixels", "200704"], "min_pixels 500000 is above max_pixels 200704");
+        Refused(["--onnx", qwen, "--image", small, "--min-pixels", "500000", "--max-pixels", "200704"],
+            "min_pixels 500000 is above max_pixels 200704");
         Refused(["--onnx", qwen, "--image", small, "--min-pixels", "20000000"], "--min-pixels", "max_pixels from the released");
         Refused(["--onnx", qwen, "--image", small, "--mode", "gundam"], "--mode gundam", "no modes");
         Refused(["--onnx", _exports.Folder["qwen2vl"], "--image", small, "--max-tiles", "4"], "--max-tiles 4", "do not tile");

@@ -232,7 +232,11 @@ public static class BenchCommand
         foreach (var (name, _, _) in runner.Inputs)
         {
             if (!st.Contains(name)) throw new UsageException($"--inputs {file}: no tensor named '{name}' (the model's inputs: {string.Join(", ", runner.Inputs.Select(i => i.Name))})");
-            result[name] = new HostTensor(st.Get(name).Shape, st.ReadAsFloat32(name));
+            // Integer inputs (Qwen2.5-VL's window order and slots, grid indices) keep their int64 values.
+            var info = st.Get(name);
+            result[name] = info.DType == DataType.Int64
+                ? new HostTensor(info.Shape, System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(st.GetBytes(name)).ToArray())
+                : new HostTensor(info.Shape, st.ReadAsFloat32(name));
         }
         return result;
     }

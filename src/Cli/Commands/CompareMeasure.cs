@@ -1,9 +1,12 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text.Json;
+using ModelForge.Converters.Checkpoints;
 using ModelForge.Converters.Compare;
 using ModelForge.Converters.Onnx;
 using ModelForge.Graphs.Architectures;
+using ModelForge.Graphs.Ir;
 
 namespace ModelForge.Cli.Commands;
 
@@ -67,7 +70,7 @@ public sealed class CompareMeasure(string ep, int threads, int iterations, long 
                         BenchOutput.Progress($"measure: {row.Family} page {row.Page}: {run.Part} {dims}");
                         // Runs of many seconds need no warm-up; short ones get one.
                         int warmup = row.Runs.First(r => r.Run == run).Cost.Flops > WarmupBelowFlops ? 0 : 1;
-                        done[dims] = m = Bench(file, run.Bindings, warmup);
+                        done[dims] = m = Bench(file, run.Bindings, warmup, InputsFile(dir, done.Count, run));
                     }
                     var key = (row.Family, row.Page);
                     if (!results.TryGetValue(key, out var list)) results[key] = list = [];
@@ -88,7 +91,19 @@ public sealed class CompareMeasure(string ep, int threads, int iterations, long 
     /// <summary>Graph runs above this many FLOPs (seconds on a CPU) are timed without a warm-up run.</summary>
     public const double WarmupBelowFlops = 500e9;
 
-    private MeasuredRun Bench(string file, IReadOnlyDictionary<string, long> bindings, int warmup)
+    /// <summary>The run's host-derived inputs written for `bench --inputs` (null: bench feeds random floats).</summary>
+    private static string? InputsFile(string dir, int index, GraphRun run)
+    {
+        if (run.Inputs is null) return null;
+        string path = Path.Combine(dir, $"inputs-{index}.safetensors");
+        var tensors = run.Inputs().Select(kv => kv.Value.Longs is { } longs
+            ? new WritableTensor(kv.Key, DataType.Int64, kv.Value.Shape, () => MemoryMarshal.AsBytes(longs.AsSpan()).ToArray())
+            : new WritableTensor(kv.Key, DataType.Float32, kv.Value.Shape, () => MemoryMarshal.AsBytes(kv.Value.Data.AsSpan()).ToArray()));
+        SafetensorsWriter.Write(path, tensors.ToArray());
+        return path;
+    }
+
+    private MeasuredRun Bench(string file, IReadOnlyDictionary<string, long> bindings, int warmup, string? inputs)
     {
         var psi = new ProcessStartInfo { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         string self = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find the modelforge executable");
@@ -102,6 +117,11 @@ public sealed class CompareMeasure(string ep, int threads, int iterations, long 
         {
             psi.ArgumentList.Add("--dim");
             psi.ArgumentList.Add($"{k}={v}");
+        }
+        if (inputs is not null)
+        {
+            psi.ArgumentList.Add("--inputs");
+            psi.ArgumentList.Add(inputs);
         }
         using var p = Process.Start(psi) ?? throw new InvalidOperationException("cannot start modelforge bench");
         var stderr = p.StandardError.ReadToEndAsync();

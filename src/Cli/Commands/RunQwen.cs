@@ -36,7 +36,8 @@ internal static class RunQwen
         int Heads, Qwen2VlProcessorConfig Processor, string Source);
 
     /// <summary>Runs the artifact on the image and writes the tokens; returns the exit code.</summary>
-    public static int Execute(CliOutput io, string path, string imagePath, string outPath, int? minPixels, int? maxPixels, OrtRunnerOptions? ort)
+    public static int Execute(CliOutput io, string path, string imagePath, string outPath, int? minPixels, int? maxPixels,
+        OrtRunnerOptions? ort)
     {
         if (File.Exists(path))
             throw new UsageException($"--onnx {path}: a Qwen model file; give its export folder (manifest.json records the config " +
@@ -56,8 +57,8 @@ internal static class RunQwen
         var calls = arch.PlanCalls(artifact.Config, input.ToInputs());
         var missing = artifact.Inputs.Where(n => !calls[0].ContainsKey(n)).ToArray();
         if (missing.Length > 0)
-            throw new UsageException($"--onnx {path}: the model takes {string.Join(", ", missing)}, which {artifact.Arch}'s host side does not " +
-                $"compute (it gives {string.Join(", ", calls[0].Keys)}); re-export with this ModelForge");
+            throw new UsageException($"--onnx {path}: the model takes {string.Join(", ", missing)}, which {artifact.Arch}'s " +
+                $"host side does not compute (it gives {string.Join(", ", calls[0].Keys)}); re-export with this ModelForge");
 
         io.Step($"session: ONNX Runtime, {Path.GetFileName(artifact.Model)}");
         var results = new List<IReadOnlyDictionary<string, HostTensor>>();
@@ -70,7 +71,8 @@ internal static class RunQwen
         var features = arch.CombineCalls(artifact.Config, results)[Output];
         long n = features.Shape[0], p = features.Shape[^1];
         if (n != input.Tokens(processor.MergeSize))
-            throw new InvalidOperationException($"{Output} has {n} rows, expected {input.Tokens(processor.MergeSize)} tokens for grid {grid}");
+            throw new InvalidOperationException(
+                $"{Output} has {n} rows, expected {input.Tokens(processor.MergeSize)} tokens for grid {grid}");
 
         io.Step($"write: {outPath}");
         float[] tokens = features.Data;
@@ -91,7 +93,8 @@ internal static class RunQwen
             {
                 tokens = n, width = p, shape = new[] { n, p }, architecture = artifact.Arch, resized = new[] { w, h },
                 grid_thw = new[] { grid.T, grid.H, grid.W }, min_pixels = processor.MinPixels, max_pixels = processor.MaxPixels,
-                pixels_from = minPixels is null && maxPixels is null ? artifact.Source : "--min-pixels / --max-pixels", out_path = Path.GetFullPath(outPath),
+                pixels_from = minPixels is null && maxPixels is null ? artifact.Source : "--min-pixels / --max-pixels",
+                out_path = Path.GetFullPath(outPath),
                 seconds = Math.Round(clock.Elapsed.TotalSeconds, 3), phases = io.PhaseSeconds(),
             });
         return ExitCodes.Ok;
@@ -116,7 +119,8 @@ internal static class RunQwen
     /// Runtime's CPU attention materialises them), so the limit is on patches per frame, and the message gives the
     /// largest --max-pixels that fits.
     /// </summary>
-    private static void CheckBounds(Artifact a, Qwen2VlProcessorConfig processor, RgbImage picture, (int W, int H, GridThw Grid) plan, string imagePath)
+    private static void CheckBounds(Artifact a, Qwen2VlProcessorConfig processor, RgbImage picture, (int W, int H, GridThw Grid) plan,
+        string imagePath)
     {
         double patches = plan.Grid.FramePatches;
         double bytes = 4.0 * a.Heads * patches * patches;
@@ -125,9 +129,10 @@ internal static class RunQwen
         long fitPixels = (long)fitPatches * processor.PatchSize * processor.PatchSize;
         int tokens = plan.Grid.FramePatches / (processor.MergeSize * processor.MergeSize);
         throw new UsageException(
-            $"--image {imagePath}: {picture.Width}x{picture.Height} resizes to {plan.W}x{plan.H} = {tokens:N0} tokens ({plan.Grid.FramePatches:N0} " +
-            $"patches, max_pixels {processor.MaxPixels:N0}); full attention over them needs one activation of {Gib(bytes)} ({a.Heads} heads x " +
-            $"patches² x 4 bytes), above the limit of {Gib(ModelBounds.MaxActivationBytes)}; use --max-pixels {fitPixels} or less");
+            $"--image {imagePath}: {picture.Width}x{picture.Height} resizes to {plan.W}x{plan.H} = {tokens:N0} tokens " +
+            $"({plan.Grid.FramePatches:N0} patches, max_pixels {processor.MaxPixels:N0}); full attention over them needs one activation " +
+            $"of {Gib(bytes)} ({a.Heads} heads x patches² x 4 bytes), above the limit of {Gib(ModelBounds.MaxActivationBytes)}; " +
+            $"use --max-pixels {fitPixels} or less");
     }
 
     /// <summary>The processor parameters with --min-pixels / --max-pixels applied and checked.</summary>
@@ -154,7 +159,8 @@ internal static class RunQwen
         string manifest = Path.Combine(verified.Folder, "manifest.json");
         try
         {
-            using var doc = JsonDocument.Parse(Converters.IO.SafeFile.ReadAllBytes(manifest, Converters.Artifacts.ArtifactManifest.MaxBytes, manifest));
+            var bytes = Converters.IO.SafeFile.ReadAllBytes(manifest, Converters.Artifacts.ArtifactManifest.MaxBytes, manifest);
+            using var doc = JsonDocument.Parse(bytes);
             var root = doc.RootElement;
             string arch = root.GetProperty("architecture").GetString()!;
             var config = root.TryGetProperty("config", out var c) && c.ValueKind == JsonValueKind.Object
@@ -163,7 +169,8 @@ internal static class RunQwen
                 ?? throw new UsageException($"{manifest}: no model part");
             var partJson = root.GetProperty("parts").EnumerateArray().First(e => e.GetProperty("name").GetString() == part.Name);
             var inputs = partJson.GetProperty("inputs").EnumerateArray().Select(e => e.GetProperty("name").GetString()!).ToArray();
-            var outputs = partJson.TryGetProperty("outputs", out var o) ? o.EnumerateArray().Select(e => e.GetProperty("name").GetString()!).ToArray() : [];
+            var outputs = partJson.TryGetProperty("outputs", out var o)
+                ? o.EnumerateArray().Select(e => e.GetProperty("name").GetString()!).ToArray() : [];
             if (!outputs.Contains(Output)) throw new UsageException($"--onnx {path}: the model has no {Output} output");
             var (vit, heads) = arch == "qwen25vl" ? Vit(Qwen25VlVisionConfig.FromJson(config)) : Vit(Qwen2VlVisionConfig.FromJson(config));
             var (processor, source) = Processor(root, vit, manifest);
@@ -187,11 +194,15 @@ internal static class RunQwen
     /// "preprocessing" (recorded from an HF folder's preprocessor_config.json) gives min/max pixels and mean/std and must
     /// agree on the sizes; without it, the released preprocessor_config.json values.
     /// </summary>
-    private static (Qwen2VlProcessorConfig Config, string Source) Processor(JsonElement root, (int Patch, int Temporal, int Merge, int Channels) vit,
-        string manifest)
+    private static (Qwen2VlProcessorConfig Config, string Source) Processor(JsonElement root,
+        (int Patch, int Temporal, int Merge, int Channels) vit, string manifest)
     {
-        if (vit.Channels != 3) throw new UsageException($"{manifest}: vit.in_channels is {vit.Channels}; run feeds RGB images (3 channels)");
-        var config = Qwen2VlProcessorConfig.Released with { PatchSize = vit.Patch, TemporalPatchSize = vit.Temporal, MergeSize = vit.Merge };
+        if (vit.Channels != 3)
+            throw new UsageException($"{manifest}: vit.in_channels is {vit.Channels}; run feeds RGB images (3 channels)");
+        var config = Qwen2VlProcessorConfig.Released with
+        {
+            PatchSize = vit.Patch, TemporalPatchSize = vit.Temporal, MergeSize = vit.Merge,
+        };
         if (!root.TryGetProperty("preprocessing", out var pre) || pre.ValueKind != JsonValueKind.Object)
             return (config, "the released preprocessor_config.json");
         int Int(string key, int fallback) => pre.TryGetProperty(key, out var v) ? v.GetInt32() : fallback;

@@ -4,6 +4,7 @@ using ModelForge.Graphs.Architectures;
 using ModelForge.Graphs.Architectures.DeepEncoder;
 using ModelForge.Graphs.Architectures.DeepEncoder2;
 using ModelForge.Graphs.Architectures.InternVl2;
+using ModelForge.Graphs.Architectures.Qwen25Vl;
 using ModelForge.Graphs.Architectures.Qwen2Vl;
 using ModelForge.Graphs.Architectures.Vary;
 using ModelForge.Graphs.Ir;
@@ -12,9 +13,12 @@ namespace ModelForge.Converters.Compare;
 
 /// <summary>
 /// One forward pass the family's own pipeline makes for an image: which graph (architecture part and build request)
-/// and the values of its symbolic axes (batch B, tile axis T, Qwen2-VL's token axis M). Runs of one image are sequential.
+/// and the values of its symbolic axes (batch B, tile axis T, Qwen2-VL's token axis M, Qwen2.5-VL's window axis W). Runs of
+/// one image are sequential. <paramref name="Inputs"/>, when set, makes the run's graph inputs (host-derived index inputs
+/// such as Qwen2.5-VL's window order, which random values cannot stand in for); otherwise a measurement feeds random floats.
 /// </summary>
-public sealed record GraphRun(string Part, BuildRequest Request, IReadOnlyDictionary<string, long> Bindings, string Description);
+public sealed record GraphRun(string Part, BuildRequest Request, IReadOnlyDictionary<string, long> Bindings, string Description,
+    [property: JsonIgnore] Func<IReadOnlyDictionary<string, HostTensor>>? Inputs = null);
 
 /// <summary>What a family makes of one image: vision tokens for the language model, their layout, and the passes.</summary>
 public sealed record VisionPlan(long Tokens, string Layout, IReadOnlyList<GraphRun> Runs);
@@ -41,6 +45,12 @@ public static class ComparedFamilies
     /// <summary>InternVL 2.0's released max_dynamic_patch (12 tiles of 448, plus a thumbnail when tiled).</summary>
     public const int InternVlMaxTiles = 12;
 
+    /// <summary>Qwen2.5-VL's released preprocessor_config.json min_pixels (Qwen2.5-VL-3B-Instruct, fixtures/hf-configs).</summary>
+    public const int Qwen25VlMinPixels = 3136;
+
+    /// <summary>Qwen2.5-VL's released preprocessor_config.json max_pixels (Qwen2.5-VL-3B-Instruct, fixtures/hf-configs).</summary>
+    public const int Qwen25VlMaxPixels = 12845056;
+
     public static IReadOnlyList<ComparedFamily> All { get; } =
     [
         .. DeepSeekOcrMode.All.Where(m => !m.Crop).Select(Fixed),
@@ -61,6 +71,11 @@ public static class ComparedFamilies
         new("qwen2vl", "qwen2vl",
             $"smart_resize to multiples of 28 within [{Qwen2VlSmartResize.ReleasedMinPixels}, {Qwen2VlSmartResize.ReleasedMaxPixels}] pixels; one token per 28x28",
             Qwen2Vl),
+        new("qwen25vl", "qwen25vl",
+            $"smart_resize to multiples of 28 within [{Qwen25VlMinPixels}, {Qwen25VlMaxPixels}] pixels (released Qwen2.5-VL "
+            + $"preprocessor_config); one token per 28x28; window attention in {Qwen25VlVisionConfig.Default.WindowSize}-px windows, "
+            + $"full attention only in blocks {string.Join("/", Qwen25VlVisionConfig.Default.FullattBlockIndexes)}",
+            Qwen25Vl),
     ];
 
     /// <summary>What `--families deepencoder,vary,internvl2,qwen2vl` means: the families' headline configurations.</summary>
@@ -71,6 +86,7 @@ public static class ComparedFamilies
         ["vary"] = ["vary"],
         ["internvl2"] = ["internvl2"],
         ["qwen2vl"] = ["qwen2vl"],
+        ["qwen25vl"] = ["qwen25vl"],
     };
 
     /// <summary>Entries for a comma list of entry ids or group names; ArgumentException naming an unknown one.</summary>
@@ -145,5 +161,37 @@ public static class ComparedFamilies
         return new VisionPlan(tokens, $"resized {rw}x{rh}: {rw / cfg.PatchSize}x{rh / cfg.PatchSize} patches / {cfg.MergeUnit}",
             [new GraphRun("model", new BuildRequest(), new Dictionary<string, long> { [Qwen2VlBuilder.TokenSymbol] = tokens, [Qwen2VlBuilder.FrameSymbol] = 1 },
                 $"{tokens * cfg.MergeUnit} patches, one frame")]);
+    }
+
+    /// <summary>
+    /// Qwen2.5-VL (released 7B vision config): the same smart_resize rule; the one symbolic graph bound to M tokens and W
+    /// windows of one frame, with the frame's host-derived inputs (rotary tables in window order, window order, slots,
+    /// bias, token order: <see cref="Architecture.PlanCalls"/>) for a measurement. Nothing in it is quadratic in M except
+    /// the full-attention blocks.
+    /// </summary>
+    private static VisionPlan Qwen25Vl(int w, int h)
+    {
+        var cfg = Qwen25VlVisionConfig.Default;
+        var (rh, rw) = Qwen2VlSmartResize.Resize(h, w, cfg.PatchSize * cfg.SpatialMergeSize, Qwen25VlMinPixels, Qwen25VlMaxPixels);
+        int gh = rh / cfg.PatchSize, gw = rw / cfg.PatchSize;
+        long tokens = (long)gh * gw / cfg.MergeUnit;
+        int windows = Qwen25VlWindows.Frame(gh, gw, cfg.WindowUnits, cfg.SpatialMergeSize).Windows;
+        IReadOnlyDictionary<string, HostTensor> Inputs()
+        {
+            var rng = new Random(0);
+            var pixels = new float[(long)gh * gw * cfg.PatchValues];
+            for (long i = 0; i < pixels.LongLength; i++) pixels[i] = (float)(rng.NextDouble() * 2 - 1);
+            var batch = new Dictionary<string, HostTensor>(StringComparer.Ordinal)
+            {
+                ["pixel_values"] = new HostTensor([(long)gh * gw, cfg.PatchValues], pixels),
+                ["grid_thw"] = new HostTensor([1, 3], [1L, gh, gw]),
+            };
+            return ArchitectureRegistry.Get("qwen25vl").PlanCalls(null, batch).Single();
+        }
+        return new VisionPlan(tokens, $"resized {rw}x{rh}: {gw}x{gh} patches / {cfg.MergeUnit}, {windows} windows",
+            [new GraphRun("model", new BuildRequest(), new Dictionary<string, long>
+            {
+                [Qwen25VlBuilder.TokenSymbol] = tokens, [Qwen25VlBuilder.WindowSymbol] = windows,
+            }, $"{tokens * cfg.MergeUnit} patches in {windows} windows, one frame", Inputs)]);
     }
 }

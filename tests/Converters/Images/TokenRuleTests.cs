@@ -2,6 +2,7 @@ using System.Text.Json;
 using FluentAssertions;
 using ModelForge.Converters.Compare;
 using ModelForge.Converters.Images;
+using ModelForge.Graphs.Architectures.Qwen25Vl;
 using ModelForge.Tests.Support;
 using Xunit;
 
@@ -90,6 +91,48 @@ public sealed class TokenRuleTests
         released.Should().BeGreaterThan(50);
     }
 
+    [Fact]
+    public void Qwen2_5_VL_follows_smart_resize_with_its_released_preprocessor_config()
+    {
+        // The entry's pixel bounds are the released Qwen2.5-VL preprocessor_config.json's (fixtures/hf-configs).
+        using var pre = JsonDocument.Parse(File.ReadAllText(Repo.Fixture("hf-configs", "Qwen__Qwen2.5-VL-3B-Instruct", "preprocessor_config.json")));
+        pre.RootElement.GetProperty("min_pixels").GetInt32().Should().Be(ComparedFamilies.Qwen25VlMinPixels);
+        pre.RootElement.GetProperty("max_pixels").GetInt32().Should().Be(ComparedFamilies.Qwen25VlMaxPixels);
+        var entry = Entry("qwen25vl");
+        entry.Architecture.Should().Be("qwen25vl");
+        entry.Rule.Should().Contain("window attention").And.Contain("112-px windows").And.Contain("7/15/23/31");
+        int n = 0;
+        foreach (var e in Tiling.GetProperty("qwen2vl_smart_resize").EnumerateArray())
+        {
+            int w = e.GetProperty("width").GetInt32(), h = e.GetProperty("height").GetInt32();
+            if (e.GetProperty("min_pixels").GetInt32() != ComparedFamilies.Qwen25VlMinPixels
+                || e.GetProperty("max_pixels").GetInt32() != ComparedFamilies.Qwen25VlMaxPixels) continue;
+            var plan = entry.Plan(w, h);
+            plan.Tokens.Should().Be(e.GetProperty("tokens").GetInt32(), $"{w}x{h}");
+            var run = plan.Runs.Single();
+            run.Bindings["M"].Should().Be(plan.Tokens);
+            int gh = e.GetProperty("resized_height").GetInt32() / 14, gw = e.GetProperty("resized_width").GetInt32() / 14;
+            run.Bindings["W"].Should().Be(Qwen25VlWindows.Frame(gh, gw, 4, 2).Windows, $"{w}x{h}: 112-px windows = 4x4 merge units");
+            n++;
+        }
+        n.Should().BeGreaterThan(50);
+    }
+
+    [Fact]
+    public void Qwen2_5_VL_runs_carry_the_graphs_host_derived_inputs()
+    {
+        // What `compare --measure` feeds bench: the family's planned inputs for one frame, matching the graph's inputs
+        // once M and W are bound (random floats cannot stand in for window order and slots).
+        var run = Entry("qwen25vl").Plan(300, 200).Runs.Single();
+        run.Inputs.Should().NotBeNull();
+        var inputs = run.Inputs!();
+        var graph = ModelForge.Graphs.Architectures.ArchitectureRegistry.Get("qwen25vl").Build(null, run.Request);
+        inputs.Keys.Should().BeEquivalentTo(graph.Inputs.Select(i => i.Name));
+        foreach (var i in graph.Inputs)
+            inputs[i.Name].Shape.Should().Equal(i.Shape.Dims.Select(d => d.Evaluate(run.Bindings)), i.Name);
+        inputs["token_order"].Longs!.Order().Should().Equal(Enumerable.Range(0, 77).Select(x => (long)x));
+    }
+
     [Theory]
     [InlineData(700, 700, 257)]       // both sides <= 768: global view only, 256 + separator
     [InlineData(4096, 4096, 833)]     // square page: 2x2 crops (max 6): 4 x 144 + 257
@@ -109,6 +152,7 @@ public sealed class TokenRuleTests
     public void Families_resolve_groups_and_reject_unknown_names()
     {
         ComparedFamilies.Resolve("deepencoder,qwen2vl").Select(f => f.Id).Should().Equal("deepencoder-base", "deepencoder-gundam", "qwen2vl");
+        ComparedFamilies.Resolve("qwen2vl,qwen25vl,deepencoder2").Select(f => f.Id).Should().Equal("qwen2vl", "qwen25vl", "deepencoder2");
         var act = () => ComparedFamilies.Resolve("deepencoder,nope");
         act.Should().Throw<ArgumentException>().WithMessage("*unknown family 'nope'*");
     }
