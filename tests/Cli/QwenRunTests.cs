@@ -148,6 +148,21 @@ public class QwenRunTests(ITestOutputHelper output, QwenRunTests.Exports exports
         Refused(["--onnx", _exports.Folder["qwen2vl"], "--image", small, "--max-tiles", "4"], "--max-tiles 4", "do not tile");
         Refused(["--onnx", Path.Combine(qwen, "model.onnx"), "--image", small], "give its export folder");
         Refused(["--onnx", qwen, "--image", tmp.File("missing.png")], "--image", "not found");
+        string manifest = Path.Combine(qwen, "manifest.json");
+        long manifestBytes = new FileInfo(manifest).Length;
+        foreach (var (target, says) in new[] { (small, "an input of this run"), (manifest, "a file of") })
+        {
+            var r = Support.Cli.Run("run", "--onnx", qwen, "--image", small, "--out", target);
+            r.ExitCode.Should().Be(2, r.ToString());
+            r.Stderr.Should().Contain(says);
+        }
+        new FileInfo(manifest).Length.Should().Be(manifestBytes, "--out never overwrites an input");
+
+        // The Qwen options on another family's artifact, and the DeepSeek-OCR ones on a Qwen artifact (above).
+        var de = Support.Cli.Run("export", "--arch", "deepencoder", "--checkpoint", Path.Combine(Repo.Golden("deepencoder-tiny"), "model.safetensors"),
+            "--config", Path.Combine(Repo.Golden("deepencoder-tiny"), "fixture.json"), "--out", tmp.File("de"));
+        de.ExitCode.Should().Be(0, de.ToString());
+        Refused(["--onnx", tmp.File("de"), "--image", small, "--max-pixels", "200704"], "--min-pixels / --max-pixels", "a deepencoder artifact");
 
         // An aspect ratio smart_resize refuses (above 200), named by --image.
         string thin = tmp.File("thin.png");

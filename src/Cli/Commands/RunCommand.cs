@@ -56,8 +56,10 @@ public static class RunCommand
                 return RunQwen.Execute(io, parse.GetValue(onnx)!, parse.GetValue(image)!, parse.GetValue(output)!, parse.GetValue(minPixels),
                     parse.GetValue(maxPixels), ort);
             }
-            if (pixelOptions)
-                throw new UsageException($"--min-pixels / --max-pixels: apply to qwen2vl and qwen25vl artifacts; {parse.GetValue(onnx)} is a {family ?? "non-Qwen"} artifact");
+            // (An unreadable --onnx path falls through: the DeepEncoder path names what is wrong with it.)
+            if (pixelOptions && family is not null)
+                throw new UsageException(
+                    $"--min-pixels / --max-pixels: apply to qwen2vl and qwen25vl artifacts; {parse.GetValue(onnx)} is a {family} artifact");
             if (RunDeepEncoder2.Handles(parse.GetValue(onnx)!))
                 return RunDeepEncoder2.Execute(parse.GetValue(onnx)!, parse.GetValue(image)!, parse.GetValue(mode), parse.GetValue(output)!, max, ort);
             if (max < DeepSeekOcrMode.MinTiles || max > DeepSeekOcrMode.MaxTiles)
