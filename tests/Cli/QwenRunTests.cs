@@ -159,10 +159,12 @@ public class QwenRunTests(ITestOutputHelper output, QwenRunTests.Exports exports
         new FileInfo(manifest).Length.Should().Be(manifestBytes, "--out never overwrites an input");
 
         // The Qwen options on another family's artifact, and the DeepSeek-OCR ones on a Qwen artifact (above).
-        var de = Support.Cli.Run("export", "--arch", "deepencoder", "--checkpoint", Path.Combine(Repo.Golden("deepencoder-tiny"), "model.safetensors"),
-            "--config", Path.Combine(Repo.Golden("deepencoder-tiny"), "fixture.json"), "--out", tmp.File("de"));
+        string deTiny = Repo.Golden("deepencoder-tiny");
+        var de = Support.Cli.Run("export", "--arch", "deepencoder", "--checkpoint", Path.Combine(deTiny, "model.safetensors"),
+            "--config", Path.Combine(deTiny, "fixture.json"), "--out", tmp.File("de"));
         de.ExitCode.Should().Be(0, de.ToString());
-        Refused(["--onnx", tmp.File("de"), "--image", small, "--max-pixels", "200704"], "--min-pixels / --max-pixels", "a deepencoder artifact");
+        Refused(["--onnx", tmp.File("de"), "--image", small, "--max-pixels", "200704"],
+            "--min-pixels / --max-pixels", "a deepencoder artifact");
 
         // An aspect ratio smart_resize refuses (above 200), named by --image.
         string thin = tmp.File("thin.png");

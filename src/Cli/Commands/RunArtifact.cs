@@ -29,7 +29,8 @@ internal sealed record RunArtifact(string Path, DeepSeekOcrMode Mode, string Glo
             if (File.Exists(path)) return OnnxModelReader.Read(path).Metadata.GetValueOrDefault("architecture");
             string manifest = System.IO.Path.Combine(path, "manifest.json");
             if (!File.Exists(manifest)) return null;
-            using var doc = JsonDocument.Parse(Converters.IO.SafeFile.ReadAllBytes(manifest, Converters.Artifacts.ArtifactManifest.MaxBytes, manifest));
+            var bytes = Converters.IO.SafeFile.ReadAllBytes(manifest, Converters.Artifacts.ArtifactManifest.MaxBytes, manifest);
+            using var doc = JsonDocument.Parse(bytes);
             return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("architecture", out var a)
                 && a.ValueKind == JsonValueKind.String ? a.GetString() : null;
         }
@@ -44,12 +45,14 @@ internal sealed record RunArtifact(string Path, DeepSeekOcrMode Mode, string Glo
         if (modeOverride is not null) CommonOptions.CheckMode(modeOverride);
         if (File.Exists(path)) return FromFile(System.IO.Path.GetFullPath(path), modeOverride);
         string manifest = System.IO.Path.Combine(path, "manifest.json");
-        if (!File.Exists(manifest)) throw new UsageException($"--onnx {path}: neither an .onnx file nor an export folder with manifest.json");
+        if (!File.Exists(manifest))
+            throw new UsageException($"--onnx {path}: neither an .onnx file nor an export folder with manifest.json");
         try
         {
             return FromManifest(path, manifest, modeOverride);
         }
-        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException or OverflowException)
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException
+                                   or OverflowException)
         {
             // A damaged or hand-edited manifest is the user's input: one line naming it, not an internal error.
             throw new UsageException($"{manifest}: not a valid ModelForge manifest ({e.Message.ReplaceLineEndings(" ")})");
@@ -65,10 +68,12 @@ internal sealed record RunArtifact(string Path, DeepSeekOcrMode Mode, string Glo
         var root = doc.RootElement;
         string arch = root.TryGetProperty("architecture", out var a) && a.ValueKind == JsonValueKind.String ? a.GetString()! : "?";
         if (arch != "deepencoder")
-            throw new UsageException($"--onnx {path}: a {arch} artifact; run takes DeepEncoder, DeepEncoder V2, Qwen2-VL and Qwen2.5-VL artifacts only");
+            throw new UsageException(
+                $"--onnx {path}: a {arch} artifact; run takes DeepEncoder, DeepEncoder V2, Qwen2-VL and Qwen2.5-VL artifacts only");
         string? recorded = root.TryGetProperty("mode", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() : null;
         var parts = root.GetProperty("parts").EnumerateArray().ToDictionary(e => e.GetProperty("name").GetString()!, e => e);
-        var globalPart = parts.GetValueOrDefault("global").ValueKind == JsonValueKind.Object ? parts["global"] : parts.GetValueOrDefault("model");
+        var globalPart = parts.GetValueOrDefault("global").ValueKind == JsonValueKind.Object
+            ? parts["global"] : parts.GetValueOrDefault("model");
         if (globalPart.ValueKind != JsonValueKind.Object) throw new UsageException($"{manifest}: no global or model part");
         string ModelFile(JsonElement part) => System.IO.Path.Combine(path, part.GetProperty("file").GetString()!);
         int Size(JsonElement part) => int.Parse(part.GetProperty("image_size").GetString()!, CultureInfo.InvariantCulture);
@@ -80,18 +85,21 @@ internal sealed record RunArtifact(string Path, DeepSeekOcrMode Mode, string Glo
         {
             held = DeepSeekOcrMode.Parse(recorded) with { BaseSize = baseSize, TileSize = localSize };
             if (DeepSeekOcrMode.Parse(recorded).Crop != localSize.HasValue)
-                throw new UsageException($"{manifest}: records mode {recorded} but {(localSize is null ? "has no" : "has a")} local-tile part");
+                throw new UsageException(
+                    $"{manifest}: records mode {recorded} but {(localSize is null ? "has no" : "has a")} local-tile part");
         }
         else
         {
             if (localSize is not null) throw new UsageException($"{manifest}: a local-tile part but no mode recorded");
             var (sam, patch) = SamSize(root);
             held = NonTilingModeOf(baseSize, sam, patch) ?? throw new UsageException(
-                $"--onnx {path}: exported at {baseSize} px, which is no DeepSeek-OCR mode's global size for a {sam}-px SAM ({ModeSizes(sam, patch)}); export with --mode");
+                $"--onnx {path}: exported at {baseSize} px, which is no DeepSeek-OCR mode's global size for a {sam}-px SAM " +
+                $"({ModeSizes(sam, patch)}); export with --mode");
         }
         var artifact = new RunArtifact(path, held, ModelFile(globalPart), localSize is null ? null : ModelFile(local));
         if (modeOverride is not null && !string.Equals(modeOverride.Trim(), held.Name, StringComparison.OrdinalIgnoreCase))
-            throw new UsageException($"--mode {modeOverride}: {path} holds {artifact.Describe()}; drop --mode, or export --mode {modeOverride.Trim().ToLowerInvariant()}");
+            throw new UsageException($"--mode {modeOverride}: {path} holds {artifact.Describe()}; drop --mode, or export --mode " +
+                modeOverride.Trim().ToLowerInvariant());
         return artifact;
     }
 
@@ -101,28 +109,35 @@ internal sealed record RunArtifact(string Path, DeepSeekOcrMode Mode, string Glo
         var summary = OnnxModelReader.Read(path);
         string arch = summary.Metadata.GetValueOrDefault("architecture", "?");
         if (arch != "deepencoder")
-            throw new UsageException($"--onnx {path}: a {arch} model; run takes DeepEncoder, DeepEncoder V2, Qwen2-VL and Qwen2.5-VL artifacts only");
+            throw new UsageException(
+                $"--onnx {path}: a {arch} model; run takes DeepEncoder, DeepEncoder V2, Qwen2-VL and Qwen2.5-VL artifacts only");
         if (summary.Metadata.GetValueOrDefault("part") == "local")
             throw new UsageException($"--onnx {path}: a local-tile graph; give the export folder (global + local graphs)");
         var pixels = summary.Inputs.FirstOrDefault(i => i.Name == "pixel_values")
             ?? throw new UsageException($"--onnx {path}: has no pixel_values input");
-        if (pixels.Dims.Count != 4 || !int.TryParse(pixels.Dims[2], CultureInfo.InvariantCulture, out int size) || pixels.Dims[3] != pixels.Dims[2])
+        if (pixels.Dims.Count != 4 || !int.TryParse(pixels.Dims[2], CultureInfo.InvariantCulture, out int size)
+            || pixels.Dims[3] != pixels.Dims[2])
             throw new UsageException($"--onnx {path}: pixel_values is [{string.Join(", ", pixels.Dims)}], not a fixed square image");
         // A single file carries no config: the released modes' sizes decide; a scaled model's size needs --mode.
         var byReleasedSize = NonTilingModeOf(size, 1024, 16);
         if (modeOverride is null)
             return new RunArtifact(path, byReleasedSize ?? throw new UsageException(
-                $"--onnx {path}: takes {size}-px images, which is no released mode's size ({ModeSizes(1024, 16)}); add --mode or give the export folder"), path, null);
+                $"--onnx {path}: takes {size}-px images, which is no released mode's size ({ModeSizes(1024, 16)}); " +
+                "add --mode or give the export folder"), path, null);
         var mode = DeepSeekOcrMode.Parse(modeOverride);
-        if (mode.Crop) throw new UsageException($"--mode {mode.Name}: tiles the image and needs the local-tile graph; give the export folder, not {path}");
+        if (mode.Crop)
+            throw new UsageException(
+                $"--mode {mode.Name}: tiles the image and needs the local-tile graph; give the export folder, not {path}");
         if (byReleasedSize is not null && byReleasedSize.Name != mode.Name)
-            throw new UsageException($"--mode {mode.Name}: needs {mode.BaseSize}-px images; {path} takes {size}-px images (mode {byReleasedSize.Name})");
+            throw new UsageException(
+                $"--mode {mode.Name}: needs {mode.BaseSize}-px images; {path} takes {size}-px images (mode {byReleasedSize.Name})");
         return new RunArtifact(path, mode with { BaseSize = size }, path, null);
     }
 
     private static (int Sam, int Patch) SamSize(JsonElement manifest)
     {
-        if (manifest.TryGetProperty("config", out var c) && c.ValueKind == JsonValueKind.Object && c.TryGetProperty("sam", out var sam) && sam.ValueKind == JsonValueKind.Object)
+        if (manifest.TryGetProperty("config", out var c) && c.ValueKind == JsonValueKind.Object
+            && c.TryGetProperty("sam", out var sam) && sam.ValueKind == JsonValueKind.Object)
         {
             int Get(string k, int d) => sam.TryGetProperty(k, out var v) && v.TryGetInt32(out int i) ? i : d;
             return (Get("image_size", 1024), Get("patch_size", 16));
@@ -147,7 +162,9 @@ internal sealed record RunArtifact(string Path, DeepSeekOcrMode Mode, string Glo
         }
     }
 
-    private static DeepSeekOcrMode? NonTilingModeOf(int size, int sam, int patch) => Scaled(sam, patch).FirstOrDefault(m => !m.Crop && m.BaseSize == size);
+    private static DeepSeekOcrMode? NonTilingModeOf(int size, int sam, int patch) =>
+        Scaled(sam, patch).FirstOrDefault(m => !m.Crop && m.BaseSize == size);
 
-    private static string ModeSizes(int sam, int patch) => string.Join(", ", Scaled(sam, patch).Where(m => !m.Crop).Select(m => $"{m.Name} {m.BaseSize}"));
+    private static string ModeSizes(int sam, int patch) =>
+        string.Join(", ", Scaled(sam, patch).Where(m => !m.Crop).Select(m => $"{m.Name} {m.BaseSize}"));
 }

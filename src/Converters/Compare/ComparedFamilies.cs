@@ -62,14 +62,17 @@ public static class ComparedFamilies
             + "144 queries per crop, 256 for the global view, + separator",
             DeepEncoder2Gundam),
         new("vary", "vary",
-            $"two fixed views: SAM {VaryConfig.Default.Sam.ImageSize} px + CLIP {VaryConfig.Default.Clip.ImageSize} px, {VaryConfig.Default.Tokens} tokens whatever the page",
-            (_, _) => new VisionPlan(VaryConfig.Default.Tokens, $"{VaryConfig.Default.Tokens} (SAM and CLIP tokens concatenated on channels)",
+            $"two fixed views: SAM {VaryConfig.Default.Sam.ImageSize} px + CLIP {VaryConfig.Default.Clip.ImageSize} px, "
+            + $"{VaryConfig.Default.Tokens} tokens whatever the page",
+            (_, _) => new VisionPlan(VaryConfig.Default.Tokens,
+                $"{VaryConfig.Default.Tokens} (SAM and CLIP tokens concatenated on channels)",
                 [new GraphRun("model", new BuildRequest(), One, "both towers, batch 1")])),
         new("internvl2", "internvl2",
             $"dynamic_preprocess: 1..{InternVlMaxTiles} tiles of 448 by aspect ratio, + thumbnail when tiled; 256 tokens per tile",
             InternVl),
         new("qwen2vl", "qwen2vl",
-            $"smart_resize to multiples of 28 within [{Qwen2VlSmartResize.ReleasedMinPixels}, {Qwen2VlSmartResize.ReleasedMaxPixels}] pixels; one token per 28x28",
+            $"smart_resize to multiples of 28 within [{Qwen2VlSmartResize.ReleasedMinPixels}, {Qwen2VlSmartResize.ReleasedMaxPixels}] "
+            + "pixels; one token per 28x28",
             Qwen2Vl),
         new("qwen25vl", "qwen25vl",
             $"smart_resize to multiples of 28 within [{Qwen25VlMinPixels}, {Qwen25VlMaxPixels}] pixels (released Qwen2.5-VL "
@@ -97,7 +100,11 @@ public static class ComparedFamilies
         {
             if (Groups.TryGetValue(raw, out var group)) ids.AddRange(group);
             else if (All.Any(f => string.Equals(f.Id, raw, StringComparison.OrdinalIgnoreCase))) ids.Add(raw.ToLowerInvariant());
-            else throw new ArgumentException($"--families: unknown family '{raw}' (known: {string.Join(", ", Groups.Keys.Concat(All.Select(f => f.Id)).Distinct())})");
+            else
+            {
+                string known = string.Join(", ", Groups.Keys.Concat(All.Select(f => f.Id)).Distinct());
+                throw new ArgumentException($"--families: unknown family '{raw}' (known: {known})");
+            }
         }
         if (ids.Count == 0) throw new ArgumentException("--families: empty list");
         return ids.Distinct().Select(id => All.First(f => f.Id == id)).ToArray();
@@ -109,11 +116,13 @@ public static class ComparedFamilies
         long tokens = DeepSeekOcrTokenLayout.TokenCount(g);
         return new ComparedFamily($"deepencoder-{m.Name}", "deepencoder",
             $"{m.Name}: page padded to {m.BaseSize} px, {g}x{g} grid + newlines + separator = {tokens} tokens",
-            (_, _) => new VisionPlan(tokens, $"{g}x({g}+1)+1", [new GraphRun("global", new BuildRequest(m.BaseSize), One, $"global {m.BaseSize}")]));
+            (_, _) => new VisionPlan(tokens, $"{g}x({g}+1)+1",
+                [new GraphRun("global", new BuildRequest(m.BaseSize), One, $"global {m.BaseSize}")]));
     }
 
     private static ComparedFamily Gundam(string id, DeepSeekOcrMode m, int maxCrops) => new(id, "deepencoder",
-        $"{m.Name}: pages over {DeepSeekOcrPreprocessor.NoTilingLimit} px cut into {DeepSeekOcrMode.MinTiles}..{maxCrops} tiles of {m.TileSize} by aspect ratio + a {m.BaseSize} global view",
+        $"{m.Name}: pages over {DeepSeekOcrPreprocessor.NoTilingLimit} px cut into {DeepSeekOcrMode.MinTiles}..{maxCrops} tiles of "
+        + $"{m.TileSize} by aspect ratio + a {m.BaseSize} global view",
         (w, h) =>
         {
             int tile = m.TileSize!.Value;
@@ -122,7 +131,8 @@ public static class ComparedFamilies
             if (w <= DeepSeekOcrPreprocessor.NoTilingLimit && h <= DeepSeekOcrPreprocessor.NoTilingLimit)
                 return new VisionPlan(DeepSeekOcrTokenLayout.TokenCount(g), $"not tiled: {g}x({g}+1)+1", [global]);
             var (cols, rows) = DeepSeekOcrPreprocessor.CountTiles(w, h, DeepSeekOcrMode.MinTiles, maxCrops, tile);
-            var local = new GraphRun("local", new BuildRequest(tile, "T", Tiles: true), new Dictionary<string, long> { ["T"] = cols * rows },
+            var local = new GraphRun("local", new BuildRequest(tile, "T", Tiles: true),
+                new Dictionary<string, long> { ["T"] = cols * rows },
                 $"{cols}x{rows} tiles of {tile}");
             return new VisionPlan(DeepSeekOcrTokenLayout.TokenCount(g, t, cols, rows),
                 $"{cols}x{rows} tiles: {rows * t}x({cols * t}+1) + {g}x({g}+1)+1", [local, global]);
@@ -138,8 +148,10 @@ public static class ComparedFamilies
             return new VisionPlan(DeepSeekOcr2TokenLayout.TokenCount(Queries(m.BaseSize), 0, 0), "not cropped: 256 + 1", [global]);
         var (cols, rows) = TileGrid.Choose(w, h, DeepSeekOcrMode.MinTiles, DeepSeekMaxCrops, m.ImageSize);
         int k = cols * rows;
-        var local = new GraphRun("local", new BuildRequest(m.ImageSize, "T", Tiles: true), new Dictionary<string, long> { ["T"] = k }, $"{cols}x{rows} crops of {m.ImageSize}");
-        return new VisionPlan(DeepSeekOcr2TokenLayout.TokenCount(Queries(m.BaseSize), Queries(m.ImageSize), k), $"{cols}x{rows} crops: {k} x 144 + 256 + 1", [local, global]);
+        var local = new GraphRun("local", new BuildRequest(m.ImageSize, "T", Tiles: true), new Dictionary<string, long> { ["T"] = k },
+            $"{cols}x{rows} crops of {m.ImageSize}");
+        return new VisionPlan(DeepSeekOcr2TokenLayout.TokenCount(Queries(m.BaseSize), Queries(m.ImageSize), k),
+            $"{cols}x{rows} crops: {k} x 144 + 256 + 1", [local, global]);
     }
 
     private static VisionPlan InternVl(int w, int h)
@@ -159,7 +171,8 @@ public static class ComparedFamilies
         var (rh, rw) = Qwen2VlSmartResize.Resize(h, w, cfg.PatchSize * cfg.SpatialMergeSize);
         long tokens = (long)(rh / cfg.PatchSize) * (rw / cfg.PatchSize) / cfg.MergeUnit;
         return new VisionPlan(tokens, $"resized {rw}x{rh}: {rw / cfg.PatchSize}x{rh / cfg.PatchSize} patches / {cfg.MergeUnit}",
-            [new GraphRun("model", new BuildRequest(), new Dictionary<string, long> { [Qwen2VlBuilder.TokenSymbol] = tokens, [Qwen2VlBuilder.FrameSymbol] = 1 },
+            [new GraphRun("model", new BuildRequest(),
+                new Dictionary<string, long> { [Qwen2VlBuilder.TokenSymbol] = tokens, [Qwen2VlBuilder.FrameSymbol] = 1 },
                 $"{tokens * cfg.MergeUnit} patches, one frame")]);
     }
 

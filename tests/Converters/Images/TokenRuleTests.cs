@@ -37,7 +37,8 @@ public sealed class TokenRuleTests
         {
             int w = e.GetProperty("width").GetInt32(), h = e.GetProperty("height").GetInt32(), max = e.GetProperty("max_num").GetInt32();
             if (e.GetProperty("image_size").GetInt32() != 640 || e.GetProperty("min_num").GetInt32() != 2) continue;
-            var entry = Entry(max == 6 ? "deepencoder-gundam" : max == 9 ? "deepencoder-gundam-9" : throw new InvalidDataException($"max_num {max}"));
+            var entry = Entry(max == 6 ? "deepencoder-gundam"
+                : max == 9 ? "deepencoder-gundam-9" : throw new InvalidDataException($"max_num {max}"));
             int cols = e.GetProperty("grid")[0].GetInt32(), rows = e.GetProperty("grid")[1].GetInt32();
             var plan = entry.Plan(w, h);
             if (w <= 640 && h <= 640)
@@ -78,7 +79,8 @@ public sealed class TokenRuleTests
         {
             int w = e.GetProperty("width").GetInt32(), h = e.GetProperty("height").GetInt32();
             int min = e.GetProperty("min_pixels").GetInt32(), max = e.GetProperty("max_pixels").GetInt32();
-            Qwen2VlSmartResize.Resize(h, w, 28, min, max).Should().Be((e.GetProperty("resized_height").GetInt32(), e.GetProperty("resized_width").GetInt32()), $"{w}x{h} [{min}, {max}]");
+            Qwen2VlSmartResize.Resize(h, w, 28, min, max).Should().Be(
+                (e.GetProperty("resized_height").GetInt32(), e.GetProperty("resized_width").GetInt32()), $"{w}x{h} [{min}, {max}]");
             Qwen2VlSmartResize.Tokens(h, w, 14, 2, min, max).Should().Be(e.GetProperty("tokens").GetInt32());
             if (max == Qwen2VlSmartResize.ReleasedMaxPixels && min == Qwen2VlSmartResize.ReleasedMinPixels)
             {
@@ -95,7 +97,8 @@ public sealed class TokenRuleTests
     public void Qwen2_5_VL_follows_smart_resize_with_its_released_preprocessor_config()
     {
         // The entry's pixel bounds are the released Qwen2.5-VL preprocessor_config.json's (fixtures/hf-configs).
-        using var pre = JsonDocument.Parse(File.ReadAllText(Repo.Fixture("hf-configs", "Qwen__Qwen2.5-VL-3B-Instruct", "preprocessor_config.json")));
+        string released = Repo.Fixture("hf-configs", "Qwen__Qwen2.5-VL-3B-Instruct", "preprocessor_config.json");
+        using var pre = JsonDocument.Parse(File.ReadAllText(released));
         pre.RootElement.GetProperty("min_pixels").GetInt32().Should().Be(ComparedFamilies.Qwen25VlMinPixels);
         pre.RootElement.GetProperty("max_pixels").GetInt32().Should().Be(ComparedFamilies.Qwen25VlMaxPixels);
         var entry = Entry("qwen25vl");
@@ -151,7 +154,8 @@ public sealed class TokenRuleTests
     [Fact]
     public void Families_resolve_groups_and_reject_unknown_names()
     {
-        ComparedFamilies.Resolve("deepencoder,qwen2vl").Select(f => f.Id).Should().Equal("deepencoder-base", "deepencoder-gundam", "qwen2vl");
+        ComparedFamilies.Resolve("deepencoder,qwen2vl").Select(f => f.Id)
+            .Should().Equal("deepencoder-base", "deepencoder-gundam", "qwen2vl");
         ComparedFamilies.Resolve("qwen2vl,qwen25vl,deepencoder2").Select(f => f.Id).Should().Equal("qwen2vl", "qwen25vl", "deepencoder2");
         var act = () => ComparedFamilies.Resolve("deepencoder,nope");
         act.Should().Throw<ArgumentException>().WithMessage("*unknown family 'nope'*");
