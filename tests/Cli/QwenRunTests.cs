@@ -193,6 +193,20 @@ public class QwenRunTests(ITestOutputHelper output, QwenRunTests.Exports exports
         }
     }
 
+    [Theory]
+    [InlineData("qwen2vl")]
+    [InlineData("qwen25vl")]
+    public void Bundle_manifests_describe_the_preprocessing_run_does(string arch)
+    {
+        // What a TensorRT bundle tells a deployment to feed: the same processor parameters run uses by default.
+        var d = ModelForge.Validators.Bundles.BundleDescriptions.Preprocessing(arch, null, []);
+        d["min_pixels"].Should().Be(Qwen2VlProcessorConfig.Released.MinPixels);
+        d["max_pixels"].Should().Be(Qwen2VlProcessorConfig.Released.MaxPixels);
+        ((double[])d["mean"]!).Select(v => (float)v).Should().Equal(Qwen2VlProcessorConfig.ClipMean);
+        ((double[])d["std"]!).Select(v => (float)v).Should().Equal(Qwen2VlProcessorConfig.ClipStd);
+        ((string)d["processor"]!).Contains("window order", StringComparison.Ordinal).Should().Be(arch == "qwen25vl");
+    }
+
     /// <summary>image_features of the fixture's graph on the TorchSharp path, calls planned and joined by the family.</summary>
     private static HostTensor Reference(string fixture, IReadOnlyDictionary<string, HostTensor> inputs)
     {
