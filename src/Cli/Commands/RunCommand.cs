@@ -74,7 +74,7 @@ public static class RunCommand
             if (pixelOptions && family is not null)
                 throw new UsageException(
                     $"--min-pixels / --max-pixels: apply to qwen2vl and qwen25vl artifacts; {parse.GetValue(onnx)} is a {family} artifact");
-            if (RunDeepEncoder2.Handles(parse.GetValue(onnx)!))
+            if (family == "deepencoder2")
                 return RunDeepEncoder2.Execute(parse.GetValue(onnx)!, parse.GetValue(image)!, parse.GetValue(mode), parse.GetValue(output)!,
                     max, ort);
             if (max < DeepSeekOcrMode.MinTiles || max > DeepSeekOcrMode.MaxTiles)

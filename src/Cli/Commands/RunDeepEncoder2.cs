@@ -17,47 +17,16 @@ namespace ModelForge.Cli.Commands;
 /// </summary>
 internal static class RunDeepEncoder2
 {
-    /// <summary>
-    /// Whether <paramref name="path"/> is a deepencoder2 export folder (manifest) or a deepencoder2 .onnx file; a single file
-    /// is refused with one line, since the view sizes and the local-crop model live in the folder.
-    /// </summary>
-    public static bool Handles(string path)
-    {
-        if (File.Exists(path))
-        {
-            string? arch;
-            try
-            {
-                arch = ModelForge.Converters.Onnx.OnnxModelReader.Read(path).Metadata.GetValueOrDefault("architecture");
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                return false;   // not an ONNX file ModelForge wrote: RunCommand reports it
-            }
-            if (arch == "deepencoder2")
-                throw new UsageException($"--onnx {path}: a deepencoder2 model file; give its export folder " +
-                    "(manifest.json records the view sizes and the local-crop model)");
-            return false;
-        }
-        string manifest = Path.Combine(path, "manifest.json");
-        if (!Directory.Exists(path) || !File.Exists(manifest) || new FileInfo(manifest).Length > 16 << 20) return false;
-        try
-        {
-            using var doc = JsonDocument.Parse(Converters.IO.SafeFile.ReadAllBytes(manifest, 16 << 20, manifest));
-            return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("architecture", out var a)
-                && a.ValueKind == JsonValueKind.String && a.GetString() == "deepencoder2";
-        }
-        catch (JsonException)
-        {
-            return false;   // RunCommand reports the damaged manifest
-        }
-    }
-
     /// <summary>Runs the artifact on the image and writes the tokens; returns the exit code.</summary>
-    public static int Execute(string path, string imagePath, string? modeOverride, string outPath, int maxCrops, OrtRunnerOptions? ort = null)
+    public static int Execute(string path, string imagePath, string? modeOverride, string outPath, int maxCrops,
+        OrtRunnerOptions? ort = null)
     {
+        // A single file is refused: the view sizes and the local-crop model live in the folder's manifest.
+        if (File.Exists(path))
+            throw new UsageException($"--onnx {path}: a deepencoder2 model file; give its export folder " +
+                "(manifest.json records the view sizes and the local-crop model)");
         // Verified like every export folder (files inside it, listed, sha256) and --out kept away from the inputs.
-        if (Directory.Exists(path)) Converters.Artifacts.ArtifactManifest.Load(path);
+        Converters.Artifacts.ArtifactManifest.Load(path);
         var (mode, views, global, local) = Open(path, modeOverride);
         Converters.Artifacts.OutputGuard.CheckFile("--out", outPath, [imagePath, path, global, global + ".data"]);
         if (maxCrops < views.MinCrops || maxCrops > views.MaxCrops)
@@ -76,9 +45,11 @@ internal static class RunDeepEncoder2
         float[] tokens = globalTokens.Data;
         if (input.Tiles.Count > 0)
         {
-            if (local is null) throw new UsageException($"--onnx {path}: mode {mode.Name} crops this image but the artifact has no local model");
+            if (local is null)
+                throw new UsageException($"--onnx {path}: mode {mode.Name} crops this image but the artifact has no local model");
             using var runner = new OrtRunner(local, ort);
-            var projected = runner.Run(new Dictionary<string, HostTensor> { ["pixel_values"] = Batch(input.Tiles) }, ["projected"])["projected"];
+            var projected = runner.Run(
+                new Dictionary<string, HostTensor> { ["pixel_values"] = Batch(input.Tiles) }, ["projected"])["projected"];
             tokens = DeepSeekOcr2TokenLayout.Assemble(globalTokens.Data, projected.Data, (int)p);
         }
         long n = tokens.LongLength / p;
