@@ -79,6 +79,36 @@ public class QwenRunTests(ITestOutputHelper output, QwenRunTests.Exports exports
         r.Stdout.Should().Contain($"{tokens} tokens [{tokens}, {want.Shape[1]}]").And.Contain($"grid_thw 1x{pre.Grid.H}x{pre.Grid.W}");
     }
 
+    [Theory]
+    [InlineData("qwen2vl", "qwen2vl-tiny")]
+    [InlineData("qwen25vl", "qwen25vl-tiny")]
+    public void Run_tokens_equal_the_reference_on_the_original_processors_pixel_values(string arch, string fixture)
+    {
+        // End to end against the ORIGINAL processor: the reference is fed the golden pixel_values + grid_thw that
+        // Qwen2VLImageProcessor made of small_300x200.png (min 3136, max 200704), not ModelForge's preprocessing.
+        using var tmp = new TempDir();
+        string golden = Repo.Fixture("golden", "preprocess", "qwen2vl_small_300x200.safetensors");
+        string image = Repo.Fixture("golden", "preprocess", "small_300x200.png");
+        var r = Support.Cli.Run("run", "--onnx", _exports.Folder[arch], "--image", image,
+            "--min-pixels", "3136", "--max-pixels", "200704", "--out", tmp.File("t.safetensors"));
+        r.ExitCode.Should().Be(0, r.ToString());
+        HostTensor want;
+        using (var g = SafetensorsFile.Open(golden))
+        {
+            var grid = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(g.GetBytes("grid_thw")).ToArray();
+            want = Reference(fixture, new Dictionary<string, HostTensor>
+            {
+                ["pixel_values"] = new HostTensor(g.Get("pixel_values").Shape, g.ReadAsFloat32("pixel_values")),
+                ["grid_thw"] = new HostTensor([1, 3], grid),
+            });
+        }
+        using var file = SafetensorsFile.Open(tmp.File("t.safetensors"));
+        var got = new HostTensor(file.Get("tokens").Shape, file.ReadAsFloat32("tokens"));
+        var cmp = TensorComparator.Compare("tokens", got, want, Tolerance.Fp32);
+        output.WriteLine($"{arch}: {want.Shape[0]} tokens, max |run - reference on the original's pixels| = {cmp.MaxAbs:E2}");
+        cmp.Passed.Should().BeTrue(cmp.Failure);
+    }
+
     [Fact]
     public void Json_output_describes_the_run()
     {
