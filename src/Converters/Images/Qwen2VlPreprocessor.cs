@@ -61,12 +61,14 @@ public sealed record Qwen2VlImageInput(int ResizedWidth, int ResizedHeight, Grid
 }
 
 /// <summary>
-/// Qwen2-VL / Qwen2.5-VL image preprocessing as the ORIGINAL processor of the goldens does it (transformers 5
-/// <c>Qwen2VLImageProcessor</c>, torchvision backend, the same steps as <c>Qwen2VLImageProcessorFast._preprocess</c>):
+/// Qwen2-VL / Qwen2.5-VL image preprocessing as the ORIGINAL processor of the goldens does it. The golden README names
+/// <c>Qwen2VLImageProcessor</c>; its values match the torchvision arithmetic of <c>Qwen2VLImageProcessorFast._preprocess</c>
+/// (ATen's uint8 resize, fused rescale/normalize) and not the PIL/numpy path (which differs in ~2/3 of the float32 values
+/// and by one grey level in 331 resized bytes of the golden image; found by comparing both against it):
 /// <list type="number">
 /// <item><see cref="Qwen2VlSmartResize"/> picks (H', W'), multiples of patch * merge (28) within [min, max] pixels;</item>
 /// <item>resize of the uint8 image, bicubic with antialias (<see cref="TorchvisionResize"/>; within one grey level of
-/// PIL's BICUBIC, which transformers 4's numpy processor used);</item>
+/// PIL's BICUBIC, which the numpy processor uses);</item>
 /// <item>rescale 1/255 and normalize fused, in float32: (p - mean * 255) / (std * 255) with mean * 255 and std * 255
 /// rounded to float32 (<c>_fuse_mean_std_and_rescale_factor</c>, then <c>F.normalize</c>);</item>
 /// <item>the frame is repeated to temporal_patch_size and laid out as the processor's reshape

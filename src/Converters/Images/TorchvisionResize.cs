@@ -4,7 +4,7 @@ namespace ModelForge.Converters.Images;
 /// torchvision <c>F.resize(uint8 image, size, InterpolationMode.BICUBIC, antialias=True)</c> on CPU, which is ATen's
 /// <c>_upsample_bicubic2d_aa</c> on uint8 (aten/src/ATen/native/cpu/UpSampleKernel.cpp, HelperInterpCubic, and its AVX2
 /// twin UpSampleKernelAVXAntialias.h; both use the same integer arithmetic). It is the resize of transformers' torchvision
-/// image processors (Qwen2VLImageProcessorFast, the default Qwen2-VL / Qwen2.5-VL processor of transformers 5). It is close
+/// image processors (Qwen2VLImageProcessorFast), and the one the Qwen2-VL preprocessing golden was made with. It is close
 /// to, but not the same as, PIL's BICUBIC (<see cref="PilImageOps.Resize"/>): the weights are the same doubles (Keys
 /// cubic, a = -0.5, support 2 * scale when downscaling, normalised to sum 1) but are rounded to int16 with a precision
 /// chosen per axis (the largest p &lt; 22 with round(max weight * 2^(p+1)) &lt; 2^15) instead of PIL's fixed 22 bits,
