@@ -46,7 +46,8 @@ public static class BenchCommand
         var json = new Option<bool>("--json") { Description = "Print the results as JSON on stdout" };
         var noArena = new Option<bool>("--no-arena")
         {
-            Description = "Disable ONNX Runtime's CPU arena and memory patterns and unmap freed blocks >= 64 KiB at once (RSS then follows the live tensors)",
+            Description = "Disable ONNX Runtime's CPU arena and memory patterns and unmap freed blocks >= 64 KiB at once (RSS then " +
+                "follows the live tensors)",
         };
         var reference = new Option<bool>("--reference")
         {
@@ -58,7 +59,8 @@ public static class BenchCommand
         var imageSize = CommonOptions.ImageSize();
         var cmd = new Command("bench", "Time an exported model on ONNX Runtime (latency percentiles, throughput, memory)")
         {
-            model, threads, batch, dims, warmup, iterations, duration, inputs, seed, json, noArena, reference, arch, checkpoint, config, imageSize,
+            model, threads, batch, dims, warmup, iterations, duration, inputs, seed, json, noArena, reference, arch, checkpoint, config,
+                imageSize,
         };
         // --ep, --device-id and the TensorRT settings as validate and run take them (one refusal line where a provider cannot load).
         var providers = new ProviderOptions();
@@ -66,7 +68,8 @@ public static class BenchCommand
         cmd.SetAction(parse => CommonOptions.Guard(parse, () =>
         {
             var options = WithThreads(providers.Resolve(parse), parse.GetValue(threads)) with { MemoryArena = !parse.GetValue(noArena) };
-            if (!options.MemoryArena && !ProcessMemory.ReturnLargeBlocksToOs()) BenchOutput.Progress("note: could not set the allocator's mmap threshold (not glibc?)");
+            if (!options.MemoryArena && !ProcessMemory.ReturnLargeBlocksToOs())
+                BenchOutput.Progress("note: could not set the allocator's mmap threshold (not glibc?)");
             int b = parse.GetValue(batch);
             if (b < 1) throw new UsageException($"--batch {b}: must be at least 1");
             var bindings = ParseDims(parse.GetValue(dims) ?? []);
@@ -75,15 +78,18 @@ public static class BenchCommand
             string? inputFile = parse.GetValue(inputs);
             if (inputFile is not null && !File.Exists(inputFile)) throw new UsageException($"--inputs {inputFile}: file not found");
             bool withReference = parse.GetValue(reference);
-            if (withReference && parse.GetValue(checkpoint) is null) throw new UsageException("--reference needs --checkpoint (the weights the TorchSharp path loads)");
-            if (!withReference && (parse.GetValue(checkpoint) ?? parse.GetValue(arch)) is not null) throw new UsageException("--arch/--checkpoint apply to --reference only");
+            if (withReference && parse.GetValue(checkpoint) is null)
+                throw new UsageException("--reference needs --checkpoint (the weights the TorchSharp path loads)");
+            if (!withReference && (parse.GetValue(checkpoint) ?? parse.GetValue(arch)) is not null)
+                throw new UsageException("--arch/--checkpoint apply to --reference only");
             using var cfg = CommonOptions.ReadConfig(parse.GetValue(config));
             var results = new List<BenchResult>();
             foreach (var file in files)
             {
                 BenchOutput.Progress($"bench {file}");
                 IReadOnlyDictionary<string, HostTensor>? used = null;
-                results.Add(OrtBench.Run(file, options, r => used = inputFile is null ? RandomInputs(r, bindings, b, parse.GetValue(seed)) : FileInputs(r, inputFile),
+                results.Add(OrtBench.Run(file, options, r => used = inputFile is null ? RandomInputs(r, bindings, b, parse.GetValue(seed))
+                    : FileInputs(r, inputFile),
                     settings, BatchOf(bindings, b), BenchOutput.Progress));
                 if (!withReference) continue;
                 var (architecture, config, request) = GraphOf(file, parse.GetValue(arch), cfg?.RootElement, parse.GetValue(imageSize));
@@ -93,8 +99,8 @@ public static class BenchCommand
                 WeightBinder.Verify(graph, ckpt, architecture.Adapter);
                 graph.PruneUnused();
                 TorchRuntime.Initialize(ComputeDevice.Cpu);
-                results.Add(TorchBench.Run(graph, new CheckpointWeights(ckpt, architecture.Adapter), "cpu", options.IntraOpThreads, used!, settings,
-                    BatchOf(bindings, b), BenchOutput.Progress));
+                results.Add(TorchBench.Run(graph, new CheckpointWeights(ckpt, architecture.Adapter), "cpu", options.IntraOpThreads, used!,
+                    settings, BatchOf(bindings, b), BenchOutput.Progress));
             }
             if (parse.GetValue(json)) Console.WriteLine(BenchOutput.Serialize(results));
             else Print(results);
@@ -134,7 +140,8 @@ public static class BenchCommand
         if (warmup < 0) throw new UsageException($"--warmup {warmup}: must be 0 or more");
         if (iterations is not null && duration is not null) throw new UsageException("--iterations and --duration: give one of them");
         if (iterations is < 1) throw new UsageException($"--iterations {iterations}: must be at least 1");
-        if (duration is { } d && (d <= 0 || double.IsNaN(d) || d > 86400)) throw new UsageException($"--duration {d}: must be between 0 and 86400 seconds");
+        if (duration is { } d && (d <= 0 || double.IsNaN(d) || d > 86400))
+            throw new UsageException($"--duration {d}: must be between 0 and 86400 seconds");
         return new BenchSettings(warmup, iterations, duration);
     }
 
@@ -145,7 +152,8 @@ public static class BenchCommand
         foreach (var spec in specs)
         {
             var parts = spec.Split('=', 2);
-            if (parts.Length != 2 || parts[0].Length == 0 || !long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out long v) || v < 1 || v > 1 << 24)
+            if (parts.Length != 2 || parts[0].Length == 0
+                || !long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out long v) || v < 1 || v > 1 << 24)
                 throw new UsageException($"--dim {spec}: expected NAME=VALUE with VALUE between 1 and {1 << 24}");
             result[parts[0]] = v;
         }
@@ -156,12 +164,14 @@ public static class BenchCommand
     /// The graph an .onnx file was exported from: --arch/--config/--image-size, else the export folder's manifest.json
     /// (architecture, config, the part's image size; the "local" part of a tiled mode is the tile graph).
     /// </summary>
-    private static (Architecture Arch, JsonElement? Config, BuildRequest Request) GraphOf(string file, string? arch, JsonElement? config, int? imageSize)
+    private static (Architecture Arch, JsonElement? Config, BuildRequest Request) GraphOf(string file, string? arch, JsonElement? config,
+        int? imageSize)
     {
         string manifest = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(file))!, "manifest.json");
         if (arch is not null || !File.Exists(manifest))
         {
-            if (arch is null) throw new UsageException($"--reference: {file} has no manifest.json beside it; give --arch (and --config, --image-size)");
+            if (arch is null)
+                throw new UsageException($"--reference: {file} has no manifest.json beside it; give --arch (and --config, --image-size)");
             return (ArchitectureRegistry.Get(arch), config, new BuildRequest(imageSize));
         }
         try
@@ -169,10 +179,12 @@ public static class BenchCommand
             using var doc = JsonDocument.Parse(File.ReadAllBytes(manifest));
             var root = doc.RootElement;
             var part = root.GetProperty("parts").EnumerateArray().First(p => p.GetProperty("file").GetString() == Path.GetFileName(file));
-            int? size = part.TryGetProperty("image_size", out var s) && s.ValueKind == JsonValueKind.String ? int.Parse(s.GetString()!, CultureInfo.InvariantCulture) : null;
+            int? size = part.TryGetProperty("image_size", out var s) && s.ValueKind == JsonValueKind.String
+                ? int.Parse(s.GetString()!, CultureInfo.InvariantCulture) : null;
             bool tiles = part.GetProperty("name").GetString() == "local";
             var request = new BuildRequest(imageSize ?? size, tiles ? "T" : "B", Tiles: tiles);
-            return (ArchitectureRegistry.Get(root.GetProperty("architecture").GetString()!), config ?? root.GetProperty("config").Clone(), request);
+            return (ArchitectureRegistry.Get(root.GetProperty("architecture").GetString()!), config ?? root.GetProperty("config").Clone(),
+                request);
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
         {
@@ -189,11 +201,13 @@ public static class BenchCommand
         if (File.Exists(path)) return [path];
         string manifest = Path.Combine(path, "manifest.json");
         if (!Directory.Exists(path)) throw new UsageException($"{path}: no such file or folder");
-        if (!File.Exists(manifest)) throw new UsageException($"{path}: a folder without manifest.json (give an export folder or a .onnx file)");
+        if (!File.Exists(manifest))
+            throw new UsageException($"{path}: a folder without manifest.json (give an export folder or a .onnx file)");
         try
         {
             using var doc = JsonDocument.Parse(File.ReadAllBytes(manifest));
-            var files = doc.RootElement.GetProperty("parts").EnumerateArray().Select(p => Path.Combine(path, p.GetProperty("file").GetString()!)).ToArray();
+            var files = doc.RootElement.GetProperty("parts").EnumerateArray()
+                .Select(p => Path.Combine(path, p.GetProperty("file").GetString()!)).ToArray();
             return files.Length > 0 ? files : throw new UsageException($"{manifest}: lists no parts");
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
@@ -206,18 +220,22 @@ public static class BenchCommand
     /// Seeded uniform [-1, 1] inputs of the declared shapes; a symbolic dimension "k*S" is k times the value bound to S
     /// (--dim, else --batch). A square [S, S] input (Qwen2-VL's attention_bias) is all zeros: one image, nothing masked.
     /// </summary>
-    public static IReadOnlyDictionary<string, HostTensor> RandomInputs(OrtRunner runner, IReadOnlyDictionary<string, long> bindings, int batch, int seed)
+    public static IReadOnlyDictionary<string, HostTensor> RandomInputs(OrtRunner runner, IReadOnlyDictionary<string, long> bindings,
+        int batch, int seed)
     {
         var rng = new Random(seed);
         var symbols = runner.InputSymbols.ToDictionary(s => s.Name, s => s.Symbols);
         var result = new Dictionary<string, HostTensor>();
         foreach (var (name, type, dims) in runner.Inputs)
         {
-            if (type != "Float") throw new UsageException($"{runner.ModelPath}: input '{name}' is {type}; random inputs are made only for float inputs (give --inputs)");
+            if (type != "Float")
+                throw new UsageException(
+                    $"{runner.ModelPath}: input '{name}' is {type}; random inputs are made only for float inputs (give --inputs)");
             var sym = symbols[name];
             var shape = dims.Select((d, i) => d > 0 ? d : Bind(sym[i], bindings, batch, name)).ToArray();
             long count = shape.Aggregate(1L, (a, d) => checked(a * d));
-            if (count > 1L << 31) throw new UsageException($"input '{name}' [{string.Join(", ", shape)}] would hold {count} values; bind smaller axes");
+            if (count > 1L << 31)
+                throw new UsageException($"input '{name}' [{string.Join(", ", shape)}] would hold {count} values; bind smaller axes");
             var data = new float[count];
             bool mask = shape.Length >= 2 && sym.Length >= 2 && sym[^1].Length > 0 && sym[^1] == sym[^2];
             if (!mask) for (long k = 0; k < count; k++) data[k] = (float)(rng.NextDouble() * 2 - 1);
@@ -232,7 +250,8 @@ public static class BenchCommand
         var parts = symbol.Split('*');
         long factor = 1;
         string name = symbol;
-        if (parts.Length == 2 && long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out long f)) (factor, name) = (f, parts[1]);
+        if (parts.Length == 2 && long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out long f))
+            (factor, name) = (f, parts[1]);
         if (name.Length == 0) throw new UsageException($"input '{input}' has an unnamed dynamic axis; give --inputs");
         return checked(factor * bindings.GetValueOrDefault(name, batch));
     }
@@ -243,7 +262,10 @@ public static class BenchCommand
         var result = new Dictionary<string, HostTensor>();
         foreach (var (name, _, _) in runner.Inputs)
         {
-            if (!st.Contains(name)) throw new UsageException($"--inputs {file}: no tensor named '{name}' (the model's inputs: {string.Join(", ", runner.Inputs.Select(i => i.Name))})");
+            if (!st.Contains(name))
+                throw new UsageException(
+                    $"--inputs {file}: no tensor named '{name}' (the model's inputs: " +
+                    $"{string.Join(", ", runner.Inputs.Select(i => i.Name))})");
             result[name] = new HostTensor(st.Get(name).Shape, st.ReadAsFloat32(name));
         }
         return result;
@@ -260,18 +282,24 @@ public static class BenchCommand
             Row("session creation", $"{r.SessionSeconds:F2} s");
             Row("first run", $"{r.FirstRunMs:F1} ms");
             var l = r.Latency;
-            Row($"latency ({l.Runs} runs)", $"min {l.MinMs:F1}  median {l.MedianMs:F1}  p90 {l.P90Ms:F1}  p99 {l.P99Ms:F1}  max {l.MaxMs:F1} ms");
+            Row($"latency ({l.Runs} runs)",
+                $"min {l.MinMs:F1}  median {l.MedianMs:F1}  p90 {l.P90Ms:F1}  p99 {l.P99Ms:F1}  max {l.MaxMs:F1} ms");
             Row("throughput", $"{r.ThroughputPerSecond:F2} samples/s (batch {r.Batch}, mean latency)");
             var m = r.Memory;
-            Row("RSS before / after session", $"{Mb(m.RssBeforeSession)} / {Mb(m.RssAfterSession)} MB (peak while creating {Mb(m.PeakDuringSession)} MB)");
-            Row("RSS peak during runs", $"{Mb(m.PeakDuringRuns)} MB (+{Mb(m.RunIncrease)} MB over the {Mb(m.RssBeforeRuns)} MB before the runs)"
+            Row("RSS before / after session",
+                $"{Mb(m.RssBeforeSession)} / {Mb(m.RssAfterSession)} MB (peak while creating {Mb(m.PeakDuringSession)} MB)");
+            Row("RSS peak during runs",
+                $"{Mb(m.PeakDuringRuns)} MB (+{Mb(m.RunIncrease)} MB over the {Mb(m.RssBeforeRuns)} MB before the runs)"
                 + (m.PhasePeaks ? "" : "; peak could not be reset: whole-process high-water mark"));
             AnsiConsole.Write(t);
         }
         foreach (var r in results.Where(r => r.Provider.StartsWith("torchsharp", StringComparison.Ordinal)))
         {
             int i = results.ToList().IndexOf(r);
-            if (i > 0) AnsiConsole.MarkupLine(Markup.Escape($"reference / exported median latency: {r.Latency.MedianMs / results[i - 1].Latency.MedianMs:F2}x (same inputs, one process)"));
+            if (i > 0)
+                AnsiConsole.MarkupLine(Markup.Escape(
+                    $"reference / exported median latency: {r.Latency.MedianMs / results[i - 1].Latency.MedianMs:F2}x (same inputs, " +
+                    $"one process)"));
         }
     }
 

@@ -8,7 +8,8 @@ using ModelForge.Graphs.Architectures;
 namespace ModelForge.Cli.Commands;
 
 /// <summary>What ONNX Runtime measured for one graph run of a plan.</summary>
-public sealed record MeasuredRun(string Part, string Bindings, double SessionSeconds, double MinMs, double MedianMs, long RssBeforeRunsBytes, long RunPeakBytes, long RunIncreaseBytes);
+public sealed record MeasuredRun(string Part, string Bindings, double SessionSeconds, double MinMs, double MedianMs,
+    long RssBeforeRunsBytes, long RunPeakBytes, long RunIncreaseBytes);
 
 /// <summary>Measured figures of one comparison cell (runs in sequence: latencies add, the memory peak is the largest).</summary>
 public sealed record MeasuredRow(string Family, string Page, IReadOnlyList<MeasuredRun> Runs, string? Skipped)
@@ -38,7 +39,8 @@ public sealed class CompareMeasure(string ep, int threads, int iterations, long 
         {
             long predicted = row.ActivationPeakBytes + row.WeightBytes;
             if (predicted > limitBytes)
-                skipped[(row.Family, row.Page)] = $"model predicts {predicted >> 20} MB (activations + weights) > --measure-limit {limitBytes >> 20} MB";
+                skipped[(row.Family, row.Page)] =
+                    $"model predicts {predicted >> 20} MB (activations + weights) > --measure-limit {limitBytes >> 20} MB";
         }
         // Group the runs by graph so that each graph is exported once.
         var byGraph = rows.Where(r => !skipped.ContainsKey((r.Family, r.Page)))
@@ -55,13 +57,15 @@ public sealed class CompareMeasure(string ep, int threads, int iterations, long 
                 string dir = Path.Combine(root, $"{arch.Name}-{group.First().Run.Part}-{group.Key.Request.ImageSize ?? 0}");
                 Directory.CreateDirectory(dir);
                 string file = Path.Combine(dir, "model.onnx");
-                BenchOutput.Progress($"measure: exporting {arch.Name} {group.First().Run.Part} ({graph.ParameterCount / 1e6:F0} M synthetic parameters)");
+                BenchOutput.Progress($"measure: exporting {arch.Name} {group.First().Run.Part} ({graph.ParameterCount / 1e6:F0} M " +
+                    $"synthetic parameters)");
                 OnnxExporter.Export(graph, SyntheticWeights.For(graph), file, new OnnxExportOptions());
                 // The same graph with the same axis values (Base on every page, Gundam on every page it tiles 2x2) is timed once.
                 var done = new Dictionary<string, MeasuredRun>(StringComparer.Ordinal);
                 foreach (var (row, run) in group)
                 {
-                    string dims = string.Join(" ", run.Bindings.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value}"));
+                    string dims = string.Join(" ", run.Bindings.OrderBy(kv => kv.Key, StringComparer.Ordinal)
+                        .Select(kv => $"{kv.Key}={kv.Value}"));
                     if (!done.TryGetValue(dims, out var m))
                     {
                         BenchOutput.Progress($"measure: {row.Family} page {row.Page}: {run.Part} {dims}");
@@ -95,8 +99,12 @@ public sealed class CompareMeasure(string ep, int threads, int iterations, long 
         psi.FileName = self;
         // Under `dotnet modelforge.dll` the process is dotnet: pass the entry assembly first.
         if (Path.GetFileNameWithoutExtension(self) == "dotnet") psi.ArgumentList.Add(typeof(Program).Assembly.Location);
-        foreach (var a in new[] { "bench", file, "--json", "--no-arena", "--ep", ep, "--threads", threads.ToString(CultureInfo.InvariantCulture),
-                     "--warmup", warmup.ToString(CultureInfo.InvariantCulture), "--iterations", iterations.ToString(CultureInfo.InvariantCulture) })
+        foreach (var a in new[]
+                 {
+                     "bench", file, "--json", "--no-arena", "--ep", ep, "--threads", threads.ToString(CultureInfo.InvariantCulture),
+                     "--warmup", warmup.ToString(CultureInfo.InvariantCulture),
+                     "--iterations", iterations.ToString(CultureInfo.InvariantCulture),
+                 })
             psi.ArgumentList.Add(a);
         foreach (var (k, v) in bindings)
         {
@@ -107,12 +115,15 @@ public sealed class CompareMeasure(string ep, int threads, int iterations, long 
         var stderr = p.StandardError.ReadToEndAsync();
         string stdout = p.StandardOutput.ReadToEnd();
         p.WaitForExit();
-        if (p.ExitCode != 0) throw new InvalidOperationException($"modelforge bench {file} failed (exit {p.ExitCode}): {stderr.Result.Trim().Split('\n').LastOrDefault()}");
+        if (p.ExitCode != 0)
+            throw new InvalidOperationException(
+                $"modelforge bench {file} failed (exit {p.ExitCode}): {stderr.Result.Trim().Split('\n').LastOrDefault()}");
         using var doc = JsonDocument.Parse(stdout);
         var r = doc.RootElement[0];
         var lat = r.GetProperty("latency");
         var mem = r.GetProperty("memory");
-        return new MeasuredRun("", "", r.GetProperty("session_seconds").GetDouble(), lat.GetProperty("min_ms").GetDouble(), lat.GetProperty("median_ms").GetDouble(),
+        return new MeasuredRun("", "", r.GetProperty("session_seconds").GetDouble(), lat.GetProperty("min_ms").GetDouble(),
+            lat.GetProperty("median_ms").GetDouble(),
             mem.GetProperty("rss_before_runs").GetInt64(), mem.GetProperty("peak_during_runs").GetInt64(),
             Math.Max(0, mem.GetProperty("peak_during_runs").GetInt64() - mem.GetProperty("rss_before_runs").GetInt64()));
     }

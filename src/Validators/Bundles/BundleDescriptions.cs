@@ -41,7 +41,8 @@ public static class BundleDescriptions
             },
             "qwen2vl" => new()
             {
-                ["processor"] = "Qwen2-VL: packed 14-px patches (temporal 2, merge 2); rotary cos/sin and attention bias derived from grid_thw on the host",
+                ["processor"] = "Qwen2-VL: packed 14-px patches (temporal 2, merge 2); rotary cos/sin and attention bias derived from " +
+                    "grid_thw on the host",
                 ["mean"] = new[] { 0.48145466, 0.4578275, 0.40821073 },
                 ["std"] = new[] { 0.26862954, 0.26130258, 0.27577711 },
             },
