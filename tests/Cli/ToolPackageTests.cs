@@ -26,7 +26,7 @@ public sealed class ToolPackageTests(ITestOutputHelper output)
         // The tests' own build: bin/<configuration>/net10.0 (bin/gpu/<configuration>/... for the GPU flavour).
         var binDir = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/'));
         string configuration = binDir.Parent!.Name;
-        bool gpu = binDir.Parent.Parent?.Parent?.Name == "gpu";
+        bool gpu = binDir.Parent.Parent?.Name == "gpu";
 
         var clock = Stopwatch.StartNew();
         string[] flavour = gpu ? ["-p:OrtFlavor=gpu"] : [];
