@@ -117,6 +117,22 @@ public sealed class ImageLoaderTests : IDisposable
         ImageLoader.Decode(png, "one-band.png").Pixels.Should().Equal(rgb);
     }
 
+    [Fact]
+    public void A_lossless_webp_decodes_to_its_pixels()
+    {
+        // Neither PNG nor JPEG: whichever decoder path SkiaSharp's WebP codec allows, the pixels must be exact.
+        const int w = 37, h = 29;
+        var rgb = new byte[w * h * 3];
+        new Random(11).NextBytes(rgb);
+        using var bitmap = new SKBitmap(new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Opaque));
+        for (int i = 0; i < w * h; i++)
+            bitmap.SetPixel(i % w, i / w, new SKColor(rgb[i * 3], rgb[i * 3 + 1], rgb[i * 3 + 2]));
+        using var pixmap = bitmap.PeekPixels() ?? throw new InvalidOperationException("no pixmap");
+        using var webp = pixmap.Encode(new SKWebpEncoderOptions(SKWebpEncoderCompression.Lossless, 100))
+            ?? throw new InvalidOperationException("WebP encoding failed");
+        ImageLoader.Decode(webp.ToArray(), "lossless.webp").Pixels.Should().Equal(rgb);
+    }
+
     /// <summary>PNG scanlines with filter type 2 (Up): each byte minus the byte above it (zero above the first row).</summary>
     private static byte[] UpFiltered(byte[] rgb, int w, int h)
     {
