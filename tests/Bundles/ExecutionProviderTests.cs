@@ -25,7 +25,15 @@ public class ExecutionProviderTests(ITestOutputHelper output)
     public void The_cpu_flavour_refuses_gpu_providers_in_one_line(string ep, string provider, string library)
     {
         ModelForge.Converters.Bundles.BuildInfo.OrtFlavor.Should().Be("cpu");
-        foreach (var args in new[] { new[] { "validate", "--fixture", Tiny, "--ep", ep }, ["run", "--onnx", Tiny, "--image", "x.png", "--out", "t.safetensors", "--ep", ep] })
+        // validate, run, bench and compare --measure resolve --ep the same way: the same line, before any work.
+        string[][] commands =
+        [
+            ["validate", "--fixture", Tiny, "--ep", ep],
+            ["run", "--onnx", Tiny, "--image", "x.png", "--out", "t.safetensors", "--ep", ep],
+            ["bench", Tiny, "--ep", ep],
+            ["compare", "--measure", "--ep", ep, "--out", Path.Combine(Path.GetTempPath(), "modelforge-never-written")],
+        ];
+        foreach (var args in commands)
         {
             var r = Support.Cli.Run(args);
             r.ExitCode.Should().Be(2, r.ToString());
@@ -53,14 +61,23 @@ public class ExecutionProviderTests(ITestOutputHelper output)
             output.WriteLine(dll is null ? "GPU-flavour build not present (.ci/run builds it): not checked" : $"{lib1} loads here: not a refusal case");
             return;
         }
-        var psi = new System.Diagnostics.ProcessStartInfo("dotnet", [dll, "validate", "--fixture", Tiny, "--ep", ep]) { RedirectStandardError = true, RedirectStandardOutput = true };
-        using var p = System.Diagnostics.Process.Start(psi)!;
-        string err = p.StandardError.ReadToEnd();
-        p.StandardOutput.ReadToEnd();
-        p.WaitForExit(120_000).Should().BeTrue();
-        output.WriteLine(err);
-        p.ExitCode.Should().Be(2);
-        err.Trim().Split('\n').Should().ContainSingle().Which.Should().Contain($"--ep {ep}").And.Contain("cannot load: missing").And.Contain(lib1).And.Contain(lib2).And.Contain(lib3);
+        foreach (var command in new[] { "validate", "bench" })
+        {
+            string[] args = command == "validate" ? [dll, "validate", "--fixture", Tiny, "--ep", ep] : [dll, "bench", Tiny, "--ep", ep];
+            var psi = new System.Diagnostics.ProcessStartInfo("dotnet", args)
+            {
+                RedirectStandardError = true,
+                RedirectStandardOutput = true,
+            };
+            using var p = System.Diagnostics.Process.Start(psi)!;
+            string err = p.StandardError.ReadToEnd();
+            p.StandardOutput.ReadToEnd();
+            p.WaitForExit(120_000).Should().BeTrue();
+            output.WriteLine(err);
+            p.ExitCode.Should().Be(2, command);
+            err.Trim().Split('\n').Should().ContainSingle().Which.Should().Contain($"--ep {ep}").And.Contain("cannot load: missing")
+                .And.Contain(lib1).And.Contain(lib2).And.Contain(lib3);
+        }
     }
 
     [Fact]

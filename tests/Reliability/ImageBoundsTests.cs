@@ -13,7 +13,7 @@ namespace ModelForge.Tests.Reliability;
 /// <summary>
 /// Issue 8.4: truncated or corrupt image data is refused, never decoded partially (a progressive JPEG cut at 15-99 %
 /// still "decodes" to a blurry image in most decoders); decoding is bounded by the pixel budget before allocation and at
-/// most one full-size decoded copy lives after decoding; `run` on the largest PNG the caps allow is measured (peak RSS).
+/// most one full-size decoded copy lives; `run` on the largest PNG and JPEG the budget allows peaks under 1.1 GB RSS.
 /// </summary>
 public sealed class ImageBoundsTests(ITestOutputHelper output)
 {
@@ -99,21 +99,41 @@ public sealed class ImageBoundsTests(ITestOutputHelper output)
         return c ^ 0xFFFFFFFF;
     }
 
-    [Fact]
+    /// <summary>A baseline JPEG of width x height black pixels (SkiaSharp's encoder; ~1 MB for 13377²).</summary>
+    internal static void WriteBlackJpeg(string path, int width, int height)
+    {
+        using (var bitmap = new SKBitmap(new SKImageInfo(width, height, SKColorType.Rgb565, SKAlphaType.Opaque)))
+        {
+            bitmap.Erase(SKColors.Black);
+            using var f = File.Create(path);
+            bitmap.Encode(f, SKEncodedImageFormat.Jpeg, 90).Should().BeTrue();
+        }
+        GC.Collect();
+    }
+
+    [Theory]
     [Trait("Category", "Slow")]
-    public async Task Run_on_the_largest_allowed_png_stays_under_its_measured_peak()
+    [InlineData("png")]
+    [InlineData("jpeg")]
+    public async Task Run_on_the_largest_allowed_image_stays_under_1_1_GB(string format)
     {
         File.Exists("/usr/bin/time").Should().BeTrue("GNU time (Debian package time) measures the peak RSS");
         using var tmp = new TempDir();
-        // The largest square PNG the caps allow: SkiaSharp's PNG codec gives no top-down scanlines here, so PNGs get
-        // half the pixel budget (one RGBA decode + the RGB image).
-        int side = (int)Math.Sqrt(ImageLoader.DefaultMaxPixels / 2);
-        WriteBlackPng(tmp.File("bomb.png"), side, side);
+        // The largest square image the pixel budget allows (13377² = 178,944,129 pixels), PNG (banded decode) or JPEG
+        // (scanline decode): both get the whole budget.
+        int side = (int)Math.Sqrt(ImageLoader.DefaultMaxPixels);
+        string image = tmp.File("bomb." + format);
+        if (format == "png") WriteBlackPng(image, side, side);
+        else WriteBlackJpeg(image, side, side);
         var art = Support.Cli.Run("export", "--arch", "deepencoder", "--checkpoint", Repo.Golden("deepencoder-tiny") + "/model.safetensors",
             "--config", Repo.Golden("deepencoder-tiny") + "/fixture.json", "--mode", "gundam", "--out", tmp.File("art"));
         art.ExitCode.Should().Be(0, art.ToString());
-        var psi = new ProcessStartInfo("/usr/bin/time", ["-f", "peak_rss_kb=%M", "dotnet", Support.Cli.Dll, "run", "--onnx", tmp.File("art"),
-            "--image", tmp.File("bomb.png"), "--out", tmp.File("t.safetensors")]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        var psi = new ProcessStartInfo("/usr/bin/time", ["-f", "peak_rss_kb=%M", "dotnet", Support.Cli.Dll, "run",
+            "--onnx", tmp.File("art"), "--image", image, "--out", tmp.File("t.safetensors")])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
         using var p = Process.Start(psi)!;
         var o = p.StandardOutput.ReadToEndAsync();
         var e = p.StandardError.ReadToEndAsync();
@@ -121,9 +141,9 @@ public sealed class ImageBoundsTests(ITestOutputHelper output)
         string stdout = await o, stderr = await e;
         p.ExitCode.Should().Be(0, stdout + stderr);
         long kb = long.Parse(stderr.Split("peak_rss_kb=")[1].Trim(), System.Globalization.CultureInfo.InvariantCulture);
-        Counts.WriteLine(output, $"run on a {side}x{side} PNG ({new FileInfo(tmp.File("bomb.png")).Length:N0} bytes): peak RSS {kb / 1024.0:F0} MiB");
-        // Measured 1244 MiB (2026-12-01, gundam, 9459x9459): above issue 8.4's 1.1 GB target, which is not met yet (the
-        // preprocessing copies dominate, not the decode); this bound catches regressions beyond the measured figure.
-        (kb * 1024L).Should().BeLessThan(1_400_000_000L);
+        Counts.WriteLine(output, $"run on a {side}x{side} {format} ({new FileInfo(image).Length:N0} bytes): peak RSS {kb / 1024.0:F0} MiB");
+        // Issue 8.4's target. Measured 2026-12-01 (gundam, tiny artifact, 2-core box): PNG 661 MiB, JPEG 635 MiB; before
+        // the banded decode and the streamed resize a 9459² PNG (half the budget) took 1244 MiB.
+        (kb * 1024L).Should().BeLessThan(1_100_000_000L);
     }
 }

@@ -20,11 +20,6 @@ public static class BenchCommand
     public static Command Create()
     {
         var model = new Argument<string>("model") { Description = "An export folder (manifest.json + parts) or a .onnx file" };
-        var ep = new Option<string>("--ep")
-        {
-            Description = "Execution provider: cpu (cuda, tensorrt: GPU builds)",
-            DefaultValueFactory = _ => "cpu",
-        };
         var threads = new Option<int>("--threads")
         {
             Description = "Intra-op threads (0 = ONNX Runtime's default: one per core)",
@@ -64,12 +59,15 @@ public static class BenchCommand
         var imageSize = CommonOptions.ImageSize();
         var cmd = new Command("bench", "Time an exported model on ONNX Runtime (latency percentiles, throughput, memory)")
         {
-            model, ep, threads, batch, dims, warmup, iterations, duration, inputs, seed, json, noArena, reference, arch, checkpoint, config,
-            imageSize,
+            model, threads, batch, dims, warmup, iterations, duration, inputs, seed, json, noArena, reference, arch, checkpoint, config,
+                imageSize,
         };
+        // --ep, --device-id and the TensorRT settings as validate and run take them (one refusal line where a provider cannot load).
+        var providers = new ProviderOptions();
+        providers.AddTo(cmd);
         cmd.SetAction(parse => CommonOptions.Guard(parse, () =>
         {
-            var options = Provider(parse.GetValue(ep)!, parse.GetValue(threads)) with { MemoryArena = !parse.GetValue(noArena) };
+            var options = WithThreads(providers.Resolve(parse), parse.GetValue(threads)) with { MemoryArena = !parse.GetValue(noArena) };
             if (!options.MemoryArena && !ProcessMemory.ReturnLargeBlocksToOs())
                 BenchOutput.Progress("note: could not set the allocator's mmap threshold (not glibc?)");
             int b = parse.GetValue(batch);
@@ -111,17 +109,30 @@ public static class BenchCommand
         return cmd;
     }
 
-    /// <summary>--ep cpu maps to the CPU provider; GPU providers are not part of this build (branch `tensorrt` adds them).</summary>
+    /// <summary>
+    /// The runner options for a bare --ep name and --threads (compare --measure, which passes both on to bench): parsed and
+    /// checked for this build and machine by <see cref="ExecutionProviders"/>, as <see cref="ProviderOptions"/> does.
+    /// </summary>
     public static OrtRunnerOptions Provider(string ep, int threads)
     {
+        CheckThreads(threads);
+        if (ep.ToLowerInvariant() is not ("cpu" or "cuda" or "tensorrt"))
+            throw new UsageException($"--ep {ep}: unknown execution provider (cpu, cuda, tensorrt)");
+        var provider = ExecutionProviders.Parse(ep);
+        ExecutionProviders.Require(provider);
+        return new OrtRunnerOptions(provider, threads);
+    }
+
+    /// <summary><paramref name="options"/> with --threads (0 = ONNX Runtime's default) as its intra-op thread count.</summary>
+    public static OrtRunnerOptions WithThreads(OrtRunnerOptions options, int threads)
+    {
+        CheckThreads(threads);
+        return options with { IntraOpThreads = threads };
+    }
+
+    private static void CheckThreads(int threads)
+    {
         if (threads < 0) throw new UsageException($"--threads {threads}: must be 0 (default) or positive");
-        return ep.ToLowerInvariant() switch
-        {
-            "cpu" => new OrtRunnerOptions(OrtProvider.Cpu, threads),
-            "cuda" or "tensorrt" => throw new UsageException(
-                $"--ep {ep}: not available in this build (CPU only; the GPU build adds cuda and tensorrt)"),
-            _ => throw new UsageException($"--ep {ep}: unknown execution provider (cpu, cuda, tensorrt)"),
-        };
     }
 
     public static BenchSettings Settings(int warmup, int? iterations, double? duration)

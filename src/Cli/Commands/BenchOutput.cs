@@ -20,7 +20,8 @@ public static class BenchOutput
 
     /// <summary>One progress line on stderr, prefixed with the elapsed time of the process.</summary>
     public static void Progress(string message) =>
-        Console.Error.WriteLine($"[{(DateTime.Now - System.Diagnostics.Process.GetCurrentProcess().StartTime).TotalSeconds,6:F1} s] {message}");
+        Console.Error.WriteLine($"[{(DateTime.Now - System.Diagnostics.Process.GetCurrentProcess().StartTime).TotalSeconds,6:F1} s] " +
+            $"{message}");
 
     public static string Serialize<T>(T value) => JsonSerializer.Serialize(value, Json);
 }

@@ -59,15 +59,18 @@ public sealed class BundleExportOptions
 public static class BundleExportCommand
 {
     public static int Run(ParseResult parse, BundleExportOptions o, Architecture architecture, string checkpoint, FileInfo? configFile,
-        System.Text.Json.JsonElement? config, IReadOnlyList<ArtifactPart> parts, string? mode, string outDir, bool force, long externalThreshold,
+        System.Text.Json.JsonElement? config, IReadOnlyList<ArtifactPart> parts, string? mode, string outDir, bool force,
+            long externalThreshold,
         Target target, PrecisionPlan plan, IReadOnlyList<string>? passes)
     {
         int timeout = parse.GetValue(o.BuildTimeout);
         if (timeout < 1) throw new UsageException($"--build-timeout {timeout}: must be at least 1 second");
         string? trtexec = parse.GetValue(o.Trtexec);
         if (parse.GetValue(o.RequireEngine) && Trtexec.Locate(trtexec) is null)
-            throw new UsageException("--require-engine: no trtexec on PATH and no --trtexec given (no TensorRT on this machine); nothing was written");
-        var request = new BundleRequest(architecture, checkpoint, configFile?.FullName, config, parts, mode, outDir, force, target, plan, passes,
+            throw new UsageException(
+                "--require-engine: no trtexec on PATH and no --trtexec given (no TensorRT on this machine); nothing was written");
+        var request = new BundleRequest(architecture, checkpoint, configFile?.FullName, config, parts, mode, outDir, force, target, plan,
+            passes,
             TrtProfiles.Parse(parse.GetValue(o.Profile) ?? []), externalThreshold, trtexec,
             TimeSpan.FromSeconds(timeout), parse.GetValue(o.Seed), !parse.GetValue(o.NoParity));
         var result = BundleExporter.Run(request, msg => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(msg)}[/]"));
@@ -77,7 +80,8 @@ public static class BundleExportCommand
         foreach (var g in result.Figures.GroupBy(f => (f.Part, f.Comparison)))
         {
             var worst = g.MaxBy(f => double.IsFinite(f.Result.MaxAbs) ? f.Result.MaxAbs : double.MaxValue)!;
-            Console.WriteLine($"parity {g.Key.Part} {g.Key.Comparison}: {(g.All(f => f.Result.Passed) ? "pass" : "FAIL")}, max abs {BundleParity.ToJson(worst)["max_abs"]}, "
+            Console.WriteLine($"parity {g.Key.Part} {g.Key.Comparison}: {(g.All(f => f.Result.Passed) ? "pass" : "FAIL")}, " +
+                $"max abs {BundleParity.ToJson(worst)["max_abs"]}, "
                 + $"cosine {BundleParity.ToJson(worst)["cosine"]} ({worst.Tolerance}; {g.Count()} comparisons)");
         }
         foreach (var f in result.Figures.Where(f => !f.Result.Passed))

@@ -31,25 +31,32 @@ public static class BundleInspectCommand
             return e.ValueKind switch
             {
                 JsonValueKind.String => e.GetString()!,
-                JsonValueKind.Array => "[" + string.Join(", ", e.EnumerateArray().Select(x => x.ValueKind == JsonValueKind.String ? x.GetString() : x.GetRawText())) + "]",
+                JsonValueKind.Array => "[" + string.Join(", ", e.EnumerateArray()
+                    .Select(x => x.ValueKind == JsonValueKind.String ? x.GetString() : x.GetRawText())) + "]",
                 _ => e.GetRawText(),
             };
         }
-        Console.WriteLine($"{bundle.Dir}: {Get(m, "format")}, {Get(m, "architecture")}{(Get(m, "mode") is "-" or "null" ? "" : " mode " + Get(m, "mode"))}, "
+        Console.WriteLine($"{bundle.Dir}: {Get(m, "format")}, " +
+            $"{Get(m, "architecture")}{(Get(m, "mode") is "-" or "null" ? "" : " mode " + Get(m, "mode"))}, "
             + $"target {Get(m, "target")}, TensorRT {Get(m, "tensorrt", "version_assumed")}.x, opset {Get(m, "tensorrt", "opset")}");
         Console.WriteLine($"  made by modelforge {Get(m, "tool", "version")} (commit {Get(m, "tool", "git_commit")})");
-        Console.WriteLine($"  precision: requested {Get(m, "precision", "requested")}, ONNX {Get(m, "precision", "onnx_compute_dtype")}, engine {Get(m, "precision", "engine_precision")}");
+        Console.WriteLine($"  precision: requested {Get(m, "precision", "requested")}, ONNX {Get(m, "precision", "onnx_compute_dtype")}, " +
+            $"engine {Get(m, "precision", "engine_precision")}");
         foreach (var a in bundle.Profiles) Console.WriteLine($"  profile {a.Key} = {a.Value}");
         foreach (var p in m.GetProperty("parts").EnumerateArray())
         {
             Console.WriteLine($"  part {Get(p, "name")}: {Get(p, "onnx")} -> {Get(p, "engine")}");
             foreach (var i in p.GetProperty("inputs").EnumerateArray())
-                Console.WriteLine($"    input  {Get(i, "name")} {Get(i, "dtype")}{Get(i, "shape")} min {Get(i, "min")} opt {Get(i, "opt")} max {Get(i, "max")}");
+                Console.WriteLine($"    input  {Get(i, "name")} {Get(i, "dtype")}{Get(i, "shape")} min {Get(i, "min")} opt " +
+                    $"{Get(i, "opt")} max {Get(i, "max")}");
             foreach (var o in p.GetProperty("outputs").EnumerateArray())
                 Console.WriteLine($"    output {Get(o, "name")} {Get(o, "dtype")}{Get(o, "shape")}");
         }
-        Console.WriteLine($"  checkpoint: {Get(m, "checkpoint", "file")}, {Get(m, "checkpoint", "tensors_used")} tensors, sha256 {Get(m, "checkpoint", "sha256")}");
-        Console.WriteLine($"  parity at export: {(Get(m, "parity", "passed") switch { "true" => "passed", "false" => "FAILED", _ => "not measured" })} ({Get(m, "parity", "inputs")})");
+        Console.WriteLine($"  checkpoint: {Get(m, "checkpoint", "file")}, {Get(m, "checkpoint", "tensors_used")} tensors, " +
+            $"sha256 {Get(m, "checkpoint", "sha256")}");
+        Console.WriteLine($"  parity at export: " +
+            $"{(Get(m, "parity", "passed") switch { "true" => "passed", "false" => "FAILED", _ => "not measured" })} " +
+            $"({Get(m, "parity", "inputs")})");
         Console.WriteLine($"  engine: {Get(m, "engine", "status")}: {Get(m, "engine", "message")}");
 
         var (problems, unlisted) = BundleFiles.Verify(bundle.Dir, m);
@@ -57,7 +64,8 @@ public static class BundleInspectCommand
         foreach (var u in unlisted)
         {
             bool engine = u.StartsWith(TrtBuildPlan.EngineDir + "/", StringComparison.Ordinal);
-            Console.WriteLine($"  not in the manifest: {u}{(engine ? " (built after export, e.g. by build_engine.sh; not verified)" : "")}");
+            Console.WriteLine($"  not in the manifest: " +
+                $"{u}{(engine ? " (built after export, e.g. by build_engine.sh; not verified)" : "")}");
         }
         if (problems.Count == 0)
         {

@@ -53,23 +53,28 @@ public static class BundleValidateCommand
         Console.WriteLine($"{bundle.Dir}: {bundle.Manifest.GetProperty("files").GetArrayLength()} files verified (SHA-256)");
 
         var points = parse.GetValue(b.Shapes)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        foreach (var p in points.Where(p => p is not ("min" or "opt" or "max"))) throw new UsageException($"--shapes {p}: expected min, opt or max");
+        foreach (var p in points.Where(p => p is not ("min" or "opt" or "max")))
+            throw new UsageException($"--shapes {p}: expected min, opt or max");
         var architecture = bundle.Architecture;
         // The ONNX is compared with the reference in the precision it computes in (the requested one once the plan is in
         // the ONNX, else fp32); --precision overrides. Engines are held to the requested precision's tolerance.
         var requested = CommonOptions.ParsePrecision(bundle.Precision);
-        var precision = precisionText is not null ? CommonOptions.ParsePrecision(precisionText) : bundle.PlanInOnnx ? requested : DataType.Float32;
+        var precision = precisionText is not null ? CommonOptions.ParsePrecision(precisionText) : bundle.PlanInOnnx ? requested
+            : DataType.Float32;
         var profiles = bundle.Profiles;
         using var fixture = fixtureDir is null ? null : GoldenFixture.Load(fixtureDir);
-        if (fixture is null && checkpointPath is null) throw new UsageException("--bundle needs --checkpoint (the weights the bundle was exported from) or --fixture DIR");
-        if (fixture is not null && checkpointPath is not null) throw new UsageException("--fixture brings its own checkpoint; drop --checkpoint");
+        if (fixture is null && checkpointPath is null)
+            throw new UsageException("--bundle needs --checkpoint (the weights the bundle was exported from) or --fixture DIR");
+        if (fixture is not null && checkpointPath is not null)
+            throw new UsageException("--fixture brings its own checkpoint; drop --checkpoint");
         using var own = checkpointPath is null ? null : Checkpoint.Open(checkpointPath);
         var checkpoint = own ?? fixture!.Checkpoint;
         if (bundle.CheckpointDifference(checkpoint) is { } diff) throw new UsageException($"--checkpoint: {diff}");
 
         var ort = providers.Resolve(parse);
         if (precision == DataType.BFloat16 && ort.Provider == OrtProvider.Cpu)
-            throw new UsageException($"--bundle {bundle.Dir}: its ONNX is bf16, which ONNX Runtime's CPU provider cannot run (no bf16 Conv/MatMul "
+            throw new UsageException(
+                $"--bundle {bundle.Dir}: its ONNX is bf16, which ONNX Runtime's CPU provider cannot run (no bf16 Conv/MatMul "
                 + "kernels); validate it with --ep cuda or --ep tensorrt, or run its engine with --trtexec where TensorRT exists");
         string Shapes(BundlePart part, string point) => string.Join(',', ShapesOf(bundle, part.Name, point));
         var parts = bundle.Parts;
@@ -89,7 +94,13 @@ public static class BundleValidateCommand
                 + $"vs {BundleParity.ReferenceName("cpu", precision)}, {cases.Count} input set(s)");
             // The TensorRT provider builds its engine for the part's profile from the manifest.
             var partOrt = ort.TensorRt is { } trt
-                ? ort with { TensorRt = trt with { ProfileMin = Shapes(part, "min"), ProfileOpt = Shapes(part, "opt"), ProfileMax = Shapes(part, "max") } }
+                ? ort with
+                {
+                    TensorRt = trt with
+                    {
+                        ProfileMin = Shapes(part, "min"), ProfileOpt = Shapes(part, "opt"), ProfileMax = Shapes(part, "max"),
+                    },
+                }
                 : ort;
             var (f, refs) = BundleParity.Run(part.Name, graph, weights, Path.Combine(bundle.Dir, part.Onnx), cases, precision,
                 bundle.PlanInOnnx ? requested : DataType.Float32, "cpu", partOrt, atol, rtol);
@@ -101,15 +112,22 @@ public static class BundleValidateCommand
                 notes.Add($"{part.Name}: no engine in the bundle ({part.Engine}); build it with build_engine.sh where TensorRT exists");
                 continue;
             }
-            if (trtexec is null) { notes.Add($"{part.Name}: {part.Engine} present but not checked: no trtexec on PATH (give --trtexec)"); continue; }
-            if (unlisted.Contains(part.Engine)) notes.Add($"{part.Name}: {part.Engine} is not in the manifest (built after export); checked by running it, not by hash");
+            if (trtexec is null)
+            {
+                notes.Add($"{part.Name}: {part.Engine} present but not checked: no trtexec on PATH (give --trtexec)");
+                continue;
+            }
+            if (unlisted.Contains(part.Engine))
+                notes.Add($"{part.Name}: {part.Engine} is not in the manifest (built after export); checked by running it, not by hash");
             var dtypes = bundle.Manifest.GetProperty("parts").EnumerateArray().First(p => p.GetProperty("name").GetString() == part.Name)
-                .GetProperty("inputs").EnumerateArray().ToDictionary(i => i.GetProperty("name").GetString()!, i => i.GetProperty("dtype").GetString()!);
+                .GetProperty("inputs").EnumerateArray()
+                    .ToDictionary(i => i.GetProperty("name").GetString()!, i => i.GetProperty("dtype").GetString()!);
             foreach (var c in cases)
             {
                 var (run, outputs) = BundleEngine.Infer(trtexec, bundle.Dir, part.Engine, c.Inputs, dtypes, TimeSpan.FromMinutes(30));
                 if (!run.Succeeded) notes.Add($"{part.Name}: trtexec could not run {part.Engine}: {run.LastError}");
-                var engineFigures = BundleEngine.Compare(part.Name, c.Name, outputs, refs[c.Name], graph.Outputs.Select(o => o.Name), Tolerance.For(requested));
+                var engineFigures = BundleEngine.Compare(part.Name, c.Name, outputs, refs[c.Name], graph.Outputs.Select(o => o.Name),
+                    Tolerance.For(requested));
                 if (run.StandIn)
                 {
                     // A stand-in computes nothing: its figures are shown, never counted (neither as a pass nor a failure).
@@ -123,22 +141,29 @@ public static class BundleValidateCommand
         foreach (var g in figures.GroupBy(f => (f.Part, f.Comparison)))
         {
             var worst = g.MaxBy(f => double.IsFinite(f.Result.MaxAbs) ? f.Result.MaxAbs : double.MaxValue)!;
-            Console.WriteLine($"{g.Key.Part} {g.Key.Comparison}: {(g.All(f => f.Result.Passed) ? "pass" : "FAIL")}, max abs {BundleParity.ToJson(worst)["max_abs"]}, "
+            Console.WriteLine($"{g.Key.Part} {g.Key.Comparison}: {(g.All(f => f.Result.Passed) ? "pass" : "FAIL")}, " +
+                $"max abs {BundleParity.ToJson(worst)["max_abs"]}, "
                 + $"cosine {BundleParity.ToJson(worst)["cosine"]} ({worst.Tolerance}; {g.Count()} comparisons)");
         }
-        foreach (var f in figures.Where(f => !f.Result.Passed)) Console.WriteLine($"FAIL {f.Part} {f.Case} {f.Comparison} {f.Output}: {f.Result.Failure}");
+        foreach (var f in figures.Where(f => !f.Result.Passed))
+            Console.WriteLine($"FAIL {f.Part} {f.Case} {f.Comparison} {f.Output}: {f.Result.Failure}");
         foreach (var n in notes) Console.WriteLine($"note: {n}");
         if (report is not null)
-            ReportWriters.WriteJson(new ValidationReport(bundle.Dir, architecture.Name, "cpu", precision.ShortName(), new Dictionary<string, string>(),
-                figures.GroupBy(f => f.Part + " " + f.Case).Select(g => new CaseReport(g.Key, g.Select(f => new OutputReport(g.Key, f.Output, f.Comparison, f.Result)).ToArray(),
+            ReportWriters.WriteJson(new ValidationReport(bundle.Dir, architecture.Name, "cpu", precision.ShortName(),
+                new Dictionary<string, string>(),
+                figures.GroupBy(f => f.Part + " " + f.Case)
+                    .Select(g => new CaseReport(g.Key, g.Select(f => new OutputReport(g.Key, f.Output, f.Comparison, f.Result)).ToArray(),
                     new Dictionary<string, string>(), new Dictionary<string, double>())).ToArray()), report);
         bool passed = figures.Count > 0 && figures.All(f => f.Result.Passed);
-        Console.WriteLine(passed ? $"PASS {figures.Count} comparisons" : $"FAIL {figures.Count(f => !f.Result.Passed)} of {figures.Count} comparisons out of tolerance");
+        Console.WriteLine(passed ? $"PASS {figures.Count} comparisons"
+            : $"FAIL {figures.Count(f => !f.Result.Passed)} of {figures.Count} comparisons out of tolerance");
         return passed ? ExitCodes.Ok : ExitCodes.ParityFailed;
     }
 
     /// <summary>trtexec-style shapes ("name:1x3x256x256") of a part's inputs at a profile point, from the manifest.</summary>
     private static IEnumerable<string> ShapesOf(BundleReader bundle, string part, string point) =>
-        bundle.Manifest.GetProperty("parts").EnumerateArray().First(p => p.GetProperty("name").GetString() == part).GetProperty("inputs").EnumerateArray()
-            .Select(i => $"{i.GetProperty("name").GetString()}:{string.Join('x', i.GetProperty(point).EnumerateArray().Select(d => d.GetInt64()))}");
+        bundle.Manifest.GetProperty("parts").EnumerateArray().First(p => p.GetProperty("name").GetString() == part).GetProperty("inputs")
+            .EnumerateArray()
+            .Select(i => $"{i.GetProperty("name").GetString()}:"
+                + string.Join('x', i.GetProperty(point).EnumerateArray().Select(d => d.GetInt64())));
 }

@@ -16,7 +16,8 @@ public static class CompareCommand
     {
         var families = new Option<string>("--families")
         {
-            Description = "Families or entries, comma-separated (deepencoder = base + gundam; also deepencoder-tiny/small/large/gundam-9/gundam-m)",
+            Description = "Families or entries, comma-separated (deepencoder = base + gundam; " +
+                "also deepencoder-tiny/small/large/gundam-9/gundam-m)",
             DefaultValueFactory = _ => "deepencoder,vary,internvl2,qwen2vl",
         };
         var pages = new Option<string?>("--page")
@@ -46,7 +47,8 @@ public static class CompareCommand
             DefaultValueFactory = _ => "compare",
         };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON on stdout (instead of the table)" };
-        var cmd = new Command("compare", "Tokens, FLOPs, activation memory (and measured latency) of the four paradigms' released configurations")
+        var cmd = new Command("compare",
+            "Tokens, FLOPs, activation memory (and measured latency) of the four paradigms' released configurations")
         {
             families, pages, image, measure, ep, threads, iterations, limit, output, json,
         };
@@ -69,7 +71,8 @@ public static class CompareCommand
                 foreach (var (w, h) in sizes)
                 {
                     rows.Add(analyzer.Analyze(f, w, h));
-                    BenchOutput.Progress($"{f.Id} @ {rows[^1].Page}: {rows[^1].Tokens:N0} tokens, {CompareReport.GFlops(rows[^1].Flops)} GFLOPs");
+                    BenchOutput.Progress($"{f.Id} @ {rows[^1].Page}: {rows[^1].Tokens:N0} tokens, " +
+                        $"{CompareReport.GFlops(rows[^1].Flops)} GFLOPs");
                 }
             IReadOnlyList<MeasuredRow>? measured = null;
             if (doMeasure)
@@ -102,13 +105,16 @@ public static class CompareCommand
             return [(img.Width, img.Height)];
         }
         var list = new List<(int, int)>();
-        foreach (var p in (pages ?? "512,1024,2048,4096").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        foreach (var p in (pages ?? "512,1024,2048,4096")
+            .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             var wh = p.Split('x', 'X');
-            if (wh.Length is < 1 or > 2 || !wh.All(s => int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v is >= 28 and <= 8192))
+            if (wh.Length is < 1 or > 2
+                || !wh.All(s => int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v is >= 28 and <= 8192))
                 throw new UsageException($"--page {p}: expected N or WxH with sides between 28 and 8192 pixels");
             int w = int.Parse(wh[0], CultureInfo.InvariantCulture), h = int.Parse(wh[^1], CultureInfo.InvariantCulture);
-            if (Math.Max(w, h) > 200 * Math.Min(w, h)) throw new UsageException($"--page {p}: aspect ratio above 200 (Qwen2-VL refuses it)");
+            if (Math.Max(w, h) > 200 * Math.Min(w, h))
+                throw new UsageException($"--page {p}: aspect ratio above 200 (Qwen2-VL refuses it)");
             list.Add((w, h));
         }
         if (list.Count == 0) throw new UsageException("--page: empty list");
@@ -127,14 +133,20 @@ public static class CompareCommand
             ByFamily().Select(g => S(g.Key, g, r => r.Tokens)).ToArray(), TokenNotes(square)));
         files.AddRange(ComparePlots.Write(Path.Combine(dir, "flops"), "Encoder compute per page", "GFLOPs",
             ByFamily().Select(g => S(g.Key, g, r => r.Flops / 1e9)).ToArray()));
-        files.AddRange(ComparePlots.Write(Path.Combine(dir, "activation"), "Activation peak per page (fp32; solid: scores materialized, dashed: memory-efficient attention)", "MB",
-            ByFamily().SelectMany(g => new[] { S(g.Key, g, r => r.ActivationPeakBytes / 1048576.0), S(g.Key + " (mem-efficient)", g, r => r.ActivationPeakEfficientBytes / 1048576.0, true) }).ToArray(),
+        files.AddRange(ComparePlots.Write(Path.Combine(dir, "activation"),
+            "Activation peak per page (fp32; solid: scores materialized, dashed: memory-efficient attention)", "MB",
+            ByFamily().SelectMany(g => new[] { S(g.Key, g, r => r.ActivationPeakBytes / 1048576.0),
+                S(g.Key + " (mem-efficient)", g, r => r.ActivationPeakEfficientBytes / 1048576.0, true) }).ToArray(),
             Notes(square)));
         if (measured is not null)
         {
-            var lat = ByFamily().Select(g => new ComparePlots.Series(g.Key, g.Select(r => measured.FirstOrDefault(m => m.Family == r.Family && m.Page == r.Page))
-                .Where(m => m?.LatencyMs is not null).Select(m => (double.Parse(m!.Page, CultureInfo.InvariantCulture), m.LatencyMs!.Value)).ToArray())).ToArray();
-            files.AddRange(ComparePlots.Write(Path.Combine(dir, "latency"), "Measured latency per page (ONNX Runtime CPU, synthetic weights)", "ms (median)", lat));
+            var lat = ByFamily().Select(g => new ComparePlots.Series(g.Key,
+                g.Select(r => measured.FirstOrDefault(m => m.Family == r.Family && m.Page == r.Page))
+                    .Where(m => m?.LatencyMs is not null)
+                    .Select(m => (double.Parse(m!.Page, CultureInfo.InvariantCulture), m.LatencyMs!.Value))
+                    .ToArray())).ToArray();
+            files.AddRange(ComparePlots.Write(Path.Combine(dir, "latency"),
+                "Measured latency per page (ONNX Runtime CPU, synthetic weights)", "ms (median)", lat));
         }
         return files;
     }
@@ -158,14 +170,16 @@ public static class CompareCommand
         if (q.Length >= 2)
         {
             double t = (double)q[^1].Tokens / q[0].Tokens, a = (double)q[^1].ActivationPeakBytes / q[0].ActivationPeakBytes;
-            notes.Add($"NaViT claim: Qwen2-VL tokens x{t:F0} from {q[0].Page} to {q[^1].Page} px, eager peak x{a:F0} (tokens² = x{t * t:F0}), "
+            notes.Add($"NaViT claim: Qwen2-VL tokens x{t:F0} from {q[0].Page} to {q[^1].Page} px, " +
+                $"eager peak x{a:F0} (tokens² = x{t * t:F0}), "
                 + $"mem-efficient x{(double)q[^1].ActivationPeakEfficientBytes / q[0].ActivationPeakEfficientBytes:F1}");
         }
         if (rows.Any(r => r.Family == "vary") && rows.Any(r => r.Family.StartsWith("deepencoder", StringComparison.Ordinal)))
             notes.Add("deepencoder-base/-gundam and vary overlap: SAM-B's global attention at 1024 px sets all three peaks");
         var g = rows.Where(r => r.Family == "deepencoder-gundam").OrderBy(r => r.Width).ToArray();
         if (g.Length >= 2)
-            notes.Add($"serial-compression claim: Gundam peak {CompareReport.Mb(g[0].ActivationPeakBytes)} -> {CompareReport.Mb(g[^1].ActivationPeakBytes)} MB over the same pages");
+            notes.Add($"serial-compression claim: Gundam peak {CompareReport.Mb(g[0].ActivationPeakBytes)} -> " +
+                $"{CompareReport.Mb(g[^1].ActivationPeakBytes)} MB over the same pages");
         return notes;
     }
 

@@ -23,7 +23,8 @@ public static class CompareReport
 
     public static string GFlops(double flops) => (flops / 1e9).ToString(flops >= 1e10 ? "N0" : "N1", Inv);
 
-    private static MeasuredRow? MeasuredFor(CompareResult r, CompareRow row) => r.Measured?.FirstOrDefault(m => m.Family == row.Family && m.Page == row.Page);
+    private static MeasuredRow? MeasuredFor(CompareResult r, CompareRow row)
+        => r.Measured?.FirstOrDefault(m => m.Family == row.Family && m.Page == row.Page);
 
     /// <summary>Model error against the measurement: (model - measured) / measured, of the activation peak.</summary>
     public static double? ModelError(CompareRow row, MeasuredRow? m) =>
@@ -70,7 +71,8 @@ public static class CompareReport
     {
         var sb = new StringBuilder();
         sb.AppendLine("# Four vision-encoder paradigms, side by side").AppendLine();
-        sb.AppendLine($"Released configurations, square pages, fp32 (ONNX Runtime CPU's precision; bf16 halves every byte figure). Machine: {r.Machine}.").AppendLine();
+        sb.AppendLine($"Released configurations, square pages, fp32 (ONNX Runtime CPU's precision; bf16 halves every byte figure). " +
+            $"Machine: {r.Machine}.").AppendLine();
         sb.AppendLine("Tokens come from each family's own preprocessing and tiling rule; FLOPs from the per-op cost model over the IR "
             + "(2 per multiply-add, elementwise work counted); activation peaks from a liveness simulation over the IR's execution order, "
             + "once with the attention scores materialized (eager / ONNX Runtime CPU) and once with a memory-efficient attention kernel "
@@ -78,31 +80,38 @@ public static class CompareReport
         var header = Header(r.Measured is not null);
         sb.AppendLine("| " + string.Join(" | ", header) + " |");
         sb.AppendLine("|" + string.Concat(header.Select((_, i) => i < 4 ? "---|" : "---:|")));
-        foreach (var row in r.Rows) sb.AppendLine("| " + string.Join(" | ", Cells(r, row).Select(c => c.Replace("|", "\\|", StringComparison.Ordinal))) + " |");
+        foreach (var row in r.Rows)
+            sb.AppendLine("| " + string.Join(" | ", Cells(r, row).Select(c => c.Replace("|", "\\|", StringComparison.Ordinal))) + " |");
         sb.AppendLine();
         if (r.Measured is not null)
-            sb.AppendLine("Measured: ONNX Runtime CPU, synthetic weights of the released shapes, one child process per graph run; latency = sum of the "
-                + "runs' medians; \"run peak +MB\" = resident-memory high-water mark during the runs minus the resident memory just before them "
-                + "(activations, arena and scratch; weights excluded); model error = (materialized model - measured) / measured.").AppendLine();
+            sb.AppendLine("Measured: ONNX Runtime CPU, synthetic weights of the released shapes, one child process per graph run; "
+                + "latency = sum of the runs' medians; \"run peak +MB\" = resident-memory high-water mark during the runs minus the "
+                + "resident memory just before them (activations, arena and scratch; weights excluded); "
+                + "model error = (materialized model - measured) / measured.").AppendLine();
         sb.AppendLine("## Token rules").AppendLine();
         foreach (var f in r.Families) sb.AppendLine($"- **{f.Id}**: {f.Rule}");
         sb.AppendLine().AppendLine("## The seed guide's claims, checked").AppendLine();
         foreach (var c in r.Claims) sb.AppendLine($"- *{c.Quote}*: **{c.Verdict}**. {c.Evidence}");
         sb.AppendLine().AppendLine("| seed figure (H100, bf16, measured) | seed | ModelForge | note |").AppendLine("|---|---|---|---|");
         foreach (var s in r.SeedFigures) sb.AppendLine($"| {s.What} | {s.Seed} | {s.ModelForge} | {s.Note} |");
-        sb.AppendLine().AppendLine("The seed's latencies were measured on an H100 in bf16; the CPU latencies here are not comparable in absolute terms, only as ratios between families.");
+        sb.AppendLine().AppendLine(
+            "The seed's latencies were measured on an H100 in bf16; the CPU latencies here are not comparable in absolute terms, " +
+            "only as ratios between families.");
         if (plots.Count > 0)
         {
             sb.AppendLine().AppendLine("## Plots").AppendLine();
-            foreach (var png in plots.Where(p => p.EndsWith(".png", StringComparison.Ordinal))) sb.AppendLine($"![{Path.GetFileNameWithoutExtension(png)}]({Path.GetFileName(png)})");
+            foreach (var png in plots.Where(p => p.EndsWith(".png", StringComparison.Ordinal)))
+                sb.AppendLine($"![{Path.GetFileNameWithoutExtension(png)}]({Path.GetFileName(png)})");
         }
         sb.AppendLine().AppendLine("## Where the compute and the peak are (per graph run)").AppendLine();
         foreach (var row in r.Rows)
             foreach (var run in row.Runs)
             {
-                var top = string.Join(", ", run.Cost.ByScope.OrderByDescending(s => s.Flops).Take(3).Select(s => $"{s.Scope} {GFlops(s.Flops)}"));
+                var top = string.Join(", ", run.Cost.ByScope.OrderByDescending(s => s.Flops).Take(3)
+                    .Select(s => $"{s.Scope} {GFlops(s.Flops)}"));
                 var live = string.Join(", ", run.Materialized.LiveAtPeak.Take(2).Select(l => $"{l.Name} {l.Shape} {Mb(l.Bytes)} MB"));
-                sb.AppendLine($"- {row.Family} @ {row.Page}, {run.Run.Description}: GFLOPs by scope {top}; peak at `{run.Materialized.PeakNode}` ({live})");
+                sb.AppendLine($"- {row.Family} @ {row.Page}, {run.Run.Description}: GFLOPs by scope {top}; " +
+                    $"peak at `{run.Materialized.PeakNode}` ({live})");
             }
         return sb.ToString();
     }

@@ -13,11 +13,15 @@ public static class InspectCommand
 {
     public static Command Create()
     {
-        var path = new Argument<string>("path") { Description = "Checkpoint file, folder or sharded index; an .onnx file; or a TensorRT bundle folder (hashes verified)" };
+        var path = new Argument<string>("path") { Description =
+            "Checkpoint file, folder or sharded index; an .onnx file; or a TensorRT bundle folder (hashes verified)" };
         var filter = new Option<string?>("--filter") { Description = "Only tensors whose name contains this text" };
         var limit = new Option<int>("--limit") { Description = "Show at most this many tensors (0 = all)", DefaultValueFactory = _ => 0 };
         var json = CommonOptions.Json();
-        var cmd = new Command("inspect", "List a checkpoint's tensors (name, dtype, shape) and the architecture they match") { path, filter, limit, json };
+        var cmd = new Command("inspect", "List a checkpoint's tensors (name, dtype, shape) and the architecture they match")
+        {
+            path, filter, limit, json,
+        };
         cmd.SetAction(parse => CommonOptions.Guard(parse, () =>
         {
             if (Validators.Bundles.BundleReader.IsBundle(parse.GetValue(path)!))
@@ -58,12 +62,14 @@ public static class InspectCommand
             }
             var table = new Table().AddColumns("tensor", "dtype", "shape", "bytes");
             foreach (var t in shown)
-                table.AddRow(Markup.Escape(t.Name), t.DType.ShortName(), Markup.Escape("[" + string.Join(", ", t.Shape) + "]"), t.ByteLength.ToString("N0", System.Globalization.CultureInfo.InvariantCulture));
+                table.AddRow(Markup.Escape(t.Name), t.DType.ShortName(), Markup.Escape("[" + string.Join(", ", t.Shape) + "]"),
+                    t.ByteLength.ToString("N0", System.Globalization.CultureInfo.InvariantCulture));
             io.Human.Write(table);
             io.Human.MarkupLine($"{ckpt.Tensors.Count:N0} tensors, {parameters:N0} elements in {Markup.Escape(ckpt.Path)}");
             io.Human.MarkupLine(family is null ? "matches no known vision-encoder family"
                 : arch is null ? $"looks like a [bold]{family}[/] checkpoint (no builder for it yet)"
-                : $"looks like a [bold]{family}[/] checkpoint{Layout(arch!, ckpt)}: {owned:N0} vision-encoder tensors, the rest is ignored by --arch {family}");
+                : $"looks like a [bold]{family}[/] checkpoint{Layout(arch!, ckpt)}: {owned:N0} vision-encoder tensors, " +
+                    $"the rest is ignored by --arch {family}");
             return ExitCodes.Ok;
         }));
         return cmd;
@@ -76,7 +82,8 @@ public static class InspectCommand
             : arch.Adapter;
 
     private static string Layout(Architecture arch, Checkpoint ckpt) =>
-        arch.DetectLayout(ckpt.Tensors.Select(t => t.Name).ToArray()) is { } l && l != "original" ? $" ({Markup.Escape(l)} key layout)" : "";
+        arch.DetectLayout(ckpt.Tensors.Select(t => t.Name).ToArray()) is { } l && l != "original" ? $" ({Markup.Escape(l)} key layout)"
+            : "";
 
     private static object OnnxJson(OnnxModelSummary m) => new
     {

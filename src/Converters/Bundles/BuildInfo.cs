@@ -9,7 +9,8 @@ namespace ModelForge.Converters.Bundles;
 public static class BuildInfo
 {
     private static string Metadata(string key) =>
-        typeof(BuildInfo).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().FirstOrDefault(a => a.Key == key)?.Value is { Length: > 0 } v ? v : "unknown";
+        typeof(BuildInfo).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
+            .FirstOrDefault(a => a.Key == key)?.Value is { Length: > 0 } v ? v : "unknown";
 
     /// <summary>ModelForge's version (the ModelForgeVersion MSBuild property).</summary>
     public static string Version { get; } = Metadata("ModelForgeVersion");

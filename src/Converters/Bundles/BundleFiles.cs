@@ -77,7 +77,8 @@ public static class BundleFiles
     public static (SortedDictionary<string, string> Tensors, string Digest) CheckpointTensors(
         Checkpoint checkpoint, CheckpointAdapter adapter, IEnumerable<Graph> graphs)
     {
-        var names = new SortedSet<string>(graphs.SelectMany(g => g.DeclaredWeights.Keys).Select(adapter.ToCheckpointKey), StringComparer.Ordinal);
+        var names = new SortedSet<string>(graphs.SelectMany(g => g.DeclaredWeights.Keys).Select(adapter.ToCheckpointKey),
+            StringComparer.Ordinal);
         var result = new SortedDictionary<string, string>(StringComparer.Ordinal);
         foreach (var name in names.Where(checkpoint.Contains))
             result[name] = Convert.ToHexStringLower(SHA256.HashData(checkpoint.GetBytes(name)));
@@ -86,5 +87,6 @@ public static class BundleFiles
 
     /// <summary>The digest over "name sha256\n" lines (what the manifest's checkpoint.sha256 holds).</summary>
     public static string Digest(IEnumerable<KeyValuePair<string, string>> tensors) =>
-        Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(string.Concat(tensors.Select(t => $"{t.Key} {t.Value}\n")))));
+        Convert.ToHexStringLower(
+            SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(string.Concat(tensors.Select(t => $"{t.Key} {t.Value}\n")))));
 }

@@ -19,13 +19,15 @@ public sealed record TrtPartPlan(string Part, string Onnx, string Engine, IReadO
 /// are the precision); 10.x accepts them too and is given --stronglyTyped whenever the ONNX carries the precision plan
 /// (always for fp32). Without a plan in the ONNX, 10.x gets the weakly typed --fp16/--bf16 builder flag instead.
 /// </summary>
-public sealed record TrtBuildSettings(int TrtVersion, DataType Precision, bool PlanInOnnx, int BuilderOptimizationLevel = 3, int WorkspaceMiB = 4096)
+public sealed record TrtBuildSettings(int TrtVersion, DataType Precision, bool PlanInOnnx, int BuilderOptimizationLevel = 3,
+    int WorkspaceMiB = 4096)
 {
     /// <summary>Whether the build is strongly typed (types from the ONNX) rather than flag-driven.</summary>
     public bool StronglyTyped => TrtVersion >= 11 || PlanInOnnx || Precision == DataType.Float32;
 
     /// <summary>What the engine computes in, given the settings (honest about an fp32 ONNX under TensorRT 11).</summary>
-    public string EffectivePrecision => StronglyTyped ? (PlanInOnnx ? Precision.ShortName() : "f32 (the ONNX's types)") : Precision.ShortName() + " (builder flag)";
+    public string EffectivePrecision => StronglyTyped ? (PlanInOnnx ? Precision.ShortName() : "f32 (the ONNX's types)")
+        : Precision.ShortName() + " (builder flag)";
 }
 
 /// <summary>The trtexec commands of a bundle (build_plan.json and build_engine.sh hold the same argument lists).</summary>
@@ -40,10 +42,11 @@ public static class TrtBuildPlan
     /// </summary>
     public static IReadOnlyList<TrtInput> Inputs(Graph graph, IReadOnlyDictionary<string, AxisRange> profiles, DataType? ioDType = null)
     {
-        long[] At(Value v, string point) => v.Shape.Dims.Select(d => d.Symbol is null ? d.Factor : d.Factor * profiles[d.Symbol].At(point)).ToArray();
+        long[] At(Value v, string point) => v.Shape.Dims.Select(d => d.Symbol is null ? d.Factor : d.Factor * profiles[d.Symbol].At(point))
+            .ToArray();
         // The precision plan's --io-dtype retypes float inputs of the written ONNX.
-        return graph.Inputs.Select(i => new TrtInput(i.Name, (ioDType is { } io && i.DType.IsFloat() ? io : i.DType).ShortName(), i.Shape.Dims.Select(d => d.ToString()).ToArray(),
-            At(i, "min"), At(i, "opt"), At(i, "max"))).ToArray();
+        return graph.Inputs.Select(i => new TrtInput(i.Name, (ioDType is { } io && i.DType.IsFloat() ? io : i.DType).ShortName(),
+            i.Shape.Dims.Select(d => d.ToString()).ToArray(), At(i, "min"), At(i, "opt"), At(i, "max"))).ToArray();
     }
 
     /// <summary>The trtexec build arguments of one part (paths relative to the bundle folder).</summary>
@@ -73,7 +76,8 @@ public static class TrtBuildPlan
     /// The arguments of an engine inference run for parity: fixed shapes, inputs from raw files in the engine's input dtypes,
     /// outputs exported as JSON ([{"name", "dimensions": "AxBxC", "values": [...]}], trtexec's --exportOutput format).
     /// </summary>
-    public static IReadOnlyList<string> Inference(string engine, IReadOnlyList<(string Name, long[] Shape, string File)> inputs, string outputJson)
+    public static IReadOnlyList<string> Inference(string engine, IReadOnlyList<(string Name, long[] Shape, string File)> inputs,
+        string outputJson)
     {
         var args = new List<string> { $"--loadEngine={engine}" };
         args.Add("--shapes=" + string.Join(',', inputs.Select(i => $"{i.Name}:{string.Join('x', i.Shape)}")));
@@ -90,12 +94,15 @@ public static class TrtBuildPlan
         var sb = new StringBuilder();
         sb.Append("#!/usr/bin/env bash\n");
         sb.Append("# Builds the TensorRT engine(s) of this ModelForge bundle. Run it on the deployment machine: an NVIDIA GPU and\n");
-        sb.Append($"# TensorRT {s.TrtVersion}.x (trtexec on PATH, or TRTEXEC=/path/to/trtexec). Engines are specific to the GPU model and\n");
-        sb.Append("# the TensorRT version that build them. Afterwards: modelforge validate --bundle . --checkpoint CKPT --trtexec \"$TRTEXEC\"\n");
+        sb.Append($"# TensorRT {s.TrtVersion}.x (trtexec on PATH, or TRTEXEC=/path/to/trtexec). " +
+            $"Engines are specific to the GPU model and\n");
+        sb.Append("# the TensorRT version that build them. Afterwards: modelforge validate --bundle . " +
+            "--checkpoint CKPT --trtexec \"$TRTEXEC\"\n");
         sb.Append("set -euo pipefail\n");
         sb.Append("cd \"$(dirname \"$0\")\"\n");
         sb.Append("TRTEXEC=${TRTEXEC:-trtexec}\n");
-        sb.Append("command -v \"$TRTEXEC\" >/dev/null || { echo \"build_engine.sh: $TRTEXEC not found (install TensorRT or set TRTEXEC)\" >&2; exit 2; }\n");
+        sb.Append("command -v \"$TRTEXEC\" >/dev/null || { echo \"build_engine.sh: $TRTEXEC not found (install TensorRT or set " +
+            "TRTEXEC)\" >&2; exit 2; }\n");
         sb.Append($"mkdir -p {EngineDir}\n");
         foreach (var p in parts)
             sb.Append("\"$TRTEXEC\" ").Append(string.Join(" \\\n  ", p.Arguments.Select(Quote))).Append('\n');

@@ -56,10 +56,14 @@ public static class TrtProfiles
     /// The ranges for the axes a bundle has: given ones where named, defaults otherwise. A given axis the bundle does not
     /// have is a mistake (a typo would otherwise silently build the default profile).
     /// </summary>
-    public static IReadOnlyDictionary<string, AxisRange> Resolve(IReadOnlyDictionary<string, AxisRange> given, IReadOnlyCollection<string> axes)
+    public static IReadOnlyDictionary<string, AxisRange> Resolve(IReadOnlyDictionary<string, AxisRange> given,
+        IReadOnlyCollection<string> axes)
     {
         foreach (var name in given.Keys.Where(k => !axes.Contains(k)))
-            throw new ArgumentException($"--profile {name}=...: the bundle has no dynamic axis '{name}' (its axes: {(axes.Count == 0 ? "none" : string.Join(", ", axes))})");
-        return axes.Order(StringComparer.Ordinal).ToDictionary(a => a, a => given.TryGetValue(a, out var r) ? r : Default(a), StringComparer.Ordinal);
+            throw new ArgumentException(
+                $"--profile {name}=...: the bundle has no dynamic axis '{name}' (its axes: " +
+                $"{(axes.Count == 0 ? "none" : string.Join(", ", axes))})");
+        return axes.Order(StringComparer.Ordinal)
+            .ToDictionary(a => a, a => given.TryGetValue(a, out var r) ? r : Default(a), StringComparer.Ordinal);
     }
 }

@@ -44,11 +44,13 @@ public static partial class Trtexec
             string full = Path.GetFullPath(given);
             if (Directory.Exists(full)) full = Path.Combine(full, "trtexec");
             if (!File.Exists(full)) throw new FileNotFoundException($"--trtexec {given}: file not found");
-            if (!OperatingSystem.IsWindows() && (File.GetUnixFileMode(full) & (UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) == 0)
+            if (!OperatingSystem.IsWindows()
+                && (File.GetUnixFileMode(full) & (UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) == 0)
                 throw new ArgumentException($"--trtexec {given}: not executable");
             return full;
         }
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "")
+            .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
         {
             string candidate = Path.Combine(dir, "trtexec");
             if (File.Exists(candidate)) return candidate;
@@ -56,10 +58,12 @@ public static partial class Trtexec
         return null;
     }
 
-    /// <summary>Runs trtexec with <paramref name="args"/> in <paramref name="workDir"/>, killing it after <paramref name="limit"/>.</summary>
+    /// <summary>Runs trtexec with <paramref name="args"/> in <paramref name="workDir"/>, killing it after
+    /// <paramref name="limit"/>.</summary>
     public static TrtexecRun Run(string trtexec, IEnumerable<string> args, string workDir, TimeSpan limit)
     {
-        var psi = new ProcessStartInfo(trtexec) { WorkingDirectory = workDir, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var psi = new ProcessStartInfo(trtexec) { WorkingDirectory = workDir, RedirectStandardOutput = true, RedirectStandardError = true,
+            UseShellExecute = false };
         foreach (var a in args) psi.ArgumentList.Add(a);
         var output = new StringBuilder();
         void Append(string? line)

@@ -30,15 +30,20 @@ public enum FileKind
 /// </summary>
 public static partial class SafeFile
 {
-    /// <summary>What <paramref name="path"/> is, following links (statx; on systems without it every existing file counts as regular).</summary>
+    /// <summary>What <paramref name="path"/> is, following links (statx; on systems without it every existing file counts as
+    /// regular).</summary>
     public static FileKind KindOf(string path) => Stat(path, follow: true)?.Kind ?? FallbackKind(path);
 
-    /// <summary>Device and inode of what <paramref name="path"/> names (following links), or null when it does not exist or is unknown.</summary>
-    public static (ulong Device, ulong Inode)? Identity(string path) => Stat(path, follow: true) is { Kind: not FileKind.Missing and not FileKind.SymlinkLoop } s ? (s.Device, s.Inode) : null;
+    /// <summary>Device and inode of what <paramref name="path"/> names (following links), or null when it does not exist or is
+    /// unknown.</summary>
+    public static (ulong Device, ulong Inode)? Identity(string path)
+        => Stat(path, follow: true) is { Kind: not FileKind.Missing and not FileKind.SymlinkLoop } s ? (s.Device, s.Inode) : null;
 
-    /// <summary>Why <paramref name="path"/> cannot be read as an input file ("is a FIFO ..."), or null for a regular or missing file.</summary>
+    /// <summary>Why <paramref name="path"/> cannot be read as an input file ("is a FIFO ..."), or null for a regular or missing
+    /// file.</summary>
     public static string? Defect(string path) =>
-        KindOf(path) is var kind && kind is FileKind.Regular or FileKind.Missing ? null : $"{Describe(kind)}, not a regular file; only regular files are read";
+        KindOf(path) is var kind && kind is FileKind.Regular or FileKind.Missing ? null
+            : $"{Describe(kind)}, not a regular file; only regular files are read";
 
     /// <summary>Throws <see cref="InputFileException"/> unless <paramref name="path"/> is a regular file (or a link to one).</summary>
     /// <param name="path">The file.</param>
@@ -75,7 +80,8 @@ public static partial class SafeFile
         return ReadBounded(s, maxBytes, Label(what, path));
     }
 
-    /// <summary>Reads a stream to its end, refusing more than <paramref name="maxBytes"/> bytes (memory stays under the cap + one buffer).</summary>
+    /// <summary>Reads a stream to its end, refusing more than <paramref name="maxBytes"/> bytes (memory stays under the cap + one
+    /// buffer).</summary>
     public static byte[] ReadBounded(Stream s, long maxBytes, string label)
     {
         long reported = s.CanSeek ? s.Length : 0;
@@ -87,7 +93,8 @@ public static partial class SafeFile
             int n = s.Read(chunk, 0, (int)Math.Min(chunk.Length, maxBytes + 1 - buffer.Length));
             if (n == 0) break;
             buffer.Write(chunk, 0, n);
-            if (buffer.Length > maxBytes) throw new InputFileException($"{label}: more than the limit of {maxBytes:N0} bytes (whatever length it reports)");
+            if (buffer.Length > maxBytes)
+                throw new InputFileException($"{label}: more than the limit of {maxBytes:N0} bytes (whatever length it reports)");
         }
         return buffer.ToArray();
     }
@@ -134,7 +141,12 @@ public static partial class SafeFile
             {
                 int errno = Marshal.GetLastPInvokeError();
                 // ENOENT / ENOTDIR: nothing there; anything else (EACCES...) is left to open(2) to report.
-                return errno switch { Eloop => new Status(FileKind.SymlinkLoop, 0, 0), 2 or 20 => new Status(FileKind.Missing, 0, 0), _ => null };
+                return errno switch
+                {
+                    Eloop => new Status(FileKind.SymlinkLoop, 0, 0),
+                    2 or 20 => new Status(FileKind.Missing, 0, 0),
+                    _ => null,
+                };
             }
         }
         catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)

@@ -19,7 +19,7 @@ public static class ImageLoader
 {
     /// <summary>
     /// Default pixel limit: 178,956,970 = 2 x PIL's <c>Image.MAX_IMAGE_PIXELS</c> (89,478,485), the size above which PIL
-    /// itself refuses an image as a decompression bomb. About 512 MiB of RGBA decode buffer at the limit.
+    /// itself refuses an image as a decompression bomb. The decoded RGB image at the limit is 537 MB (3 bytes per pixel).
     /// </summary>
     public const long DefaultMaxPixels = 178_956_970;
 
@@ -37,7 +37,8 @@ public static class ImageLoader
         }
         catch (IO.InputFileException e)
         {
-            throw new ImageFormatException(path, IO.SafeFile.Defect(path) ?? e.Message.Replace(path + ": ", "", StringComparison.Ordinal), e);
+            string defect = IO.SafeFile.Defect(path) ?? e.Message.Replace(path + ": ", "", StringComparison.Ordinal);
+            throw new ImageFormatException(path, defect, e);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -48,7 +49,19 @@ public static class ImageLoader
     }
 
     /// <summary>Decodes an encoded image held in memory; <paramref name="label"/> names it in error messages.</summary>
-    public static RgbImage Decode(ReadOnlySpan<byte> encoded, string label, long maxPixels = DefaultMaxPixels)
+    /// <remarks>
+    /// Memory: the upright RGB result (3 bytes per pixel) is the only full-size buffer. Decoders with top-down scanlines
+    /// (JPEG) fill it row by row through one RGBA row; PNG (no scanline decoder in SkiaSharp) is decoded in horizontal bands
+    /// of at most <see cref="BandBytes"/> RGBA (or an eighth of the image, whichever is larger), each band an incremental
+    /// decode of a row subset, pixel for pixel the same as one whole decode. Only codecs with neither (none among PNG/JPEG)
+    /// decode whole into RGBA first, and therefore get half the pixel budget. The encoded bytes are read in place.
+    /// </remarks>
+    /// <param name="encoded">The file's bytes.</param>
+    /// <param name="label">Names the image in error messages.</param>
+    /// <param name="maxPixels">Pixel limit, checked from the header.</param>
+    /// <param name="bandBytes">Largest RGBA band of a banded decode (fewer bytes: more decode passes).</param>
+    public static unsafe RgbImage Decode(
+        ReadOnlySpan<byte> encoded, string label, long maxPixels = DefaultMaxPixels, long bandBytes = BandBytes)
     {
         ArgumentNullException.ThrowIfNull(label);
         long limit = maxPixels;
@@ -57,91 +70,155 @@ public static class ImageLoader
             throw new ImageFormatException(label, "file is empty (0 bytes)");
         }
 
-        using var stream = new MemoryStream(encoded.ToArray(), writable: false);
-        using var codec = SKCodec.Create(stream, out var createResult);
-        if (codec is null)
+        fixed (byte* data = encoded)
         {
-            throw new ImageFormatException(label, createResult switch
+            using var stream = new UnmanagedMemoryStream(data, encoded.Length);
+            using var codec = SKCodec.Create(stream, out var createResult);
+            if (codec is null)
             {
-                SKCodecResult.IncompleteInput => "truncated image header",
-                SKCodecResult.Unimplemented => "unsupported image format",
-                _ => $"not a decodable image ({createResult})",
-            });
-        }
-
-        // Header checks, before any pixel buffer exists.
-        var info = codec.Info;
-        if (info.Width <= 0 || info.Height <= 0)
-        {
-            throw new ImageFormatException(label, $"image has zero size ({info.Width}x{info.Height})");
-        }
-
-        long pixels = (long)info.Width * info.Height;
-        if (pixels > limit)
-        {
-            throw new ImageFormatException(
-                label, $"image is {info.Width}x{info.Height} = {pixels:N0} pixels, above the limit of {limit:N0}");
-        }
-
-        // A cut file must not decode into a partial image: libjpeg fills the missing scans of a cut progressive JPEG
-        // from the earlier ones and reports success, so the container's end marker is required as well.
-        if (MissingEnd(encoded) is { } missing) throw new ImageFormatException(label, $"truncated image data ({missing})");
-
-        // Unpremultiplied RGBA with no colour space: raw channel values, alpha left separate so it can be dropped.
-        var rgbaInfo = new SKImageInfo(info.Width, info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
-        var origin = codec.EncodedOrigin;
-        bool swap = origin is SKEncodedOrigin.LeftTop or SKEncodedOrigin.RightTop or SKEncodedOrigin.RightBottom or SKEncodedOrigin.LeftBottom;
-        int ow = swap ? info.Height : info.Width, oh = swap ? info.Width : info.Height;
-        // The only full-size buffer: the upright RGB image, filled row by row (one RGBA row of scratch).
-        var rgb = new byte[checked(pixels * 3)];
-        var result = codec.StartScanlineDecode(rgbaInfo);
-        if (result == SKCodecResult.Success && codec.ScanlineOrder == SKCodecScanlineOrder.TopDown)
-        {
-            var row = new byte[checked(info.Width * 4)];
-            var handle = GCHandle.Alloc(row, GCHandleType.Pinned);
-            try
-            {
-                for (int y = 0; y < info.Height; y++)
+                throw new ImageFormatException(label, createResult switch
                 {
-                    if (codec.GetScanlines(handle.AddrOfPinnedObject(), 1, row.Length) != 1)
-                        throw new ImageFormatException(label, $"truncated or corrupt image data (row {y} of {info.Height})");
-                    Place(row, y, info.Width, info.Height, ow, origin, rgb);
-                }
+                    SKCodecResult.IncompleteInput => "truncated image header",
+                    SKCodecResult.Unimplemented => "unsupported image format",
+                    _ => $"not a decodable image ({createResult})",
+                });
             }
-            finally
+
+            // Header checks, before any pixel buffer exists.
+            var info = codec.Info;
+            if (info.Width <= 0 || info.Height <= 0)
             {
-                handle.Free();
+                throw new ImageFormatException(label, $"image has zero size ({info.Width}x{info.Height})");
             }
-            return new RgbImage(ow, oh, rgb);
+
+            long pixels = (long)info.Width * info.Height;
+            if (pixels > limit)
+            {
+                throw new ImageFormatException(
+                    label, $"image is {info.Width}x{info.Height} = {pixels:N0} pixels, above the limit of {limit:N0}");
+            }
+
+            // A cut file must not decode into a partial image: libjpeg fills the missing scans of a cut progressive JPEG
+            // from the earlier ones and reports success, so the container's end marker is required as well.
+            if (MissingEnd(encoded) is { } missing) throw new ImageFormatException(label, $"truncated image data ({missing})");
+
+            var target = new Target(info.Width, info.Height, codec.EncodedOrigin);
+            if ((Scanlines(codec, target, label) ?? Bands(codec, target, label, bandBytes)) is { } image) return image;
+
+            // Codecs with neither decoder: one whole RGBA decode, so half the pixel budget at most.
+            if (pixels > limit / 2)
+            {
+                throw new ImageFormatException(label, $"image is {info.Width}x{info.Height} = {pixels:N0} pixels in a format "
+                    + $"that cannot be decoded in parts; above the limit of {limit / 2:N0} for such images");
+            }
+
+            return Whole(codec, target, label);
+        }
+    }
+
+    /// <summary>Largest RGBA band of a banded decode (64 MiB), unless an eighth of the image is more.</summary>
+    public const long BandBytes = 64L << 20;
+
+    /// <summary>The stored size, the orientation and the upright RGB buffer being filled.</summary>
+    private sealed class Target(int width, int height, SKEncodedOrigin origin)
+    {
+        public int Width { get; } = width;
+        public int Height { get; } = height;
+        public SKEncodedOrigin Origin { get; } = origin;
+        public SKImageInfo Rgba { get; } = new(width, height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
+        public bool Swap => Origin is SKEncodedOrigin.LeftTop or SKEncodedOrigin.RightTop
+            or SKEncodedOrigin.RightBottom or SKEncodedOrigin.LeftBottom;
+        public int UprightWidth => Swap ? Height : Width;
+        public byte[]? Rgb { get; private set; }
+
+        /// <summary>Stored row <paramref name="y"/> (RGBA) into the upright RGB buffer, allocated on first use.</summary>
+        public void Put(ReadOnlySpan<byte> row, int y)
+        {
+            Rgb ??= new byte[checked((long)Width * Height * 3)];
+            Place(row, y, Width, Height, UprightWidth, Origin, Rgb);
         }
 
-        // Decoders without top-down scanlines (interlaced PNG): one RGBA decode, so half the pixel budget at most.
-        if (pixels > limit / 2)
-            throw new ImageFormatException(label, $"image is {info.Width}x{info.Height} = {pixels:N0} pixels and interlaced; above the limit of {limit / 2:N0} for images that cannot be decoded row by row");
-        var rgba = new byte[checked(pixels * 4)];
-        var whole = GCHandle.Alloc(rgba, GCHandleType.Pinned);
+        public RgbImage Image() => new(UprightWidth, Swap ? Width : Height, Rgb!);
+    }
+
+    /// <summary>Top-down scanline decoding through one RGBA row; null when the codec has no such decoder.</summary>
+    private static unsafe RgbImage? Scanlines(SKCodec codec, Target target, string label)
+    {
+        if (codec.StartScanlineDecode(target.Rgba) != SKCodecResult.Success || codec.ScanlineOrder != SKCodecScanlineOrder.TopDown)
+            return null;
+        var row = new byte[checked(target.Width * 4)];
+        fixed (byte* p = row)
+        {
+            for (int y = 0; y < target.Height; y++)
+            {
+                if (codec.GetScanlines((IntPtr)p, 1, row.Length) != 1)
+                    throw new ImageFormatException(label, $"truncated or corrupt image data (row {y} of {target.Height})");
+                target.Put(row, y);
+            }
+        }
+
+        return target.Image();
+    }
+
+    /// <summary>
+    /// Banded incremental decoding: rows [top, top + n) of the stored image into an RGBA band, one subset decode per band
+    /// (each re-reads the data from its start, so at most 8 bands when the image is large); null when the codec cannot.
+    /// </summary>
+    private static unsafe RgbImage? Bands(SKCodec codec, Target target, string label, long maxBandBytes)
+    {
+        long rowBytes = target.Width * 4L;
+        long bandBytes = Math.Max(maxBandBytes, rowBytes * ((target.Height + 7) / 8));
+        int bandRows = (int)Math.Clamp(bandBytes / rowBytes, 1, target.Height);
+        var band = (byte*)NativeMemory.Alloc((nuint)(bandRows * rowBytes));
         try
         {
-            result = codec.GetPixels(rgbaInfo, whole.AddrOfPinnedObject());
+            for (int top = 0; top < target.Height; top += bandRows)
+            {
+                int rows = Math.Min(bandRows, target.Height - top);
+                var options = new SKCodecOptions(new SKRectI(0, top, target.Width, top + rows));
+                var result = codec.StartIncrementalDecode(target.Rgba, (IntPtr)band, (int)rowBytes, options);
+                if (top == 0 && result is SKCodecResult.Unimplemented or SKCodecResult.InvalidParameters) return null;
+                if (result == SKCodecResult.Success) result = codec.IncrementalDecode(out _);
+                if (result != SKCodecResult.Success)
+                    throw new ImageFormatException(label, Defect(result) + $" (rows {top}..{top + rows - 1})");
+                for (int y = 0; y < rows; y++)
+                    target.Put(new ReadOnlySpan<byte>(band + y * rowBytes, (int)rowBytes), top + y);
+            }
         }
         finally
         {
-            whole.Free();
+            NativeMemory.Free(band);
         }
 
-        if (result != SKCodecResult.Success)
-        {
-            throw new ImageFormatException(label, result switch
-            {
-                SKCodecResult.IncompleteInput => "truncated image data",
-                SKCodecResult.ErrorInInput => "corrupt image data",
-                _ => $"cannot decode pixels ({result})",
-            });
-        }
-
-        for (int y = 0; y < info.Height; y++) Place(rgba.AsSpan(y * info.Width * 4, info.Width * 4), y, info.Width, info.Height, ow, origin, rgb);
-        return new RgbImage(ow, oh, rgb);
+        return target.Image();
     }
+
+    /// <summary>One whole RGBA decode into native memory (freed before returning), then placed row by row.</summary>
+    private static unsafe RgbImage Whole(SKCodec codec, Target target, string label)
+    {
+        long rowBytes = target.Width * 4L;
+        var rgba = (byte*)NativeMemory.Alloc((nuint)(rowBytes * target.Height));
+        try
+        {
+            var result = codec.GetPixels(target.Rgba, (IntPtr)rgba);
+            if (result != SKCodecResult.Success) throw new ImageFormatException(label, Defect(result));
+            for (int y = 0; y < target.Height; y++)
+                target.Put(new ReadOnlySpan<byte>(rgba + y * rowBytes, (int)rowBytes), y);
+        }
+        finally
+        {
+            NativeMemory.Free(rgba);
+        }
+
+        return target.Image();
+    }
+
+    private static string Defect(SKCodecResult result) => result switch
+    {
+        SKCodecResult.IncompleteInput => "truncated image data",
+        SKCodecResult.ErrorInInput => "corrupt image data",
+        _ => $"cannot decode pixels ({result})",
+    };
 
     /// <summary>
     /// Why the encoded data lacks its end (JPEG: no EOI after the last start-of-scan; PNG: no IEND after the last IDAT),

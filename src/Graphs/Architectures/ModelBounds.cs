@@ -35,7 +35,8 @@ public static class ModelBounds
     /// <summary>Refuses a block count above <see cref="MaxLayers"/>, before anything is built per block.</summary>
     public static void Layers(string field, int value)
     {
-        if (value > MaxLayers) throw new GraphException($"config: {field} {value} is above the limit of {MaxLayers} blocks (released towers have 12 to 48)");
+        if (value > MaxLayers)
+            throw new GraphException($"config: {field} {value} is above the limit of {MaxLayers} blocks (released towers have 12 to 48)");
     }
 
     /// <summary>Refuses the config when its parameters or its largest activation are above the limits.</summary>
@@ -45,11 +46,15 @@ public static class ModelBounds
         if (!(total <= MaxParameters))
         {
             var top = parameters.MaxBy(t => t.Size)!;
-            throw new GraphException($"config: {top.Fields} describe a model of ~{Num(total)} parameters ({Num(top.Size)} from these fields), above the limit of {Num(MaxParameters)}; check those fields");
+            throw new GraphException(
+                $"config: {top.Fields} describe a model of ~{Num(total)} parameters ({Num(top.Size)} from these fields), " +
+                $"above the limit of {Num(MaxParameters)}; check those fields");
         }
         var largest = activations.MaxBy(t => t.Size);
         if (largest is not null && !(largest.Size <= MaxActivationBytes))
-            throw new GraphException($"config: {largest.Fields} need a single activation of ~{Bytes(largest.Size)} for one image, above the limit of {Bytes(MaxActivationBytes)}; check those fields");
+            throw new GraphException(
+                $"config: {largest.Fields} need a single activation of ~{Bytes(largest.Size)} for one image, " +
+                $"above the limit of {Bytes(MaxActivationBytes)}; check those fields");
     }
 
     /// <summary>SAM ViTDet encoder (+ neck and the two strided convolutions).</summary>
@@ -58,30 +63,37 @@ public static class ModelBounds
         double d = s.EmbedDim, tokens = Sq((double)s.ImageSize / s.PatchSize), hidden = s.MlpRatio * d;
         var p = new List<SizeTerm>
         {
-            new($"sam.depth {s.Depth} x sam.embed_dim {s.EmbedDim} (x sam.mlp_ratio {N(s.MlpRatio)})", s.Depth * (4 * d * d + 2 * d * hidden)),
-            new($"sam.image_size {s.ImageSize} / sam.patch_size {s.PatchSize} x sam.embed_dim {s.EmbedDim}", tokens * d + 3 * Sq(s.PatchSize) * d),
+            new($"sam.depth {s.Depth} x sam.embed_dim {s.EmbedDim} (x sam.mlp_ratio {N(s.MlpRatio)})",
+                s.Depth * (4 * d * d + 2 * d * hidden)),
+            new($"sam.image_size {s.ImageSize} / sam.patch_size {s.PatchSize} x sam.embed_dim {s.EmbedDim}", tokens * d
+                + 3 * Sq(s.PatchSize) * d),
             new($"sam.neck_channels {s.NeckChannels}, sam.net2_channels {s.Net2Channels}, sam.net3_channels {s.Net3Channels}",
-                d * s.NeckChannels + 9.0 * s.NeckChannels * s.NeckChannels + 9.0 * s.NeckChannels * s.Net2Channels + 9.0 * s.Net2Channels * s.Net3Channels),
+                d * s.NeckChannels + 9.0 * s.NeckChannels * s.NeckChannels + 9.0 * s.NeckChannels * s.Net2Channels
+                    + 9.0 * s.Net2Channels * s.Net3Channels),
         };
         bool global = s.GlobalAttnIndexes is { Length: > 0 };
         double attnTokens = global ? tokens : Sq(s.WindowSize);
         var a = new List<SizeTerm>
         {
-            new($"sam.num_heads {s.NumHeads} x (sam.image_size {s.ImageSize} / sam.patch_size {s.PatchSize})⁴ (global attention)", 4.0 * s.NumHeads * attnTokens * attnTokens),
-            new($"sam.image_size {s.ImageSize} / sam.patch_size {s.PatchSize} x sam.embed_dim {s.EmbedDim} x sam.mlp_ratio {N(s.MlpRatio)}", 4.0 * tokens * hidden),
+            new($"sam.num_heads {s.NumHeads} x (sam.image_size {s.ImageSize} / sam.patch_size {s.PatchSize})⁴ (global attention)",
+                4.0 * s.NumHeads * attnTokens * attnTokens),
+            new($"sam.image_size {s.ImageSize} / sam.patch_size {s.PatchSize} x sam.embed_dim {s.EmbedDim} x sam.mlp_ratio {N(s.MlpRatio)}",
+                4.0 * tokens * hidden),
         };
         return (p, a);
     }
 
     /// <summary>A pre-norm ViT tower of <paramref name="layers"/> blocks (CLIP, InternViT, Qwen2-VL's ViT).</summary>
-    public static (List<SizeTerm> Parameters, List<SizeTerm> Activations) Tower(string prefix, (string Name, double Value) layers, (string Name, double Value) width,
+    public static (List<SizeTerm> Parameters, List<SizeTerm> Activations) Tower(string prefix, (string Name, double Value) layers,
+        (string Name, double Value) width,
         (string Name, double Value) hidden, int heads, double tokens, string tokensFrom)
     {
         double d = width.Value, f = hidden.Value;
         var p = new List<SizeTerm>
         {
             new($"{prefix}.{layers.Name} {N(layers.Value)} x {prefix}.{width.Name} {N(d)}", layers.Value * 4 * d * d),
-            new($"{prefix}.{layers.Name} {N(layers.Value)} x {prefix}.{width.Name} {N(d)} x {prefix}.{hidden.Name} {N(f)}", layers.Value * 2 * d * f),
+            new($"{prefix}.{layers.Name} {N(layers.Value)} x {prefix}.{width.Name} {N(d)} x {prefix}.{hidden.Name} {N(f)}",
+                layers.Value * 2 * d * f),
             new($"{tokensFrom} x {prefix}.{width.Name} {N(d)}", tokens * d),
         };
         var a = new List<SizeTerm>
@@ -103,7 +115,8 @@ public static class ModelBounds
         Layers("clip.num_layers", c.Clip.NumLayers);
         var (sp, sa) = Sam(c.Sam);
         var (cp, ca) = Clip(c.Clip);
-        var proj = new SizeTerm($"projector.input_dim {c.Projector.InputDim} x projector.output_dim {c.Projector.OutputDim}", (double)c.Projector.InputDim * c.Projector.OutputDim);
+        var proj = new SizeTerm($"projector.input_dim {c.Projector.InputDim} x projector.output_dim {c.Projector.OutputDim}",
+            (double)c.Projector.InputDim * c.Projector.OutputDim);
         Check([.. sp, .. cp, proj], [.. sa, .. ca]);
     }
 
@@ -114,9 +127,11 @@ public static class ModelBounds
         Layers("qwen2.num_layers", c.Qwen2.NumLayers);
         var (sp, sa) = Sam(c.Sam);
         double tokens = (double)c.Tokens(c.Views.BaseSize) + c.Queries.Query1024;
-        var (qp, qa) = Tower("qwen2", ("num_layers", c.Qwen2.NumLayers), ("hidden_size", c.Qwen2.HiddenSize), ("intermediate_size", 1.5 * c.Qwen2.IntermediateSize),
+        var (qp, qa) = Tower("qwen2", ("num_layers", c.Qwen2.NumLayers), ("hidden_size", c.Qwen2.HiddenSize),
+            ("intermediate_size", 1.5 * c.Qwen2.IntermediateSize),
             c.Qwen2.NumHeads, tokens, $"views.base_size {c.Views.BaseSize} tokens + qwen2.query_1024 {c.Queries.Query1024}");
-        var proj = new SizeTerm($"projector.input_dim {c.Projector.InputDim} x projector.output_dim {c.Projector.OutputDim}", (double)c.Projector.InputDim * c.Projector.OutputDim);
+        var proj = new SizeTerm($"projector.input_dim {c.Projector.InputDim} x projector.output_dim {c.Projector.OutputDim}",
+            (double)c.Projector.InputDim * c.Projector.OutputDim);
         Check([.. sp, .. qp, proj], [.. sa, .. qa]);
     }
 
@@ -126,7 +141,8 @@ public static class ModelBounds
         Layers("clip.num_layers", c.Clip.NumLayers);
         var (sp, sa) = Sam(c.Sam);
         var (cp, ca) = Clip(c.Clip);
-        var proj = new SizeTerm($"projector.clip_in {c.Projector.ClipIn} + projector.sam_in {c.Projector.SamIn} x projector.output_dim_each {c.Projector.OutputDimEach}",
+        var proj = new SizeTerm($"projector.clip_in {c.Projector.ClipIn} + projector.sam_in {c.Projector.SamIn} x " +
+            $"projector.output_dim_each {c.Projector.OutputDimEach}",
             ((double)c.Projector.ClipIn + c.Projector.SamIn) * c.Projector.OutputDimEach);
         Check([.. sp, .. cp, proj], [.. sa, .. ca]);
     }
@@ -135,7 +151,8 @@ public static class ModelBounds
     {
         var v = c.Vit;
         Layers("vit.num_layers", v.NumLayers);
-        var (p, a) = Tower("vit", ("num_layers", v.NumLayers), ("hidden_size", v.HiddenSize), ("ffn_hidden_size", v.FfnHiddenSize), v.NumHeads,
+        var (p, a) = Tower("vit", ("num_layers", v.NumLayers), ("hidden_size", v.HiddenSize), ("ffn_hidden_size", v.FfnHiddenSize),
+            v.NumHeads,
             Sq((double)v.ImageSize / v.PatchSize) + 1, $"vit.image_size {v.ImageSize} / vit.patch_size {v.PatchSize}");
         p.Add(new SizeTerm($"mlp1.in {c.Mlp1.In} x mlp1.hidden {c.Mlp1.Hidden}", (double)c.Mlp1.In * c.Mlp1.Hidden));
         Check(p, a);
@@ -145,10 +162,12 @@ public static class ModelBounds
     public static void Check(Qwen2VlVisionConfig c)
     {
         Layers("vit.depth", c.Depth);
-        var (p, a) = Tower("vit", ("depth", c.Depth), ("embed_dim", c.EmbedDim), ("mlp_ratio x embed_dim", c.MlpRatio * c.EmbedDim), c.NumHeads,
+        var (p, a) = Tower("vit", ("depth", c.Depth), ("embed_dim", c.EmbedDim), ("mlp_ratio x embed_dim", c.MlpRatio * c.EmbedDim),
+            c.NumHeads,
             1024, "1024 patches");
         double merged = (double)c.EmbedDim * c.MergeUnit;
-        p.Add(new SizeTerm($"vit.embed_dim {c.EmbedDim} x vit.spatial_merge_size² {c.MergeUnit} x vit.hidden_size {c.HiddenSize}", merged * merged + merged * c.HiddenSize));
+        p.Add(new SizeTerm($"vit.embed_dim {c.EmbedDim} x vit.spatial_merge_size² {c.MergeUnit} x vit.hidden_size {c.HiddenSize}",
+            merged * merged + merged * c.HiddenSize));
         p.Add(new SizeTerm($"vit.embed_dim {c.EmbedDim} x patch values {c.PatchValues}", (double)c.EmbedDim * c.PatchValues));
         Check(p, a);
     }
@@ -159,7 +178,8 @@ public static class ModelBounds
 
     private static string Num(double v) => v.ToString("0.##e+0", CultureInfo.InvariantCulture);
 
-    private static string Bytes(double b) => b >= 1L << 40 ? $"{(b / (1L << 40)).ToString("0.#", CultureInfo.InvariantCulture)} TiB" : $"{(b / (1L << 30)).ToString("0.#", CultureInfo.InvariantCulture)} GiB";
+    private static string Bytes(double b) => b >= 1L << 40 ? $"{(b / (1L << 40)).ToString("0.#", CultureInfo.InvariantCulture)} TiB"
+        : $"{(b / (1L << 30)).ToString("0.#", CultureInfo.InvariantCulture)} GiB";
 }
 
 /// <summary>Turns System.Text.Json's messages about a config into one line naming the field and what it expects.</summary>

@@ -25,8 +25,10 @@ public sealed record ClipConfig
     /// <summary>Checks the fields on their own; throws GraphException naming the field ("clip.hidden_size ...").</summary>
     public void Validate()
     {
-        Config.Require(PatchSize > 0 && ImageSize % PatchSize == 0, $"clip.image_size {ImageSize} must be a multiple of clip.patch_size {PatchSize}");
-        Config.Require(NumLayers > 0 && NumHeads > 0 && HiddenSize % NumHeads == 0, $"clip.hidden_size {HiddenSize} must be divisible by clip.num_heads {NumHeads}");
+        Config.Require(PatchSize > 0 && ImageSize % PatchSize == 0,
+            $"clip.image_size {ImageSize} must be a multiple of clip.patch_size {PatchSize}");
+        Config.Require(NumLayers > 0 && NumHeads > 0 && HiddenSize % NumHeads == 0,
+            $"clip.hidden_size {HiddenSize} must be divisible by clip.num_heads {NumHeads}");
         Config.Require(FfnHiddenSize > 0, "clip.ffn_hidden_size must be positive");
         Config.Require(LayerNormEps > 0 && double.IsFinite(LayerNormEps), $"clip.layer_norm_eps {LayerNormEps} must be a positive number");
         Config.Require(Activation is not null, "clip.activation must be a string, not null");
@@ -57,11 +59,14 @@ public static class ClipTower
     /// <summary>HF CLIPVisionEmbeddings' patch embedding: pixels [B, 3, S, S] -> tokens [B, g², D] (conv without bias).</summary>
     public static Value PatchEmbed(GraphBuilder b, ClipConfig c, Value pixels)
     {
-        var patches = b.Conv2d("embeddings.patch_embedding", pixels, 3, c.HiddenSize, c.PatchSize, c.PatchSize, bias: false); // [B, D, g, g]
-        return b.FlattenSpatial(patches);                                                                                        // [B, g², D]
+        // [B, D, g, g]
+        var patches = b.Conv2d("embeddings.patch_embedding", pixels, 3, c.HiddenSize, c.PatchSize, c.PatchSize, bias: false);
+        // [B, g², D]
+        return b.FlattenSpatial(patches);
     }
 
-    public static IReadOnlyList<Value> HiddenStates(GraphBuilder b, ClipConfig c, Value patchTokens, int grid, ClipLayout layout, int? tracedLayers = null)
+    public static IReadOnlyList<Value> HiddenStates(GraphBuilder b, ClipConfig c, Value patchTokens, int grid, ClipLayout layout,
+        int? tracedLayers = null)
     {
         Dim batch = patchTokens.Shape[0];
         long d = c.HiddenSize;
@@ -72,14 +77,16 @@ public static class ClipTower
             x = b.Concat(1, cls, patchTokens);                                                       // [B, 1+g², D]
             int trained = c.PosGrid;
             var table = b.Weight("position_embedding.weight", (long)trained * trained + 1, d);      // [1+G², D]
-            x = b.Add(x, PositionTables.ResizeWithClassRow(b, table, trained, grid, d, "position_embedding.resized", ResampleSpec.TorchBicubicAntialias));
+            x = b.Add(x, PositionTables.ResizeWithClassRow(b, table, trained, grid, d, "position_embedding.resized",
+                ResampleSpec.TorchBicubicAntialias));
         }
         b.Trace("clip.embeddings", x);
         x = b.LayerNorm("pre_layrnorm", x, d, c.LayerNormEps);
         b.Trace("clip.pre_layrnorm", x);
         var states = new List<Value> { x };
         var opts = new VitBlockOptions(d, c.NumHeads, c.FfnHiddenSize, Activations.Parse(c.Activation), c.LayerNormEps,
-            Norm1: "layer_norm1", Norm2: "layer_norm2", Attn: "self_attn", Qkv: layout.Qkv, Proj: "out_proj", SeparateQkv: layout.SeparateQkv);
+            Norm1: "layer_norm1", Norm2: "layer_norm2", Attn: "self_attn", Qkv: layout.Qkv, Proj: "out_proj",
+                SeparateQkv: layout.SeparateQkv);
         for (int i = 0; i < c.NumLayers; i++)
         {
             using (b.Scope($"{layout.Layers}.{i}")) x = VitBlock.Apply(b, x, opts);

@@ -29,12 +29,15 @@ public sealed record SamConfig
     /// <summary>Checks the fields on their own; throws GraphException naming the field ("sam.depth ...").</summary>
     public void Validate()
     {
-        Config.Require(PatchSize > 0 && ImageSize > 0 && ImageSize % PatchSize == 0, $"sam.image_size {ImageSize} must be a positive multiple of sam.patch_size {PatchSize}");
-        Config.Require(EmbedDim > 0 && NumHeads > 0 && EmbedDim % NumHeads == 0, $"sam.embed_dim {EmbedDim} must be divisible by sam.num_heads {NumHeads}");
+        Config.Require(PatchSize > 0 && ImageSize > 0 && ImageSize % PatchSize == 0,
+            $"sam.image_size {ImageSize} must be a positive multiple of sam.patch_size {PatchSize}");
+        Config.Require(EmbedDim > 0 && NumHeads > 0 && EmbedDim % NumHeads == 0,
+            $"sam.embed_dim {EmbedDim} must be divisible by sam.num_heads {NumHeads}");
         Config.Require(Depth > 0 && WindowSize > 0 && MlpRatio > 0, "sam.depth, sam.window_size and sam.mlp_ratio must be positive");
         Config.Require(GlobalAttnIndexes is not null, "sam.global_attn_indexes must be an array of block indexes, not null");
         Config.Require(GlobalAttnIndexes!.All(i => i >= 0 && i < Depth), $"sam.global_attn_indexes must lie in 0..{Depth - 1}");
-        Config.Require(NeckChannels > 0 && Net2Channels > 0 && Net3Channels > 0, "sam.neck_channels, sam.net2_channels and sam.net3_channels must be positive");
+        Config.Require(NeckChannels > 0 && Net2Channels > 0 && Net3Channels > 0,
+            "sam.neck_channels, sam.net2_channels and sam.net3_channels must be positive");
         Config.Require(LayerNormEps > 0 && double.IsFinite(LayerNormEps), $"sam.layer_norm_eps {LayerNormEps} must be a positive number");
     }
 
@@ -47,7 +50,9 @@ public sealed record SamConfig
         if (imageSize <= 0 || imageSize % PatchSize != 0)
             throw new GraphException($"image size {imageSize} must be a positive multiple of the SAM patch size {PatchSize}");
         if (imageSize > MaxImageSize)
-            throw new GraphException($"image size {imageSize} is above the supported {MaxImageSize} (global attention is quadratic in the token count; the largest released mode uses 1280)");
+            throw new GraphException(
+                $"image size {imageSize} is above the supported {MaxImageSize} (global attention is quadratic in the token count; " +
+                $"the largest released mode uses 1280)");
         int g = imageSize / PatchSize;
         int g2 = ((g + 1) / 2 + 1) / 2;
         return (g, g2);
@@ -79,10 +84,12 @@ public static class SamEncoder
         var patches = b.Conv2d("patch_embed.proj", pixels, 3, c.EmbedDim, c.PatchSize, c.PatchSize);
         var x = b.Transpose(patches, 0, 2, 3, 1);                                                 // [B, g, g, C]
         b.Trace("sam.patch_embed", x);
-        var pos = PositionTables.ResizeGrid(b, b.Weight("pos_embed", 1, c.PosGrid, c.PosGrid, c.EmbedDim), c.PosGrid, grid, c.EmbedDim, "pos_embed.resized");
+        var pos = PositionTables.ResizeGrid(b, b.Weight("pos_embed", 1, c.PosGrid, c.PosGrid, c.EmbedDim), c.PosGrid, grid, c.EmbedDim,
+            "pos_embed.resized");
         x = b.Add(x, pos);
 
-        var opts = new VitBlockOptions(c.EmbedDim, c.NumHeads, (long)(c.EmbedDim * c.MlpRatio), Activation.Gelu, c.LayerNormEps, Fc1: "lin1", Fc2: "lin2");
+        var opts = new VitBlockOptions(c.EmbedDim, c.NumHeads, (long)(c.EmbedDim * c.MlpRatio), Activation.Gelu, c.LayerNormEps,
+            Fc1: "lin1", Fc2: "lin2");
         long headDim = c.EmbedDim / c.NumHeads;
         for (int i = 0; i < c.Depth; i++)
         {

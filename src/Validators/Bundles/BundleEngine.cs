@@ -7,7 +7,8 @@ using ModelForge.Validators.Parity;
 namespace ModelForge.Validators.Bundles;
 
 /// <summary>What happened to a bundle's engine: built (a real trtexec ran), not built (why), or the build failed.</summary>
-public sealed record EngineOutcome(string Status, string Message, string? Trtexec = null, string? TensorRtVersion = null, string? ComputeCapability = null)
+public sealed record EngineOutcome(string Status, string Message, string? Trtexec = null, string? TensorRtVersion = null,
+    string? ComputeCapability = null)
 {
     public const string Built = "built", NotBuilt = "not built", Failed = "failed";
 
@@ -22,7 +23,8 @@ public sealed record EngineOutcome(string Status, string Message, string? Trtexe
 public static class BundleEngine
 {
     /// <summary>Runs the build plan of every part in <paramref name="bundleDir"/>; returns the outcome.</summary>
-    public static EngineOutcome Build(string trtexec, string bundleDir, IReadOnlyList<TrtPartPlan> parts, TimeSpan limit, Action<string>? progress = null)
+    public static EngineOutcome Build(string trtexec, string bundleDir, IReadOnlyList<TrtPartPlan> parts, TimeSpan limit,
+        Action<string>? progress = null)
     {
         Directory.CreateDirectory(Path.Combine(bundleDir, TrtBuildPlan.EngineDir));
         string? version = null;
@@ -36,17 +38,23 @@ public static class BundleEngine
             standIn |= run.StandIn;
             if (run.ExitCode is null)
                 return new EngineOutcome(EngineOutcome.Failed,
-                    $"trtexec did not finish building {p.Engine} within {limit.TotalSeconds:F0} s; log in engine/build-{p.Part}.log", trtexec, version);
+                    $"trtexec did not finish building {p.Engine} within {limit.TotalSeconds:F0} s; log in engine/build-{p.Part}.log",
+                    trtexec, version);
             if (!run.Succeeded)
                 return new EngineOutcome(EngineOutcome.Failed,
-                    $"trtexec exited {run.ExitCode} building {p.Engine}: {run.LastError} (log in engine/build-{p.Part}.log)", trtexec, version);
+                    $"trtexec exited {run.ExitCode} building {p.Engine}: {run.LastError} (log in engine/build-{p.Part}.log)",
+                    trtexec, version);
             if (!File.Exists(Path.Combine(bundleDir, p.Engine)))
-                return new EngineOutcome(EngineOutcome.Failed, $"trtexec exited 0 but wrote no {p.Engine} (log in engine/build-{p.Part}.log)", trtexec, version);
+                return new EngineOutcome(EngineOutcome.Failed,
+                    $"trtexec exited 0 but wrote no {p.Engine} (log in engine/build-{p.Part}.log)", trtexec, version);
         }
         if (standIn)
-            return new EngineOutcome(EngineOutcome.NotBuilt, $"the trtexec at {trtexec} is a stand-in (it printed {Trtexec.StandInMarker}): "
-                + "arguments and bookkeeping were exercised, no TensorRT engine exists; the files under engine/ are the stand-in's", trtexec, version);
-        return new EngineOutcome(EngineOutcome.Built, $"built with TensorRT {version ?? "(version not printed)"} by {trtexec}", trtexec, version, ComputeCapability());
+            return new EngineOutcome(EngineOutcome.NotBuilt,
+                $"the trtexec at {trtexec} is a stand-in (it printed {Trtexec.StandInMarker}): "
+                + "arguments and bookkeeping were exercised, no TensorRT engine exists; the files under engine/ are the stand-in's",
+                    trtexec, version);
+        return new EngineOutcome(EngineOutcome.Built, $"built with TensorRT {version ?? "(version not printed)"} by {trtexec}", trtexec,
+            version, ComputeCapability());
     }
 
     /// <summary>The first GPU's compute capability from nvidia-smi (e.g. "9.0"), or null without nvidia-smi.</summary>
@@ -57,8 +65,10 @@ public static class BundleEngine
         if (smi is null) return null;
         try
         {
-            var run = Trtexec.Run(smi, ["--query-gpu=compute_cap", "--format=csv,noheader"], Directory.GetCurrentDirectory(), TimeSpan.FromSeconds(20));
-            return run.Succeeded ? run.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault() : null;
+            var run = Trtexec.Run(smi, ["--query-gpu=compute_cap", "--format=csv,noheader"], Directory.GetCurrentDirectory(),
+                TimeSpan.FromSeconds(20));
+            return run.Succeeded ? run.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .FirstOrDefault() : null;
         }
         catch (ArgumentException)
         {
@@ -128,7 +138,8 @@ public static class BundleEngine
             string name = o.GetProperty("name").GetString() ?? throw new FormatException($"{json}: output without a name");
             long[] dims = (o.GetProperty("dimensions").GetString() ?? "").Split('x', StringSplitOptions.RemoveEmptyEntries)
                 .Select(d => long.Parse(d, CultureInfo.InvariantCulture)).ToArray();
-            var values = o.GetProperty("values").EnumerateArray().Select(v => v.ValueKind == JsonValueKind.Number ? v.GetSingle() : float.NaN).ToArray();
+            var values = o.GetProperty("values").EnumerateArray()
+                .Select(v => v.ValueKind == JsonValueKind.Number ? v.GetSingle() : float.NaN).ToArray();
             if (values.LongLength != dims.Aggregate(1L, (a, d) => a * d))
                 throw new FormatException($"{json}: output {name} has {values.Length} values for dimensions {string.Join('x', dims)}");
             result[name] = new HostTensor(dims, values);

@@ -43,7 +43,8 @@ public sealed record BundleRequest(
 }
 
 /// <summary>What the export wrote and measured.</summary>
-public sealed record BundleResult(string Dir, bool? ParityPassed, IReadOnlyList<ParityFigure> Figures, EngineOutcome Engine, IReadOnlyList<string> Notes);
+public sealed record BundleResult(string Dir, bool? ParityPassed, IReadOnlyList<ParityFigure> Figures, EngineOutcome Engine,
+    IReadOnlyList<string> Notes);
 
 /// <summary>
 /// `export --target tensorrt`: the bundle folder, written atomically (staging sibling renamed into place):
@@ -58,7 +59,8 @@ public static class BundleExporter
     {
         if (r.Target.Name != "tensorrt") throw new ArgumentException($"a bundle needs the tensorrt target, not {r.Target.Name}");
         using var checkpoint = Checkpoint.Open(r.CheckpointPath);
-        var graphs = r.Parts.Select(p => (Part: p, Graph: r.Architecture.Build(r.Config, p.Request with { ComputeType = DataType.Float32 }))).ToList();
+        var graphs = r.Parts
+            .Select(p => (Part: p, Graph: r.Architecture.Build(r.Config, p.Request with { ComputeType = DataType.Float32 }))).ToList();
         foreach (var (_, g) in graphs)
         {
             WeightBinder.Verify(g, checkpoint, r.Architecture.Adapter);
@@ -83,14 +85,17 @@ public static class BundleExporter
         var (tensors, digest) = BundleFiles.CheckpointTensors(checkpoint, r.Architecture.Adapter, graphs.Select(g => g.Graph));
 
         var figures = new List<ParityFigure>();
-        var references = new Dictionary<string, (Graph Graph, List<PartCase> Cases, Dictionary<string, IReadOnlyDictionary<string, HostTensor>> Outputs)>();
+        var references = new Dictionary<string, (Graph Graph, List<PartCase> Cases,
+            Dictionary<string, IReadOnlyDictionary<string, HostTensor>> Outputs)>();
         string parityInputs = "none (--no-parity)";
         // ONNX Runtime's CPU provider has no bf16 Conv/MatMul kernels: a bf16 bundle's ONNX cannot run there (TensorRT runs it).
         bool ortCanRun = onnxPrecision != DataType.BFloat16;
         if (r.Parity && !ortCanRun)
         {
-            parityInputs = "none: a bf16 ONNX does not run on ONNX Runtime's CPU provider (no bf16 Conv/MatMul kernels); the engine is compared where TensorRT exists";
-            onnx = onnx with { Notes = [.. onnx.Notes, "parity at export not measured on ONNX Runtime CPU: bf16 ONNX (no bf16 kernels there)"] };
+            parityInputs = "none: a bf16 ONNX does not run on ONNX Runtime's CPU provider (no bf16 Conv/MatMul kernels); " +
+                "the engine is compared where TensorRT exists";
+            onnx = onnx with { Notes =
+                [.. onnx.Notes, "parity at export not measured on ONNX Runtime CPU: bf16 ONNX (no bf16 kernels there)"] };
         }
         if (r.Parity && ortCanRun)
         {
@@ -102,8 +107,10 @@ public static class BundleExporter
                 var cases = fixture is null ? [] : BundleParity.Golden(fixture, graph).ToList();
                 if (cases.Count == 0) cases.Add(BundleParity.Random(graph, profiles, "opt", r.Seed));
                 used.AddRange(cases.Select(c => $"{part.Name}: {c.Name}"));
-                progress?.Invoke($"parity of {part.Name}.onnx (ONNX Runtime CPU) against the reference (TorchSharp CPU {onnxPrecision.ShortName()}): {cases.Count} input set(s)");
-                var (f, refs) = BundleParity.Run(part.Name, graph, weights, Path.Combine(staging.Staging, plans.First(p => p.Part == part.Name).Onnx),
+                progress?.Invoke($"parity of {part.Name}.onnx (ONNX Runtime CPU) against the reference (TorchSharp CPU " +
+                    $"{onnxPrecision.ShortName()}): {cases.Count} input set(s)");
+                var (f, refs) = BundleParity.Run(part.Name, graph, weights,
+                    Path.Combine(staging.Staging, plans.First(p => p.Part == part.Name).Onnx),
                     cases, onnxPrecision, onnxPrecision, "cpu");
                 figures.AddRange(f);
                 references[part.Name] = (graph, cases, refs);
@@ -113,7 +120,8 @@ public static class BundleExporter
 
         var engine = trtexec is null
             ? new EngineOutcome(EngineOutcome.NotBuilt,
-                $"no trtexec on PATH (no TensorRT on this machine); build it with `bash {ScriptName}` on a machine with TensorRT {r.TrtVersion}.x and an NVIDIA GPU")
+                $"no trtexec on PATH (no TensorRT on this machine); build it with `bash {ScriptName}` on a machine with "
+                + $"TensorRT {r.TrtVersion}.x and an NVIDIA GPU")
             : BundleEngine.Build(trtexec, staging.Staging, plans, r.BuildLimit, progress);
         var engineFigures = new List<ParityFigure>();
         string? engineParityNote = null;
@@ -135,8 +143,10 @@ public static class BundleExporter
 
         var notes = onnx.Notes.ToList();
         var manifestParts = graphs.Select(g => BundleManifest.Part(g.Part, g.Graph, plans.First(p => p.Part == g.Part.Name))).ToArray();
-        BundleManifest.Write(staging.Staging, new BundleManifest.Content(r, onnxPrecision, onnx, settings, profiles, manifestParts, plans, graphs.Select(g => g.Graph).ToArray(),
-            tensors, digest, parityInputs, figures, engine, engineFigures, engineParityNote, notes));
+        BundleManifest.Write(staging.Staging,
+            new BundleManifest.Content(r, onnxPrecision, onnx, settings, profiles, manifestParts, plans,
+                graphs.Select(g => g.Graph).ToArray(), tensors, digest, parityInputs, figures, engine, engineFigures, engineParityNote,
+                notes));
         staging.Commit();
         bool? passed = r.Parity ? figures.All(f => f.Result.Passed) : null;
         if (engine.IsBuilt && engineFigures.Count > 0) passed &= engineFigures.All(f => f.Result.Passed);

@@ -92,7 +92,10 @@ public static class BundleManifest
         var manifest = new Dictionary<string, object?>
         {
             ["format"] = BundleFiles.Format,
-            ["tool"] = new Dictionary<string, object?> { ["name"] = "modelforge", ["version"] = BuildInfo.Version, ["git_commit"] = BuildInfo.GitCommit },
+            ["tool"] = new Dictionary<string, object?>
+            {
+                ["name"] = "modelforge", ["version"] = BuildInfo.Version, ["git_commit"] = BuildInfo.GitCommit,
+            },
             ["architecture"] = r.Architecture.Name,
             ["target"] = "tensorrt",
             ["mode"] = r.Mode,
@@ -151,7 +154,8 @@ public static class BundleManifest
                 },
             },
             ["notes"] = c.Notes,
-            ["files"] = files.Select(f => new Dictionary<string, object> { ["name"] = f.Name, ["bytes"] = f.Bytes, ["sha256"] = f.Sha256 }).ToArray(),
+            ["files"] = files.Select(f => new Dictionary<string, object> { ["name"] = f.Name, ["bytes"] = f.Bytes, ["sha256"] = f.Sha256 })
+                .ToArray(),
         };
         WriteJson(Path.Combine(dir, BundleFiles.ManifestName), manifest);
     }
@@ -160,15 +164,21 @@ public static class BundleManifest
     {
         var r = c.Request;
         var sb = new StringBuilder();
-        sb.Append($"# ModelForge TensorRT bundle: {r.Architecture.Name}{(r.Mode is null ? "" : " mode " + r.Mode)}, {r.Precision.ShortName()}, TensorRT {r.TrtVersion}.x\n\n");
+        sb.Append($"# ModelForge TensorRT bundle: {r.Architecture.Name}{(r.Mode is null ? "" : " mode " + r.Mode)}, " +
+            $"{r.Precision.ShortName()}, TensorRT {r.TrtVersion}.x\n\n");
         sb.Append($"engine: {(c.Engine.IsBuilt ? $"built ({c.Engine.Message})" : "not built")}\n\n");
         if (!c.Engine.IsBuilt) sb.Append($"{c.Engine.Message}.\n\n");
         sb.Append("Contents:\n");
-        sb.Append($"- `{BundleOnnxSource.OnnxDir}/`: the ONNX graph(s) (a ModelForge artifact folder; `modelforge run --onnx {BundleOnnxSource.OnnxDir}` runs it on ONNX Runtime)\n");
-        sb.Append($"- `{BundleExporter.ScriptName}`: the exact trtexec command(s); `{BundleExporter.BuildPlanName}`: the same as argument lists\n");
-        sb.Append("- `manifest.json`: inputs/outputs, optimization profiles, precision, preprocessing, token layout, parity measured at export, ")
+        sb.Append($"- `{BundleOnnxSource.OnnxDir}/`: the ONNX graph(s) (a ModelForge artifact folder; " +
+            $"`modelforge run --onnx {BundleOnnxSource.OnnxDir}` runs it on ONNX Runtime)\n");
+        sb.Append($"- `{BundleExporter.ScriptName}`: the exact trtexec command(s); `{BundleExporter.BuildPlanName}`: " +
+            $"the same as argument lists\n");
+        sb.Append("- `manifest.json`: inputs/outputs, optimization profiles, precision, preprocessing, token layout, " +
+            "parity measured at export, ")
             .Append("SHA-256 of every file and of the checkpoint tensors\n\n");
-        sb.Append("Profiles (min:opt:max): ").Append(c.Profiles.Count == 0 ? "none (static shapes)" : string.Join(", ", c.Profiles.Select(p => $"{p.Key}={p.Value}"))).Append("\n\n");
+        sb.Append("Profiles (min:opt:max): ")
+            .Append(c.Profiles.Count == 0 ? "none (static shapes)" : string.Join(", ", c.Profiles.Select(p => $"{p.Key}={p.Value}")))
+            .Append("\n\n");
         sb.Append($"Precision: requested {r.Precision.ShortName()}; the engine computes in {c.Settings.EffectivePrecision}.\n");
         foreach (var n in c.Onnx.Notes) sb.Append($"Note: {n}.\n");
         sb.Append('\n');
@@ -176,10 +186,13 @@ public static class BundleManifest
         {
             var worst = c.Figures.Where(f => f.Comparison == "onnx vs reference").MaxBy(f => f.Result.MaxAbs);
             sb.Append($"Parity at export ({c.ParityInputs}): {(c.Figures.All(f => f.Result.Passed) ? "passed" : "FAILED")}");
-            if (worst is not null) sb.Append($"; ONNX Runtime CPU vs {BundleParity.ReferenceName("cpu", c.ReferencePrecision)} max abs {BundleParity.ToJson(worst)["max_abs"]} ({worst.Tolerance})");
+            if (worst is not null)
+                sb.Append($"; ONNX Runtime CPU vs {BundleParity.ReferenceName("cpu", c.ReferencePrecision)} max abs " +
+                    $"{BundleParity.ToJson(worst)["max_abs"]} ({worst.Tolerance})");
             sb.Append(".\n\n");
         }
-        sb.Append("Check the bundle (hashes) with `modelforge inspect DIR`, and parity with `modelforge validate --bundle DIR --checkpoint CKPT`.\n");
+        sb.Append("Check the bundle (hashes) with `modelforge inspect DIR`, and parity with `modelforge validate --bundle DIR " +
+            "--checkpoint CKPT`.\n");
         return sb.ToString();
     }
 }

@@ -39,7 +39,8 @@ public static class BundleParity
             return new HostTensor(shape, data);
         });
         string at = string.Join(",", bindings.OrderBy(b => b.Key, StringComparer.Ordinal).Select(b => $"{b.Key}={b.Value}"));
-        return new PartCase($"random seed {seed} at {point} ({(at.Length == 0 ? "static" : at)})", inputs, new Dictionary<string, HostTensor>());
+        return new PartCase($"random seed {seed} at {point} ({(at.Length == 0 ? "static" : at)})", inputs,
+            new Dictionary<string, HostTensor>());
     }
 
     /// <summary>The golden cases of <paramref name="fixture"/> whose inputs fit <paramref name="graph"/>'s static dims.</summary>
@@ -81,7 +82,8 @@ public static class BundleParity
         var references = new Dictionary<string, IReadOnlyDictionary<string, HostTensor>>();
         var names = graph.Outputs.Select(o => o.Name).ToArray();
         using var runner = new OrtRunner(onnxPath, ort);
-        using var evaluator = new TorchEvaluator(graph, weights, new TorchEvalOptions(device, precision == DataType.Float32 ? null : precision));
+        using var evaluator = new TorchEvaluator(graph, weights,
+            new TorchEvalOptions(device, precision == DataType.Float32 ? null : precision));
         foreach (var c in cases)
         {
             var exported = runner.Run(c.Inputs, names);

@@ -71,18 +71,23 @@ public sealed class BundleReader : IDisposable
 
     public Architecture Architecture => ArchitectureRegistry.Get(String("architecture"));
 
-    public JsonElement Config => Manifest.TryGetProperty("config", out var c) && c.ValueKind == JsonValueKind.Object ? c : throw Malformed("config");
+    public JsonElement Config => Manifest.TryGetProperty("config", out var c) && c.ValueKind == JsonValueKind.Object ? c
+        : throw Malformed("config");
 
     /// <summary>Whether the ONNX carries the precision plan (manifest precision.plan_in_onnx).</summary>
-    public bool PlanInOnnx => Manifest.TryGetProperty("precision", out var p) && p.TryGetProperty("plan_in_onnx", out var v) && v.ValueKind == JsonValueKind.True;
+    public bool PlanInOnnx => Manifest.TryGetProperty("precision", out var p) && p.TryGetProperty("plan_in_onnx", out var v)
+        && v.ValueKind == JsonValueKind.True;
 
-    public string Precision => Manifest.TryGetProperty("precision", out var p) && p.TryGetProperty("requested", out var r) ? r.GetString() ?? "fp32" : "fp32";
+    public string Precision => Manifest.TryGetProperty("precision", out var p) && p.TryGetProperty("requested", out var r)
+        ? r.GetString() ?? "fp32" : "fp32";
 
     public IReadOnlyDictionary<string, AxisRange> Profiles =>
         Manifest.TryGetProperty("profiles", out var p) && p.ValueKind == JsonValueKind.Object
-            && p.EnumerateObject().All(a => a.Value.ValueKind == JsonValueKind.Object && new[] { "min", "opt", "max" }.All(k => a.Value.TryGetProperty(k, out var n) && n.TryGetInt64(out _)))
+            && p.EnumerateObject().All(a => a.Value.ValueKind == JsonValueKind.Object
+                && new[] { "min", "opt", "max" }.All(k => a.Value.TryGetProperty(k, out var n) && n.TryGetInt64(out _)))
             ? p.EnumerateObject().ToDictionary(a => a.Name,
-                a => new AxisRange(a.Value.GetProperty("min").GetInt64(), a.Value.GetProperty("opt").GetInt64(), a.Value.GetProperty("max").GetInt64()))
+                a => new AxisRange(a.Value.GetProperty("min").GetInt64(), a.Value.GetProperty("opt").GetInt64(),
+                    a.Value.GetProperty("max").GetInt64()))
             : throw Malformed("profiles");
 
     public IReadOnlyList<BundlePart> Parts
@@ -95,8 +100,10 @@ public sealed class BundleReader : IDisposable
                 return parts.EnumerateArray().Select(p =>
                 {
                     var b = p.GetProperty("build_request");
-                    int? size = b.GetProperty("image_size").ValueKind == JsonValueKind.Number ? b.GetProperty("image_size").GetInt32() : null;
-                    return new BundlePart(p.GetProperty("name").GetString()!, p.GetProperty("onnx").GetString()!, p.GetProperty("engine").GetString()!,
+                    int? size = b.GetProperty("image_size").ValueKind == JsonValueKind.Number ? b.GetProperty("image_size").GetInt32()
+                        : null;
+                    return new BundlePart(p.GetProperty("name").GetString()!, p.GetProperty("onnx").GetString()!,
+                        p.GetProperty("engine").GetString()!,
                         new BuildRequest(size, b.GetProperty("batch_symbol").GetString()!, Tiles: b.GetProperty("tiles").GetBoolean()));
                 }).ToArray();
             }
@@ -113,7 +120,8 @@ public sealed class BundleReader : IDisposable
     /// </summary>
     public string? CheckpointDifference(Checkpoint checkpoint)
     {
-        if (!Manifest.TryGetProperty("checkpoint", out var c) || !c.TryGetProperty("tensor_sha256", out var tensors)) throw Malformed("checkpoint");
+        if (!Manifest.TryGetProperty("checkpoint", out var c) || !c.TryGetProperty("tensor_sha256", out var tensors))
+            throw Malformed("checkpoint");
         foreach (var t in tensors.EnumerateObject())
         {
             if (!checkpoint.Contains(t.Name)) return $"tensor {t.Name} is missing from {checkpoint.Path}";
@@ -126,7 +134,8 @@ public sealed class BundleReader : IDisposable
         return null;
     }
 
-    private ArgumentException Malformed(string field) => new($"{Path.Combine(Dir, BundleFiles.ManifestName)}: field \"{field}\" missing or malformed");
+    private ArgumentException Malformed(string field)
+        => new($"{Path.Combine(Dir, BundleFiles.ManifestName)}: field \"{field}\" missing or malformed");
 
     public void Dispose() => _doc.Dispose();
 }

@@ -101,6 +101,72 @@ public sealed class ImageLoaderTests : IDisposable
         upright.Pixels.Where((_, i) => i % 3 == 0).Should().Equal(expected);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_png_decoded_in_bands_is_the_exact_image(bool interlaced)
+    {
+        // PNG has no scanline decoder in SkiaSharp, so ImageLoader decodes row subsets ("bands"). bandBytes 1 makes each
+        // band an eighth of the image (27 of 211 rows): 8 subset decodes, each crossing "Up"-filtered rows whose unfiltering
+        // needs the row above, or (Adam7) the passes of every band.
+        const int w = 123, h = 211;
+        var rgb = new byte[w * h * 3];
+        new Random(5).NextBytes(rgb);
+        var png = Png(w, h, colorType: 2, Deflate(interlaced ? Adam7(rgb, w, h) : UpFiltered(rgb, w, h)), interlaced);
+        ImageLoader.Decode(png, "banded.png", bandBytes: 1).Pixels.Should().Equal(rgb);
+        ImageLoader.Decode(png, "one-band.png").Pixels.Should().Equal(rgb);
+    }
+
+    [Fact]
+    public void A_lossless_webp_decodes_to_its_pixels()
+    {
+        // Neither PNG nor JPEG: whichever decoder path SkiaSharp's WebP codec allows, the pixels must be exact.
+        const int w = 37, h = 29;
+        var rgb = new byte[w * h * 3];
+        new Random(11).NextBytes(rgb);
+        using var bitmap = new SKBitmap(new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Opaque));
+        for (int i = 0; i < w * h; i++)
+            bitmap.SetPixel(i % w, i / w, new SKColor(rgb[i * 3], rgb[i * 3 + 1], rgb[i * 3 + 2]));
+        using var pixmap = bitmap.PeekPixels() ?? throw new InvalidOperationException("no pixmap");
+        using var webp = pixmap.Encode(new SKWebpEncoderOptions(SKWebpEncoderCompression.Lossless, 100))
+            ?? throw new InvalidOperationException("WebP encoding failed");
+        ImageLoader.Decode(webp.ToArray(), "lossless.webp").Pixels.Should().Equal(rgb);
+    }
+
+    /// <summary>PNG scanlines with filter type 2 (Up): each byte minus the byte above it (zero above the first row).</summary>
+    private static byte[] UpFiltered(byte[] rgb, int w, int h)
+    {
+        int row = w * 3;
+        var raw = new byte[h * (row + 1)];
+        for (int y = 0; y < h; y++)
+        {
+            raw[y * (row + 1)] = 2;
+            for (int i = 0; i < row; i++)
+                raw[y * (row + 1) + 1 + i] = (byte)(rgb[y * row + i] - (y > 0 ? rgb[(y - 1) * row + i] : 0));
+        }
+
+        return raw;
+    }
+
+    /// <summary>Adam7 scanlines (PNG spec 8.2): 7 passes of sub-images, each row with filter type 0.</summary>
+    private static byte[] Adam7(byte[] rgb, int w, int h)
+    {
+        (int X, int Y, int Dx, int Dy)[] passes =
+            [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)];
+        var raw = new List<byte>();
+        foreach (var (x0, y0, dx, dy) in passes)
+        {
+            if (x0 >= w || y0 >= h) continue;
+            for (int y = y0; y < h; y += dy)
+            {
+                raw.Add(0);
+                for (int x = x0; x < w; x += dx) raw.AddRange(rgb.AsSpan((y * w + x) * 3, 3).ToArray());
+            }
+        }
+
+        return [.. raw];
+    }
+
     private string Write(string name, byte[] bytes)
     {
         var path = Path.Combine(_dir, name);
@@ -115,13 +181,14 @@ public sealed class ImageLoaderTests : IDisposable
     }
 
     /// <summary>A PNG file from an IHDR (8-bit, given colour type) and one IDAT payload, with valid CRCs.</summary>
-    internal static byte[] Png(int width, int height, byte colorType, byte[] idat)
+    internal static byte[] Png(int width, int height, byte colorType, byte[] idat, bool interlaced = false)
     {
         var ihdr = new byte[13];
         BinaryPrimitives.WriteInt32BigEndian(ihdr, width);
         BinaryPrimitives.WriteInt32BigEndian(ihdr.AsSpan(4), height);
         ihdr[8] = 8;
         ihdr[9] = colorType;
+        ihdr[12] = interlaced ? (byte)1 : (byte)0;
         using var ms = new MemoryStream();
         ms.Write([0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A]);
         Chunk(ms, "IHDR", ihdr);

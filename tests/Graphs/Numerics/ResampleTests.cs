@@ -169,4 +169,31 @@ public class ResampleTests
         up.Take(3).Should().Equal(0, 0, 0);
         up.Skip(45).Should().Equal(255, 255, 255);
     }
+
+    [Theory]
+    [InlineData(37, 211, 90, 13)] // up in x, down in y
+    [InlineData(5, 900, 64, 40)] // a strip: the streamed window of rows moves over many rows
+    [InlineData(300, 17, 41, 333)] // down in x, up in y
+    [InlineData(64, 48, 64, 97)] // vertical pass only
+    [InlineData(210, 7, 33, 7)] // horizontal pass only
+    public void Pil_uint8_2d_is_the_row_pass_then_the_column_pass(int inW, int inH, int outW, int outH)
+    {
+        // Pillow's definition of the 2-D resize: every row resized (rounded to uint8) into an [inH, outW] image, then every
+        // column of that. Built here from 1-row and 1-column resizes; the 2-D call streams its rows instead.
+        var src = new byte[inW * inH * 3];
+        new Random(inW * 1000 + inH).NextBytes(src);
+        var mid = new byte[inH * outW * 3];
+        for (int y = 0; y < inH; y++)
+            Resample.ResizePilRgb8(src.AsSpan(y * inW * 3, inW * 3), inW, 1, outW, 1).CopyTo(mid, y * outW * 3);
+        var expected = new byte[outH * outW * 3];
+        var column = new byte[inH * 3];
+        for (int x = 0; x < outW; x++)
+        {
+            for (int y = 0; y < inH; y++) Array.Copy(mid, (y * outW + x) * 3, column, y * 3, 3);
+            var resized = Resample.ResizePilRgb8(column, 1, inH, 1, outH);
+            for (int y = 0; y < outH; y++) Array.Copy(resized, y * 3, expected, (y * outW + x) * 3, 3);
+        }
+
+        Resample.ResizePilRgb8(src, inW, inH, outW, outH).Should().Equal(expected);
+    }
 }

@@ -26,13 +26,15 @@ public sealed class HfConfigBuilder(HfFolder folder)
     public JsonObject Preprocessing { get; } = new();
 
     /// <summary>An integer from the first present config.json path, else <paramref name="fallback"/>; |value| at most 2^20.</summary>
-    public int Int(string target, int fallback, string defaultOf, params string[] paths) => Bounded(target, fallback, defaultOf, 1 << 20, paths);
+    public int Int(string target, int fallback, string defaultOf, params string[] paths)
+        => Bounded(target, fallback, defaultOf, 1 << 20, paths);
 
     /// <summary>
     /// A layer count (at most 1024: the graph is built layer by layer before any weight is read, so a stranger's config
     /// must not be able to ask for millions of layers).
     /// </summary>
-    public int Layers(string target, int fallback, string defaultOf, params string[] paths) => Bounded(target, fallback, defaultOf, 1024, paths);
+    public int Layers(string target, int fallback, string defaultOf, params string[] paths)
+        => Bounded(target, fallback, defaultOf, 1024, paths);
 
     private int Bounded(string target, int fallback, string defaultOf, int max, string[] paths)
     {
@@ -92,7 +94,8 @@ public sealed class HfConfigBuilder(HfFolder folder)
         if (node is JsonValue v && v.TryGetValue(out int i)) return i;
         if (node is JsonValue d && d.TryGetValue(out double x) && x == Math.Floor(x) && Math.Abs(x) < int.MaxValue) return (int)x;
         string src = Sources["preprocessing." + name];
-        throw new GraphException($"{Folder.PathOf(src.Split(':')[0])}: {src.Split(':')[^1]} must be an integer, got {node?.ToJsonString()}");
+        throw new GraphException(
+            $"{Folder.PathOf(src.Split(':')[0])}: {src.Split(':')[^1]} must be an integer, got {node?.ToJsonString()}");
     }
 
     /// <summary>Sets a value computed from others ("derived (how)").</summary>

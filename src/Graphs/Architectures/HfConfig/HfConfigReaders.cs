@@ -16,7 +16,8 @@ namespace ModelForge.Graphs.Architectures.HfConfig;
 /// <param name="Config">The family's fixture.json-format config (what the builder reads).</param>
 /// <param name="Sources">Field -> where its value came from (see <see cref="HfConfigBuilder"/>).</param>
 /// <param name="Preprocessing">The processor's parameters (resize, normalisation, tiling), for the manifest.</param>
-public sealed record HfResolved(string Family, string Recognized, JsonObject Config, IReadOnlyDictionary<string, string> Sources, JsonObject Preprocessing);
+public sealed record HfResolved(string Family, string Recognized, JsonObject Config, IReadOnlyDictionary<string, string> Sources,
+    JsonObject Preprocessing);
 
 /// <summary>
 /// Reads one family's config.json / processor config into its fixture.json-format config. One small class per family,
@@ -44,7 +45,8 @@ public static class HfConfigReaders
 {
     /// <summary>One reader per built family.</summary>
     public static IReadOnlyList<IHfConfigReader> All { get; } =
-        [new DeepEncoderHfConfig(), new VaryHfConfig(), new InternVl2HfConfig(), new Qwen2VlHfConfig(), new DeepEncoder2HfConfig(), new Qwen25VlHfConfig()];
+        [new DeepEncoderHfConfig(), new VaryHfConfig(), new InternVl2HfConfig(), new Qwen2VlHfConfig(), new DeepEncoder2HfConfig(),
+            new Qwen25VlHfConfig()];
 
     /// <summary>
     /// Configs ModelForge recognises but cannot build yet (config.json field value -> what it is), so such a folder gets
@@ -79,7 +81,8 @@ public static class HfConfigReaders
         foreach (var (field, value, what) in NotBuilt)
         {
             if (HfConfigBuilder.Find(folder.Config, field) is { ValueKind: JsonValueKind.String } e && e.GetString() == value)
-                throw new GraphException($"{folder.PathOf("config.json")}: {field} '{value}' is {what}, which ModelForge does not build yet (built: {Built})");
+                throw new GraphException(
+                    $"{folder.PathOf("config.json")}: {field} '{value}' is {what}, which ModelForge does not build yet (built: {Built})");
         }
     }
 

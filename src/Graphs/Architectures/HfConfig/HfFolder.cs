@@ -54,7 +54,8 @@ public sealed class HfFolder
     public static HfFolder FromText(string dir, string configJson, string? preprocessorFile = null, string? preprocessorJson = null) =>
         new(dir, Parse(Path.Combine(dir, "config.json"), System.Text.Encoding.UTF8.GetBytes(configJson)), preprocessorFile,
             preprocessorJson is null ? null
-                : Parse(Path.Combine(dir, preprocessorFile ?? "preprocessor_config.json"), System.Text.Encoding.UTF8.GetBytes(preprocessorJson)));
+                : Parse(Path.Combine(dir, preprocessorFile ?? "preprocessor_config.json"),
+                    System.Text.Encoding.UTF8.GetBytes(preprocessorJson)));
 
     private static JsonElement ReadObject(string path)
     {

@@ -57,7 +57,8 @@ public static class ReleasedVariants
         """;
 
     private static string Qwen(int lmHidden, string vision) =>
-        $$"""{"architectures": ["Qwen2VLForConditionalGeneration"], "model_type": "qwen2_vl", "hidden_size": {{lmHidden}}, "vision_config": """ + vision + "}";
+        """{"architectures": ["Qwen2VLForConditionalGeneration"], "model_type": "qwen2_vl","""
+        + $$""" "hidden_size": {{lmHidden}}, "vision_config": """ + vision + "}";
 
     /// <summary>All variants, family by family.</summary>
     public static IReadOnlyList<ReleasedVariant> All { get; } =
@@ -68,7 +69,8 @@ public static class ReleasedVariants
              "projector_config": {"input_dim": 2048, "model_type": "mlp_projector", "n_embed": 1280, "projector_type": "linear"},
              "vision_config": {"image_size": 1024, "mlp_ratio": 3.7362, "model_name": "deeplip_b_l", "model_type": "vision",
                "width": {"clip-l-14-224": {"heads": 16, "image_size": 224, "layers": 24, "patch_size": 14, "width": 1024},
-                         "sam_vit_b": {"downsample_channels": [512, 1024], "global_attn_indexes": [2, 5, 8, 11], "heads": 12, "layers": 12, "width": 768}}}}
+                         "sam_vit_b": {"downsample_channels": [512, 1024], "global_attn_indexes": [2, 5, 8, 11], "heads": 12, "layers": 12,
+                                       "width": 768}}}}
             """, "seen: verbatim hub config.json (vision fields)"),
         new("deepseek-ai/DeepSeek-OCR-2", "deepencoder2", "SAM-B 1024 -> Qwen2-0.5B as encoder (896) + linear 896->1280", """
             {"architectures": ["DeepseekOCR2ForCausalLM"], "model_type": "deepseek_vl_v2", "candidate_resolutions": [[1024, 1024]],
@@ -83,13 +85,19 @@ public static class ReleasedVariants
         new("Ucas-HaoranWei/Vary-toy", "vary", "SAM-B 1024 + CLIP-L/14 224, 2 x 1024 (Qwen-1.8B)",
             """{"model_type": "vary", "hidden_size": 2048, "vision_select_layer": -2}""",
             "reconstructed: Vary-toy code (2 x Linear(1024, 1024)) + Qwen-1.8B width; no real config.json was available"),
-        new("OpenGVLab/InternVL2-1B", "internvl2", "InternViT-300M-448px + mlp1 to 896 (Qwen2-0.5B)", InternVl(Vit300M, "Qwen2ForCausalLM", 896), Card),
-        new("OpenGVLab/InternVL2-2B", "internvl2", "InternViT-300M-448px + mlp1 to 2048 (InternLM2-1.8B)", InternVl(Vit300M, "InternLM2ForCausalLM", 2048),
+        new("OpenGVLab/InternVL2-1B", "internvl2", "InternViT-300M-448px + mlp1 to 896 (Qwen2-0.5B)",
+            InternVl(Vit300M, "Qwen2ForCausalLM", 896), Card),
+        new("OpenGVLab/InternVL2-2B", "internvl2", "InternViT-300M-448px + mlp1 to 2048 (InternLM2-1.8B)",
+            InternVl(Vit300M, "InternLM2ForCausalLM", 2048),
             Card + " (llm_config.hidden_size 2048 seen in the hub config.json)"),
-        new("OpenGVLab/InternVL2-4B", "internvl2", "InternViT-300M-448px + mlp1 to 3072 (Phi-3-mini)", InternVl(Vit300M, "Phi3ForCausalLM", 3072), Card),
-        new("OpenGVLab/InternVL2-8B", "internvl2", "InternViT-300M-448px + mlp1 to 4096 (InternLM2.5-7B)", InternVl(Vit300M, "InternLM2ForCausalLM", 4096), Card),
-        new("OpenGVLab/InternVL2-26B", "internvl2", "InternViT-6B-448px-V1-5 + mlp1 to 6144 (InternLM2-20B)", InternVl(Vit6B, "InternLM2ForCausalLM", 6144), Card),
-        new("OpenGVLab/InternVL2-40B", "internvl2", "InternViT-6B-448px-V1-5 + mlp1 to 7168 (Nous-Hermes-2-Yi-34B)", InternVl(Vit6B, "LlamaForCausalLM", 7168), Card),
+        new("OpenGVLab/InternVL2-4B", "internvl2", "InternViT-300M-448px + mlp1 to 3072 (Phi-3-mini)",
+            InternVl(Vit300M, "Phi3ForCausalLM", 3072), Card),
+        new("OpenGVLab/InternVL2-8B", "internvl2", "InternViT-300M-448px + mlp1 to 4096 (InternLM2.5-7B)",
+            InternVl(Vit300M, "InternLM2ForCausalLM", 4096), Card),
+        new("OpenGVLab/InternVL2-26B", "internvl2", "InternViT-6B-448px-V1-5 + mlp1 to 6144 (InternLM2-20B)",
+            InternVl(Vit6B, "InternLM2ForCausalLM", 6144), Card),
+        new("OpenGVLab/InternVL2-40B", "internvl2", "InternViT-6B-448px-V1-5 + mlp1 to 7168 (Nous-Hermes-2-Yi-34B)",
+            InternVl(Vit6B, "LlamaForCausalLM", 7168), Card),
         new("OpenGVLab/InternVL2-Llama3-76B", "internvl2", "InternViT-6B-448px-V1-5 + mlp1 to 8192 (Hermes-2-Theta-Llama-3-70B)",
             InternVl(Vit6B, "LlamaForCausalLM", 8192), Card),
         new("Qwen/Qwen2-VL-2B-Instruct", "qwen2vl", "ViT 32 x 1280 + PatchMerger to 1536", Qwen(1536, """

@@ -3,7 +3,8 @@ using ModelForge.Graphs.Ir;
 
 namespace ModelForge.Graphs.Architectures.InternVl2;
 
-/// <summary>InternVL 2.0 (tile based: each 448x448 tile is one row of the tile axis) behind the <see cref="Architecture"/> facade.</summary>
+/// <summary>InternVL 2.0 (tile based: each 448x448 tile is one row of the tile axis) behind the <see cref="Architecture"/>
+/// facade.</summary>
 public sealed class InternVl2Architecture : Architecture
 {
     public override string Name => "internvl2";
@@ -18,7 +19,8 @@ public sealed class InternVl2Architecture : Architecture
     public override Graph Build(JsonElement? config, BuildRequest request)
     {
         var cfg = config is { } c ? InternVl2Config.FromJson(c) : InternVl2Config.Default;
-        return InternVl2Builder.Build(cfg, request.ImageSize ?? cfg.TileSize ?? cfg.Vit.ImageSize, request.BatchSymbol, request.ComputeType);
+        return InternVl2Builder.Build(cfg, request.ImageSize ?? cfg.TileSize ?? cfg.Vit.ImageSize, request.BatchSymbol,
+            request.ComputeType);
     }
 
     /// <inheritdoc/>

@@ -15,7 +15,8 @@ namespace ModelForge.Graphs.Architectures.InternVl2;
 /// </summary>
 public static class InternVl2Builder
 {
-    /// <summary>Builds the graph for square tiles of <paramref name="imageSize"/> pixels; the tile axis is named <paramref name="tileSymbol"/>.</summary>
+    /// <summary>Builds the graph for square tiles of <paramref name="imageSize"/> pixels; the tile axis is named
+    /// <paramref name="tileSymbol"/>.</summary>
     public static Graph Build(InternVl2Config cfg, int imageSize, string tileSymbol = "B", DataType computeType = DataType.Float32)
     {
         cfg.Validate();
@@ -70,7 +71,8 @@ public static class InternVl2Builder
             var table = b.Weight("position_embedding", 1, 1L + (long)v.PosGrid * v.PosGrid, c);   // [1, 1+G², C]
             // _get_pos_embed: F.interpolate(bicubic, align_corners=False, NO antialias) to the tile's grid, class row kept;
             // an export-time constant for the exported grid.
-            x = b.Add(x, PositionTables.ResizeWithClassRow(b, table, v.PosGrid, grid, c, "position_embedding.resized", ResampleSpec.TorchBicubic));
+            x = b.Add(x, PositionTables.ResizeWithClassRow(b, table, v.PosGrid, grid, c, "position_embedding.resized",
+                ResampleSpec.TorchBicubic));
         }
         b.Trace("vit.embeddings", x);
         var states = new List<Value> { x };

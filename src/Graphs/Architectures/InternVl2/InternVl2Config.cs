@@ -106,17 +106,24 @@ public sealed record InternVl2Config
             if (!ok) throw new GraphException("config: " + message);
         }
         var v = Vit;
-        Require(v.PatchSize > 0 && v.ImageSize > 0 && v.ImageSize % v.PatchSize == 0, $"vit.image_size {v.ImageSize} must be a positive multiple of vit.patch_size {v.PatchSize}");
-        Require(v.NumLayers > 0 && v.NumHeads > 0 && v.HiddenSize % v.NumHeads == 0, $"vit.hidden_size {v.HiddenSize} must be divisible by vit.num_heads {v.NumHeads}");
+        Require(v.PatchSize > 0 && v.ImageSize > 0 && v.ImageSize % v.PatchSize == 0,
+            $"vit.image_size {v.ImageSize} must be a positive multiple of vit.patch_size {v.PatchSize}");
+        Require(v.NumLayers > 0 && v.NumHeads > 0 && v.HiddenSize % v.NumHeads == 0,
+            $"vit.hidden_size {v.HiddenSize} must be divisible by vit.num_heads {v.NumHeads}");
         Require(v.FfnHiddenSize > 0, "vit.ffn_hidden_size must be positive");
-        Require(v.NormType is "layer_norm" or "rms_norm", $"vit.norm_type '{v.NormType}' is not supported (expected 'layer_norm' or 'rms_norm')");
+        Require(v.NormType is "layer_norm" or "rms_norm",
+            $"vit.norm_type '{v.NormType}' is not supported (expected 'layer_norm' or 'rms_norm')");
         Require(v.LayerNormEps > 0, "vit.layer_norm_eps must be positive");
-        Require(InternVl2Layouts.All.Contains(CheckpointLayout), $"checkpoint_layout '{CheckpointLayout}' is not one of {string.Join(", ", InternVl2Layouts.All)}");
+        Require(InternVl2Layouts.All.Contains(CheckpointLayout),
+            $"checkpoint_layout '{CheckpointLayout}' is not one of {string.Join(", ", InternVl2Layouts.All)}");
         Blocks.Activations.Parse(v.Activation);
-        Require(DownsampleRatio > 0 && DownsampleRatio <= 1 && Math.Abs(1 / DownsampleRatio - ShuffleFactor) < 1e-9, $"downsample_ratio {DownsampleRatio} must be 1/k for an integer k");
-        Require(SelectLayer >= -(v.NumLayers + 1) && SelectLayer <= v.NumLayers, $"select_layer {SelectLayer} must index the {v.NumLayers + 1} hidden states");
+        Require(DownsampleRatio > 0 && DownsampleRatio <= 1 && Math.Abs(1 / DownsampleRatio - ShuffleFactor) < 1e-9,
+            $"downsample_ratio {DownsampleRatio} must be 1/k for an integer k");
+        Require(SelectLayer >= -(v.NumLayers + 1) && SelectLayer <= v.NumLayers,
+            $"select_layer {SelectLayer} must index the {v.NumLayers + 1} hidden states");
         long k = ShuffleFactor;
-        Require(Mlp1.In == v.HiddenSize * k * k, $"mlp1.in {Mlp1.In} must equal vit.hidden_size * (1/downsample_ratio)² = {v.HiddenSize * k * k}");
+        Require(Mlp1.In == v.HiddenSize * k * k,
+            $"mlp1.in {Mlp1.In} must equal vit.hidden_size * (1/downsample_ratio)² = {v.HiddenSize * k * k}");
         Require(Mlp1.Hidden > 0, "mlp1.hidden must be positive");
         Require(v.LayerNormEps > 0 && double.IsFinite(v.LayerNormEps), $"vit.layer_norm_eps {v.LayerNormEps} must be a positive number");
         ModelBounds.Check(this);
@@ -127,7 +134,8 @@ public sealed record InternVl2Config
     {
         int k = ShuffleFactor;
         if (imageSize <= 0 || imageSize % Vit.PatchSize != 0 || imageSize / Vit.PatchSize % k != 0)
-            throw new GraphException($"image size {imageSize} must be a positive multiple of the patch size {Vit.PatchSize} times {k} (pixel shuffle)");
+            throw new GraphException(
+                $"image size {imageSize} must be a positive multiple of the patch size {Vit.PatchSize} times {k} (pixel shuffle)");
         int g = imageSize / Vit.PatchSize;
         return (g, g / k);
     }

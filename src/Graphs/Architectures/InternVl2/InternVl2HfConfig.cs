@@ -26,7 +26,8 @@ public sealed class InternVl2HfConfig : IHfConfigReader
     private const string HfVit = "InternVLVisionConfig";
     private const string HfChat = "InternVLConfig";
 
-    /// <summary>Class defaults of llm_config.hidden_size by llm_config.architectures[0] (the LLM config classes InternVLChatConfig builds).</summary>
+    /// <summary>Class defaults of llm_config.hidden_size by llm_config.architectures[0] (the LLM config classes InternVLChatConfig
+    /// builds).</summary>
     private static readonly Dictionary<string, (int Hidden, string Class)> LlmDefaults = new(StringComparer.Ordinal)
     {
         ["InternLM2ForCausalLM"] = (4096, "InternLM2Config"),
@@ -97,7 +98,8 @@ public sealed class InternVl2HfConfig : IHfConfigReader
             else
                 b.Derived("tile_size", image, "force_image_size absent: vision_config.image_size, as InternVLChatModel does");
             var archs = b.Find("llm_config.architectures");
-            var llmArch = archs is { ValueKind: JsonValueKind.Array } la && la.GetArrayLength() > 0 && la[0].ValueKind == JsonValueKind.String
+            var llmArch = archs is { ValueKind: JsonValueKind.Array } la && la.GetArrayLength() > 0
+                && la[0].ValueKind == JsonValueKind.String
                 ? la[0].GetString()! : null;
             if (b.Find("llm_config.hidden_size") is null)
             {
@@ -109,7 +111,8 @@ public sealed class InternVl2HfConfig : IHfConfigReader
             else b.Int("mlp1.hidden", 0, Chat, "llm_config.hidden_size");
             string ps = b.Str("ps_version", "v1", Chat, "ps_version");
             if (ps != "v2")
-                throw b.Error(b.FieldOf("ps_version"), $"'{ps}' is not supported (ModelForge builds pixel_shuffle v2, which every InternVL 2.0 release uses)");
+                throw b.Error(b.FieldOf("ps_version"),
+                    $"'{ps}' is not supported (ModelForge builds pixel_shuffle v2, which every InternVL 2.0 release uses)");
             b.Config.Remove("ps_version");
             b.Pre("dynamic_image_size", false, Chat, "dynamic_image_size");
             b.Pre("use_thumbnail", false, Chat, "use_thumbnail");
