@@ -60,25 +60,15 @@ public sealed class CompareMeasure(string ep, int threads, int iterations, long 
                 string dir = Path.Combine(root, $"{arch.Name}-{group.First().Run.Part}-{group.Key.Request.ImageSize ?? 0}");
                 Directory.CreateDirectory(dir);
                 string file = Path.Combine(dir, "model.onnx");
-<<<<<<< HEAD
                 BenchOutput.Progress(
                     $"measure: exporting {arch.Name} {group.First().Run.Part} ({graph.ParameterCount / 1e6:F0} M synthetic parameters)");
-=======
-                BenchOutput.Progress($"measure: exporting {arch.Name} {group.First().Run.Part} ({graph.ParameterCount / 1e6:F0} M " +
-                    $"synthetic parameters)");
->>>>>>> s3-reliab
                 OnnxExporter.Export(graph, SyntheticWeights.For(graph), file, new OnnxExportOptions());
                 // The same graph with the same axis values (Base on every page, Gundam on every page it tiles 2x2) is timed once.
                 var done = new Dictionary<string, MeasuredRun>(StringComparer.Ordinal);
                 foreach (var (row, run) in group)
                 {
-<<<<<<< HEAD
                     string dims = string.Join(" ",
                         run.Bindings.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value}"));
-=======
-                    string dims = string.Join(" ", run.Bindings.OrderBy(kv => kv.Key, StringComparer.Ordinal)
-                        .Select(kv => $"{kv.Key}={kv.Value}"));
->>>>>>> s3-reliab
                     if (!done.TryGetValue(dims, out var m))
                     {
                         BenchOutput.Progress($"measure: {row.Family} page {row.Page}: {run.Part} {dims}");
@@ -124,19 +114,11 @@ public sealed class CompareMeasure(string ep, int threads, int iterations, long 
         psi.FileName = self;
         // Under `dotnet modelforge.dll` the process is dotnet: pass the entry assembly first.
         if (Path.GetFileNameWithoutExtension(self) == "dotnet") psi.ArgumentList.Add(typeof(Program).Assembly.Location);
-<<<<<<< HEAD
         string Int(int v) => v.ToString(CultureInfo.InvariantCulture);
         foreach (var a in new[]
                  {
                      "bench", file, "--json", "--no-arena", "--ep", ep, "--threads", Int(threads), "--warmup", Int(warmup),
                      "--iterations", Int(iterations),
-=======
-        foreach (var a in new[]
-                 {
-                     "bench", file, "--json", "--no-arena", "--ep", ep, "--threads", threads.ToString(CultureInfo.InvariantCulture),
-                     "--warmup", warmup.ToString(CultureInfo.InvariantCulture),
-                     "--iterations", iterations.ToString(CultureInfo.InvariantCulture),
->>>>>>> s3-reliab
                  })
             psi.ArgumentList.Add(a);
         foreach (var (k, v) in bindings)

@@ -41,7 +41,6 @@ public static class BundleDescriptions
             },
             "qwen2vl" or "qwen25vl" => new()
             {
-<<<<<<< HEAD
                 ["processor"] = "Qwen2VLImageProcessor (ModelForge Qwen2VlPreprocessor: smart_resize to multiples of 28, uint8 bicubic "
                     + "antialiased resize as torchvision, fused rescale/normalize, frame repeated to temporal 2, packed 14-px patch rows "
                     + "in 2x2 merge-unit order); per-frame rotary cos/sin"
@@ -49,10 +48,6 @@ public static class BundleDescriptions
                     + " derived from grid_thw on the host",
                 ["min_pixels"] = Converters.Images.Qwen2VlSmartResize.ReleasedMinPixels,
                 ["max_pixels"] = Converters.Images.Qwen2VlSmartResize.ReleasedMaxPixels,
-=======
-                ["processor"] = "Qwen2-VL: packed 14-px patches (temporal 2, merge 2); rotary cos/sin and attention bias derived from " +
-                    "grid_thw on the host",
->>>>>>> s3-reliab
                 ["mean"] = new[] { 0.48145466, 0.4578275, 0.40821073 },
                 ["std"] = new[] { 0.26862954, 0.26130258, 0.27577711 },
             },
