@@ -28,7 +28,7 @@ public static class ValidateCommand
         var checkpoint = CommonOptions.Checkpoint();
         var config = CommonOptions.Config();
         var imageSize = CommonOptions.ImageSize();
-        var inputs = new Option<string>("--inputs") { Description = "random | FILE.safetensors (tensors named as the graph inputs)", DefaultValueFactory = _ => "random" };
+        var inputs = new Option<string>("--inputs") { Description = "random | FILE.safetensors (tensors named as the graph inputs; CASE.INPUT for several cases)", DefaultValueFactory = _ => "random" };
         var seed = new Option<int>("--seed") { Description = "Seed of random inputs", DefaultValueFactory = _ => 0 };
         var batch = new Option<int>("--batch") { Description = "Batch of random inputs", DefaultValueFactory = _ => 1 };
         var paths = new Option<string>("--paths") { Description = "reference,exported (default both)", DefaultValueFactory = _ => "reference,exported" };
@@ -135,9 +135,12 @@ public static class ValidateCommand
                 using var ckpt = Checkpoint.Open(ckptPath);
                 io.Step($"build: {architecture.Name} graph");
                 var graph = architecture.Build(resolved.Config, new BuildRequest(parse.GetValue(imageSize)));
-                var given = InputSets.Load(parse.GetValue(inputs)!, graph, parse.GetValue(seed), parse.GetValue(batch), architecture, resolved.Config);
+                // One case, or one per CASE of a file of CASE.INPUT tensors (a fixture's --save-inputs): one graph serves all.
+                var given = InputSets.LoadCases(parse.GetValue(inputs)!, graph, parse.GetValue(seed), parse.GetValue(batch), architecture,
+                    resolved.Config);
                 StartTorch();
-                result = runner.RunInputs(Path.GetFileName(Path.GetFullPath(ckptPath).TrimEnd('/')), architecture, graph, ckpt, given, resolved.Config);
+                result = runner.RunInputCases(Path.GetFileName(Path.GetFullPath(ckptPath).TrimEnd('/')), architecture, graph, ckpt, given,
+                    resolved.Config);
             }
             io.EndStep();
             if (saveIn is not null) Save(saveIn, runner.CapturedInputs, "inputs");

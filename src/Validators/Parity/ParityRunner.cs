@@ -32,19 +32,29 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
     {
         _fixtureTolerances = ToleranceOverride.FromFixture(fixture.Config, Path.Combine(fixture.Directory, "fixture.json"));
         var cases = new List<CaseReport>();
+        // One set of resources for the whole run: each weight converted once, one session per part (see ParityResources).
+        using var resources = new ParityResources(Options, fixture.Checkpoint, fixture.Architecture.AdapterFor(fixture.Config), progress);
         foreach (var c in fixture.Cases)
         {
             // Golden inputs are the original processor's (Qwen2-VL: pixel_values + grid_thw); the family plans the graph
             // calls (one per image or video there) and later joins their results into what the original returned.
             var calls = fixture.Architecture.PlanCalls(fixture.Config, c.Inputs);
+            var request = fixture.Architecture.RequestForCase(c.Json);
+            var graph = resources.Graph(request, () =>
+            {
+                progress?.Invoke($"build: {fixture.Name} {c.Name} graph");
+                return fixture.Architecture.Build(fixture.Config, request);
+            });
             string? model = null;
             if (Options.ExportedParts is { } parts && Options.Paths.Contains(ValidationPath.Exported))
             {
                 var misfits = new List<string>();
+                var extra = ArtifactExtras(graph.Graph, c.Traces);
                 foreach (var part in parts)
                 {
                     string label = parts.Count == 1 ? "the artifact" : Path.GetFileName(part);
-                    if (calls.Select(call => Misfit(part, call, label)).FirstOrDefault(w => w is not null) is { } why) misfits.Add(why);
+                    var runner = resources.Artifact(part, extra);
+                    if (calls.Select(call => Misfit(runner, call, label)).FirstOrDefault(w => w is not null) is { } why) misfits.Add(why);
                     else
                     {
                         model = part;
@@ -53,14 +63,14 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
                 }
                 if (model is null)
                 {
-                    cases.Add(new CaseReport(c.Name, [], new Dictionary<string, string>(), new Dictionary<string, double>(), "skipped: " + string.Join("; ", misfits)));
+                    cases.Add(new CaseReport(c.Name, [], new Dictionary<string, string>(), new Dictionary<string, double>(),
+                        "skipped: " + string.Join("; ", misfits)));
                     continue;
                 }
             }
-            progress?.Invoke($"build: {fixture.Name} {c.Name} graph");
-            var graph = fixture.Architecture.Build(fixture.Config, fixture.Architecture.RequestForCase(c.Json));
-            cases.Add(RunCase(graph, fixture.Checkpoint, fixture.Architecture, fixture.Config, c.Name, c.Inputs, calls, c.Outputs, c.Traces, model,
+            cases.Add(RunCase(resources, graph, fixture.Architecture, fixture.Config, c.Name, c.Inputs, calls, c.Outputs, c.Traces, model,
                 prefixInputs: true));
+            ParityResources.ReleaseFreedMemory();
         }
         return Report(fixture.Name, fixture.Architecture.Name, cases);
     }
@@ -71,8 +81,27 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
     /// </summary>
     public ValidationReport RunInputs(string subject, Architecture arch, Graph graph, Checkpoint checkpoint, IReadOnlyDictionary<string, HostTensor> inputs,
         System.Text.Json.JsonElement? config = null) =>
-        Report(subject, arch.Name, [RunCase(graph, checkpoint, arch, config, "inputs", inputs, arch.PlanCalls(config, inputs),
-            new Dictionary<string, HostTensor>(), new Dictionary<string, HostTensor>(), Options.ExportedParts?[0], prefixInputs: false)]);
+        RunInputCases(subject, arch, graph, checkpoint, [("inputs", inputs)], config);
+
+    /// <summary>
+    /// <see cref="RunInputs"/> over several named input sets (cases) on one graph: its weights, export and session are
+    /// made once and serve every case. Saved inputs are keyed CASE.INPUT when there is more than one case.
+    /// </summary>
+    public ValidationReport RunInputCases(string subject, Architecture arch, Graph graph, Checkpoint checkpoint,
+        IReadOnlyList<(string Name, IReadOnlyDictionary<string, HostTensor> Inputs)> inputCases, System.Text.Json.JsonElement? config = null)
+    {
+        using var resources = new ParityResources(Options, checkpoint, arch.AdapterFor(config), progress);
+        var caseGraph = resources.Graph(graph, () => graph);
+        var reports = new List<CaseReport>();
+        foreach (var (name, inputs) in inputCases)
+        {
+            reports.Add(RunCase(resources, caseGraph, arch, config, name, inputs, arch.PlanCalls(config, inputs),
+                new Dictionary<string, HostTensor>(), new Dictionary<string, HostTensor>(), Options.ExportedParts?[0],
+                prefixInputs: inputCases.Count > 1));
+            ParityResources.ReleaseFreedMemory();
+        }
+        return Report(subject, arch.Name, reports);
+    }
 
     private ValidationReport Report(string subject, string arch, List<CaseReport> cases)
     {
@@ -93,14 +122,12 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
     /// One case: <paramref name="inputs"/> as given (what --save-inputs keeps), <paramref name="calls"/> the graph calls the
     /// family planned from them; each path's results are joined back by the family (Architecture.CombineCalls).
     /// </summary>
-    private CaseReport RunCase(Graph graph, Checkpoint checkpoint, Architecture arch, System.Text.Json.JsonElement? config, string name,
+    private CaseReport RunCase(ParityResources resources, ParityResources.CaseGraph caseGraph, Architecture arch,
+        System.Text.Json.JsonElement? config, string name,
         IReadOnlyDictionary<string, HostTensor> inputs, IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> calls,
         IReadOnlyDictionary<string, HostTensor> golden, IReadOnlyDictionary<string, HostTensor> goldenTraces, string? exportedModel, bool prefixInputs)
     {
-        var adapter = arch.AdapterFor(config);   // the config's checkpoint_layout (e.g. InternVL "-hf" names)
-        WeightBinder.Verify(graph, checkpoint, adapter);
-        graph.PruneUnused();
-        var weights = new CheckpointWeights(checkpoint, adapter);
+        var graph = caseGraph.Graph;   // verified against the checkpoint and pruned (ParityResources.Graph)
         var order = graph.Nodes.SelectMany(n => n.Outputs).Select((v, i) => (v, i)).ToDictionary(x => x.v, x => x.i);
         var traces = Options.Traces
             ? goldenTraces.Keys.Where(graph.Traces.ContainsKey).OrderBy(t => order.GetValueOrDefault(graph.Traces[t], -1)).ToArray()
@@ -111,18 +138,18 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
 
         if (Options.Paths.Contains(ValidationPath.Exported))
             results[ValidationPath.Exported] = Timed("exported", seconds,
-                () => arch.CombineCalls(config, RunExported(graph, weights, calls, traceValues, exportedModel, name)));
+                () => arch.CombineCalls(config, RunExported(resources, caseGraph, calls, traceValues, exportedModel, name)));
         if (Options.Paths.Contains(ValidationPath.Reference))
         {
             progress?.Invoke($"reference: {name} (TorchSharp, {Options.Precision.ShortName()}, {Options.Device})");
             results[ValidationPath.Reference] = Timed("reference", seconds,
-                () => arch.CombineCalls(config, RunReference(graph, weights, calls, traceValues, Options.Precision)));
+                () => arch.CombineCalls(config, RunReference(caseGraph, calls, traceValues, Options.Precision)));
         }
         IReadOnlyDictionary<string, HostTensor>? exact = null;
         if (Options.Arbiter)
         {
             progress?.Invoke($"fp64: {name} (TorchSharp float64 arbiter, {Options.Device})");
-            exact = Timed("fp64", seconds, () => arch.CombineCalls(config, RunReference(graph, weights, calls, traceValues, DataType.Float64)));
+            exact = Timed("fp64", seconds, () => arch.CombineCalls(config, RunReference(caseGraph, calls, traceValues, DataType.Float64)));
         }
         if (Options.CaptureTensors) Capture(name, graph, inputs, results, exact, prefixInputs);
 
@@ -245,54 +272,50 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
                 CapturedOutputs[$"{name}.{path}.{o.Name}"] = r[o.Name];
     }
 
-    /// <summary>Why a case's inputs cannot feed the given artifact (it was exported for one input size), or null.</summary>
-    private static string? Misfit(string model, IReadOnlyDictionary<string, HostTensor> inputs, string label)
+    /// <summary>Why a case's inputs cannot feed the given artifact part (it was exported for one input size), or null.</summary>
+    private static string? Misfit(OrtRunner runner, IReadOnlyDictionary<string, HostTensor> inputs, string label)
     {
-        using var runner = new OrtRunner(model);
         // A case can feed more inputs than one part takes (DeepSeek-OCR 2's one-image case: global view + crops).
         if (inputs.Keys.FirstOrDefault(k => runner.Inputs.All(i => i.Name != k)) is { } extra)
             return $"{label} takes no input {extra}";
         foreach (var (name, _, dims) in runner.Inputs)
             if (inputs.TryGetValue(name, out var t) && (t.Shape.Length != dims.Length || dims.Where((d, i) => d > 0 && d != t.Shape[i]).Any()))
-                return $"input {name} {t.ShapeText} does not fit {label}'s [{string.Join(", ", dims.Select(d => d > 0 ? d.ToString(System.Globalization.CultureInfo.InvariantCulture) : "?"))}]";
+                return $"input {name} {t.ShapeText} does not fit {label}'s " +
+                    $"[{string.Join(", ", dims.Select(d => d > 0 ? d.ToString(System.Globalization.CultureInfo.InvariantCulture) : "?"))}]";
         return null;
     }
 
-    private List<IReadOnlyDictionary<string, HostTensor>> RunExported(Graph graph, IWeightSource weights,
+    /// <summary>The trace values a given artifact's session exposes for a case (fp32 artifacts only, as RunCase compares).</summary>
+    private (string Name, TensorType Type)[] ArtifactExtras(Graph graph, IReadOnlyDictionary<string, HostTensor> goldenTraces) =>
+        Options.Traces && Options.ExportedPrecision == DataType.Float32
+            ? goldenTraces.Keys.Where(graph.Traces.ContainsKey).Select(t => graph.Traces[t].Name).Distinct(StringComparer.Ordinal)
+                .Order(StringComparer.Ordinal).Select(n => (n, graph.Find(n)!.Type)).ToArray()
+            : [];
+
+    private List<IReadOnlyDictionary<string, HostTensor>> RunExported(ParityResources resources, ParityResources.CaseGraph caseGraph,
         IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> calls, string[] extra, string? given, string name)
     {
+        var graph = caseGraph.Graph;
         if (given is not null)
         {
             // The shipped artifact itself, never written to: intermediates are exposed through an in-memory copy of its
-            // graph whose external data is read from the artifact's folder.
-            progress?.Invoke($"exported: {name} on {Path.GetFileName(given)} (ONNX Runtime session + run)");
-            using var artifact = extra.Length == 0
-                ? new OrtRunner(given, Options.Ort)
-                : new OrtRunner(given, OnnxModelEditor.WithExtraOutputsInMemory(given, extra.Select(n => (n, graph.Find(n)!.Type))), Options.Ort);
+            // graph whose external data is read from the artifact's folder. One session per part and run.
+            var artifact = resources.Artifact(given, extra.Order(StringComparer.Ordinal).Select(n => (n, graph.Find(n)!.Type)).ToArray());
+            progress?.Invoke($"exported: {name} on {Path.GetFileName(given)} (ONNX Runtime run)");
             var available = artifact.Outputs.Select(o => o.Name).ToHashSet();
             var present = graph.Outputs.Select(o => o.Name).Concat(extra).Where(available.Contains).ToArray();
             return calls.Select(inputs => artifact.Run(inputs, present)).ToList();
         }
-        string dir = Converters.IO.PrivateTemp.NewFolder("validate");
-        try
-        {
-            progress?.Invoke($"export: {name} graph to ONNX (temporary)");
-            var export = OnnxExporter.Export(graph, weights, Path.Combine(dir, "model.onnx"), new OnnxExportOptions(Options.Opset) { ExtraOutputs = extra });
-            progress?.Invoke($"exported: {name} (ONNX Runtime session + run)");
-            using var runner = new OrtRunner(export.ModelPath, Options.Ort);
-            var wanted = graph.Outputs.Select(o => o.Name).Concat(extra).ToArray();
-            return calls.Select(inputs => runner.Run(inputs, wanted)).ToList();
-        }
-        finally
-        {
-            Directory.Delete(dir, true);
-        }
+        var runner = caseGraph.Exported(extra, name);
+        progress?.Invoke($"exported: {name} (ONNX Runtime run)");
+        var wanted = graph.Outputs.Select(o => o.Name).Concat(extra).ToArray();
+        return calls.Select(inputs => runner.Run(inputs, wanted)).ToList();
     }
 
-    private List<IReadOnlyDictionary<string, HostTensor>> RunReference(Graph graph, IWeightSource weights,
+    private static List<IReadOnlyDictionary<string, HostTensor>> RunReference(ParityResources.CaseGraph caseGraph,
         IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> calls, string[] extra, DataType precision)
     {
-        using var evaluator = new TorchEvaluator(graph, weights, new TorchEvalOptions(Options.Device, precision == DataType.Float32 ? null : precision));
+        var evaluator = caseGraph.Reference(precision);
         return calls.Select(inputs => evaluator.Run(inputs, extra)).ToList();
     }
 

@@ -28,6 +28,9 @@ public sealed class TorchEvaluator : IDisposable
     private readonly string _deviceName;
     private readonly DataType? _precision;
     private readonly Dictionary<Value, Tensor> _constants = [];
+    // Constants owned by a shared TorchWeightCache: looked up like the others, never disposed here.
+    private readonly HashSet<Value> _shared = [];
+    private readonly TorchWeightCache? _cache;
     // Index of the last node reading each value (absent: read by no node). Computed once per graph.
     private readonly Dictionary<Value, int> _lastUse = [];
     private bool _disposed;
@@ -36,7 +39,14 @@ public sealed class TorchEvaluator : IDisposable
     /// <exception cref="ArgumentException">Bad device string or a non-floating precision.</exception>
     /// <exception cref="NotSupportedException">The graph holds op kinds this evaluator has no kernel for.</exception>
     /// <exception cref="InvalidOperationException">CUDA was asked for and is not available.</exception>
-    public TorchEvaluator(Graph graph, IWeightSource weights, TorchEvalOptions? options = null)
+    /// <param name="graph">The graph to interpret.</param>
+    /// <param name="weights">Where its checkpoint weights come from.</param>
+    /// <param name="options">Device and precision.</param>
+    /// <param name="cache">
+    /// Optional: checkpoint weights are taken from (and loaded into) this cache, shared with other evaluators over the
+    /// same <paramref name="weights"/>; the cache owns them, so this evaluator's Dispose frees only its own constants.
+    /// </param>
+    public TorchEvaluator(Graph graph, IWeightSource weights, TorchEvalOptions? options = null, TorchWeightCache? cache = null)
     {
         ArgumentNullException.ThrowIfNull(graph);
         ArgumentNullException.ThrowIfNull(weights);
@@ -50,6 +60,9 @@ public sealed class TorchEvaluator : IDisposable
             throw new NotSupportedException($"the TorchSharp evaluator cannot take {unsupported.Count} nodes: {string.Join(", ", unsupported.Take(10))}");
         _device = ParseDevice(options.Device);
         _deviceName = options.Device;
+        if (cache is not null && !ReferenceEquals(cache.Source, weights))
+            throw new ArgumentException("the weight cache holds another weight source's tensors", nameof(cache));
+        _cache = cache;
 
         for (int i = 0; i < graph.Nodes.Count; i++)
             foreach (var v in graph.Nodes[i].Inputs)
@@ -141,7 +154,8 @@ public sealed class TorchEvaluator : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
-        foreach (var t in _constants.Values) t.Dispose();
+        foreach (var (v, t) in _constants)
+            if (!_shared.Contains(v)) t.Dispose();
         _constants.Clear();
     }
 
@@ -156,7 +170,14 @@ public sealed class TorchEvaluator : IDisposable
             // Each load is scoped so that staging tensors (f32 copies before a downcast) die at once; the loaded
             // tensor is detached to live until Dispose, whatever scope the caller may have open.
             using var scope = NewDisposeScope();
-            _constants[init.Value] = Load(init, materializer).DetachFromDisposeScope();
+            if (_cache is not null && init.Data is WeightData w)
+            {
+                var value = init.Value;
+                _constants[value] = _cache.GetOrLoad(w.Key, EvalType(value.DType), _deviceName, value.Shape.ToLongs(),
+                    () => Load(init, materializer).DetachFromDisposeScope());
+                _shared.Add(value);
+            }
+            else _constants[init.Value] = Load(init, materializer).DetachFromDisposeScope();
         }
     }
 
@@ -165,6 +186,18 @@ public sealed class TorchEvaluator : IDisposable
         var value = init.Value;
         long[] shape = value.Shape.ToLongs();
         var type = EvalType(value.DType);
+        // Checkpoint weights computed in f32 (and others not stored in their compute type): converted chunk by chunk straight
+        // into an f32 tensor's storage (no whole-tensor managed array, which would sit in the large-object heap until a
+        // full GC, once per case), then to the compute type.
+        long bytes = checked(value.Shape.ElementCount.Value * sizeof(float));
+        if (init.Data is WeightData weight && bytes <= int.MaxValue
+            && (type == ScalarType.Float32 || materializer.Weights.Describe(weight.Key)?.DType.ToScalarType() != type))
+        {
+            var f32 = torch.empty(shape, ScalarType.Float32);
+            materializer.Weights.ReadFloat32(weight.Key, System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(f32.bytes));
+            if (type == ScalarType.Float32 && _device.type == DeviceType.CPU) return f32;
+            return f32.to(type, _device);   // f32 is staging: the caller's dispose scope frees it
+        }
         // Weights stored exactly in the type we compute in: copy their bytes, no f32 staging (half the memory for bf16).
         if (init.Data is WeightData w && materializer.Weights.Describe(w.Key) is { } stored && stored.DType.ToScalarType() == type
             && stored.Shape.Equals(value.Shape))
