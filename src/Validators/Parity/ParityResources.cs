@@ -38,6 +38,9 @@ internal sealed class ParityResources : IDisposable
         ReferenceWeights = new TorchWeightCache(Weights);
     }
 
+    /// <summary>The run's validation options.</summary>
+    public ValidationOptions Options => _options;
+
     /// <summary>The checkpoint through the family's adapter (one object, so the weight cache can check it).</summary>
     public CheckpointWeights Weights { get; }
 
@@ -86,6 +89,20 @@ internal sealed class ParityResources : IDisposable
         GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
         GC.WaitForPendingFinalizers();
         Bench.ProcessMemory.TrimNativeHeap();
+    }
+
+    /// <summary>
+    /// After one path has run on every case: its sessions, exports, evaluators and converted weights are released (and the
+    /// memory returned) before the next path loads its own.
+    /// </summary>
+    public void EndPass()
+    {
+        _current?.Dispose();
+        _current = null;
+        foreach (var r in _artifacts.Values) r.Dispose();
+        _artifacts.Clear();
+        ReferenceWeights.Clear();
+        ReleaseFreedMemory();
     }
 
     public void Dispose()
@@ -155,4 +172,32 @@ internal sealed class ParityResources : IDisposable
             _folders.Clear();
         }
     }
+}
+
+/// <summary>
+/// One case while its paths run one after another (ParityRunner.RunCases): what it feeds, what it is compared with, the
+/// graph it needs (by build key, so cases of one request share it), and each path's results until it is compared.
+/// </summary>
+internal sealed record CaseRun(
+    string Name,
+    IReadOnlyDictionary<string, HostTensor> Inputs,
+    IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> Calls,
+    IReadOnlyDictionary<string, HostTensor> Golden,
+    IReadOnlyDictionary<string, HostTensor> GoldenTraces,
+    object Key,
+    Func<Graph> Build,
+    bool PrefixInputs)
+{
+    /// <summary>The artifact part the case runs on (null: a fresh export of its graph).</summary>
+    public string? ExportedModel { get; set; }
+
+    /// <summary>Set when no artifact part fits the case.</summary>
+    public CaseReport? Skipped { get; set; }
+
+    public Dictionary<string, double> Seconds { get; } = [];
+
+    public Dictionary<ValidationPath, IReadOnlyDictionary<string, HostTensor>> Results { get; } = [];
+
+    /// <summary>The fp64 arbiter's results.</summary>
+    public IReadOnlyDictionary<string, HostTensor>? Exact { get; set; }
 }

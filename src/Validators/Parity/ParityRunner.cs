@@ -31,48 +31,20 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
     public ValidationReport RunFixture(GoldenFixture fixture)
     {
         _fixtureTolerances = ToleranceOverride.FromFixture(fixture.Config, Path.Combine(fixture.Directory, "fixture.json"));
-        var cases = new List<CaseReport>();
         // One set of resources for the whole run: each weight converted once, one session per part (see ParityResources).
         using var resources = new ParityResources(Options, fixture.Checkpoint, fixture.Architecture.AdapterFor(fixture.Config), progress);
-        foreach (var c in fixture.Cases)
+        var runs = fixture.Cases.Select(c =>
         {
+            var request = fixture.Architecture.RequestForCase(c.Json);
             // Golden inputs are the original processor's (Qwen2-VL: pixel_values + grid_thw); the family plans the graph
             // calls (one per image or video there) and later joins their results into what the original returned.
-            var calls = fixture.Architecture.PlanCalls(fixture.Config, c.Inputs);
-            var request = fixture.Architecture.RequestForCase(c.Json);
-            var graph = resources.Graph(request, () =>
+            return new CaseRun(c.Name, c.Inputs, fixture.Architecture.PlanCalls(fixture.Config, c.Inputs), c.Outputs, c.Traces, request, () =>
             {
                 progress?.Invoke($"build: {fixture.Name} {c.Name} graph");
                 return fixture.Architecture.Build(fixture.Config, request);
-            });
-            string? model = null;
-            if (Options.ExportedParts is { } parts && Options.Paths.Contains(ValidationPath.Exported))
-            {
-                var misfits = new List<string>();
-                var extra = ArtifactExtras(graph.Graph, c.Traces);
-                foreach (var part in parts)
-                {
-                    string label = parts.Count == 1 ? "the artifact" : Path.GetFileName(part);
-                    var runner = resources.Artifact(part, extra);
-                    if (calls.Select(call => Misfit(runner, call, label)).FirstOrDefault(w => w is not null) is { } why) misfits.Add(why);
-                    else
-                    {
-                        model = part;
-                        break;
-                    }
-                }
-                if (model is null)
-                {
-                    cases.Add(new CaseReport(c.Name, [], new Dictionary<string, string>(), new Dictionary<string, double>(),
-                        "skipped: " + string.Join("; ", misfits)));
-                    continue;
-                }
-            }
-            cases.Add(RunCase(resources, graph, fixture.Architecture, fixture.Config, c.Name, c.Inputs, calls, c.Outputs, c.Traces, model,
-                prefixInputs: true));
-            ParityResources.ReleaseFreedMemory();
-        }
-        return Report(fixture.Name, fixture.Architecture.Name, cases);
+            }, PrefixInputs: true);
+        }).ToList();
+        return Report(fixture.Name, fixture.Architecture.Name, RunCases(resources, fixture.Architecture, fixture.Config, runs, chooseParts: true));
     }
 
     /// <summary>
@@ -85,22 +57,104 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
 
     /// <summary>
     /// <see cref="RunInputs"/> over several named input sets (cases) on one graph: its weights, export and session are
-    /// made once and serve every case. Saved inputs are keyed CASE.INPUT when there is more than one case.
+    /// made once per path and serve every case. Saved inputs are keyed CASE.INPUT when there is more than one case.
     /// </summary>
     public ValidationReport RunInputCases(string subject, Architecture arch, Graph graph, Checkpoint checkpoint,
         IReadOnlyList<(string Name, IReadOnlyDictionary<string, HostTensor> Inputs)> inputCases, System.Text.Json.JsonElement? config = null)
     {
         using var resources = new ParityResources(Options, checkpoint, arch.AdapterFor(config), progress);
-        var caseGraph = resources.Graph(graph, () => graph);
-        var reports = new List<CaseReport>();
-        foreach (var (name, inputs) in inputCases)
+        var none = new Dictionary<string, HostTensor>();
+        var runs = inputCases.Select(c => new CaseRun(c.Name, c.Inputs, arch.PlanCalls(config, c.Inputs), none, none, graph, () => graph,
+            PrefixInputs: inputCases.Count > 1) { ExportedModel = Options.ExportedParts?[0] }).ToList();
+        return Report(subject, arch.Name, RunCases(resources, arch, config, runs, chooseParts: false));
+    }
+
+    /// <summary>
+    /// Every case, one path at a time: all cases on the exported path (one session per part or case graph), then on the
+    /// reference path (each weight converted once), then fp64; each path's sessions or weights are released before the
+    /// next path loads its own, so the peak holds one path's weights, not both. A case is compared after its last path
+    /// and its results dropped then. With <paramref name="chooseParts"/>, the exported pass picks each case's artifact
+    /// part (or skips the case: it fits none).
+    /// </summary>
+    private List<CaseReport> RunCases(ParityResources resources, Architecture arch, System.Text.Json.JsonElement? config, List<CaseRun> runs,
+        bool chooseParts)
+    {
+        var passes = new List<string>();
+        if (Options.Paths.Contains(ValidationPath.Exported)) passes.Add("exported");
+        if (Options.Paths.Contains(ValidationPath.Reference)) passes.Add("reference");
+        if (Options.Arbiter) passes.Add("fp64");
+        var reports = new CaseReport?[runs.Count];
+        for (int p = 0; p < passes.Count; p++)
         {
-            reports.Add(RunCase(resources, caseGraph, arch, config, name, inputs, arch.PlanCalls(config, inputs),
-                new Dictionary<string, HostTensor>(), new Dictionary<string, HostTensor>(), Options.ExportedParts?[0],
-                prefixInputs: inputCases.Count > 1));
-            ParityResources.ReleaseFreedMemory();
+            for (int i = 0; i < runs.Count; i++)
+            {
+                var run = runs[i];
+                if (run.Skipped is not null) continue;
+                var caseGraph = resources.Graph(run.Key, run.Build);
+                var (traces, traceValues) = TracesOf(caseGraph.Graph, run.GoldenTraces);
+                if (passes[p] == "exported")
+                {
+                    if (chooseParts && Options.ExportedParts is { } parts && ChoosePart(resources, run, caseGraph.Graph, parts) is { } skipped)
+                    {
+                        run.Skipped = skipped;
+                        continue;
+                    }
+                    run.Results[ValidationPath.Exported] = Timed("exported", run.Seconds,
+                        () => arch.CombineCalls(config, RunExported(resources, caseGraph, run.Calls, traceValues, run.ExportedModel, run.Name)));
+                }
+                else if (passes[p] == "reference")
+                {
+                    progress?.Invoke($"reference: {run.Name} (TorchSharp, {Options.Precision.ShortName()}, {Options.Device})");
+                    run.Results[ValidationPath.Reference] = Timed("reference", run.Seconds,
+                        () => arch.CombineCalls(config, RunReference(caseGraph, run.Calls, traceValues, Options.Precision)));
+                }
+                else
+                {
+                    progress?.Invoke($"fp64: {run.Name} (TorchSharp float64 arbiter, {Options.Device})");
+                    run.Exact = Timed("fp64", run.Seconds,
+                        () => arch.CombineCalls(config, RunReference(caseGraph, run.Calls, traceValues, DataType.Float64)));
+                }
+                if (p == passes.Count - 1)
+                {
+                    reports[i] = CompareCase(run, caseGraph.Graph, traces);
+                    run.Results.Clear();
+                    run.Exact = null;
+                }
+                ParityResources.ReleaseFreedMemory();
+            }
+            resources.EndPass();
         }
-        return Report(subject, arch.Name, reports);
+        return runs.Select((r, i) => r.Skipped ?? reports[i]!).ToList();
+    }
+
+    /// <summary>The artifact part the case's calls fit (set on <paramref name="run"/>), or the skipped case's report.</summary>
+    private static CaseReport? ChoosePart(ParityResources resources, CaseRun run, Graph graph, IReadOnlyList<string> parts)
+    {
+        var misfits = new List<string>();
+        var extra = ArtifactExtras(resources, graph, run.GoldenTraces);
+        foreach (var part in parts)
+        {
+            string label = parts.Count == 1 ? "the artifact" : Path.GetFileName(part);
+            var runner = resources.Artifact(part, extra);
+            if (run.Calls.Select(call => Misfit(runner, call, label)).FirstOrDefault(w => w is not null) is { } why) misfits.Add(why);
+            else
+            {
+                run.ExportedModel = part;
+                return null;
+            }
+        }
+        return new CaseReport(run.Name, [], new Dictionary<string, string>(), new Dictionary<string, double>(), "skipped: " + string.Join("; ", misfits));
+    }
+
+    /// <summary>The golden traces the case compares (in graph order) and the IR values the paths must return for them.</summary>
+    private (string[] Traces, string[] Values) TracesOf(Graph graph, IReadOnlyDictionary<string, HostTensor> goldenTraces)
+    {
+        var order = graph.Nodes.SelectMany(n => n.Outputs).Select((v, i) => (v, i)).ToDictionary(x => x.v, x => x.i);
+        var traces = Options.Traces
+            ? goldenTraces.Keys.Where(graph.Traces.ContainsKey).OrderBy(t => order.GetValueOrDefault(graph.Traces[t], -1)).ToArray()
+            : [];
+        var values = Options.ExportedPrecision == DataType.Float32 ? traces.Select(t => graph.Traces[t].Name).Distinct().ToArray() : [];
+        return (traces, values);
     }
 
     private ValidationReport Report(string subject, string arch, List<CaseReport> cases)
@@ -119,39 +173,14 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
     }
 
     /// <summary>
-    /// One case: <paramref name="inputs"/> as given (what --save-inputs keeps), <paramref name="calls"/> the graph calls the
-    /// family planned from them; each path's results are joined back by the family (Architecture.CombineCalls).
+    /// Compares one case whose paths have all run: <see cref="CaseRun.Inputs"/> as given (what --save-inputs keeps),
+    /// each path's results joined back by the family (Architecture.CombineCalls) from the calls it planned.
     /// </summary>
-    private CaseReport RunCase(ParityResources resources, ParityResources.CaseGraph caseGraph, Architecture arch,
-        System.Text.Json.JsonElement? config, string name,
-        IReadOnlyDictionary<string, HostTensor> inputs, IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> calls,
-        IReadOnlyDictionary<string, HostTensor> golden, IReadOnlyDictionary<string, HostTensor> goldenTraces, string? exportedModel, bool prefixInputs)
+    private CaseReport CompareCase(CaseRun run, Graph graph, string[] traces)
     {
-        var graph = caseGraph.Graph;   // verified against the checkpoint and pruned (ParityResources.Graph)
-        var order = graph.Nodes.SelectMany(n => n.Outputs).Select((v, i) => (v, i)).ToDictionary(x => x.v, x => x.i);
-        var traces = Options.Traces
-            ? goldenTraces.Keys.Where(graph.Traces.ContainsKey).OrderBy(t => order.GetValueOrDefault(graph.Traces[t], -1)).ToArray()
-            : [];
-        var traceValues = Options.ExportedPrecision == DataType.Float32 ? traces.Select(t => graph.Traces[t].Name).Distinct().ToArray() : [];
-        var seconds = new Dictionary<string, double>();
-        var results = new Dictionary<ValidationPath, IReadOnlyDictionary<string, HostTensor>>();
-
-        if (Options.Paths.Contains(ValidationPath.Exported))
-            results[ValidationPath.Exported] = Timed("exported", seconds,
-                () => arch.CombineCalls(config, RunExported(resources, caseGraph, calls, traceValues, exportedModel, name)));
-        if (Options.Paths.Contains(ValidationPath.Reference))
-        {
-            progress?.Invoke($"reference: {name} (TorchSharp, {Options.Precision.ShortName()}, {Options.Device})");
-            results[ValidationPath.Reference] = Timed("reference", seconds,
-                () => arch.CombineCalls(config, RunReference(caseGraph, calls, traceValues, Options.Precision)));
-        }
-        IReadOnlyDictionary<string, HostTensor>? exact = null;
-        if (Options.Arbiter)
-        {
-            progress?.Invoke($"fp64: {name} (TorchSharp float64 arbiter, {Options.Device})");
-            exact = Timed("fp64", seconds, () => arch.CombineCalls(config, RunReference(caseGraph, calls, traceValues, DataType.Float64)));
-        }
-        if (Options.CaptureTensors) Capture(name, graph, inputs, results, exact, prefixInputs);
+        var (name, inputs, golden, goldenTraces, exportedModel, seconds, results, exact) =
+            (run.Name, run.Inputs, run.Golden, run.GoldenTraces, run.ExportedModel, run.Seconds, run.Results, run.Exact);
+        if (Options.CaptureTensors) Capture(name, graph, inputs, results, exact, run.PrefixInputs);
 
         var reports = new List<OutputReport>();
         var firstDivergence = new Dictionary<string, string>();
@@ -286,8 +315,9 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
     }
 
     /// <summary>The trace values a given artifact's session exposes for a case (fp32 artifacts only, as RunCase compares).</summary>
-    private (string Name, TensorType Type)[] ArtifactExtras(Graph graph, IReadOnlyDictionary<string, HostTensor> goldenTraces) =>
-        Options.Traces && Options.ExportedPrecision == DataType.Float32
+    private static (string Name, TensorType Type)[] ArtifactExtras(ParityResources resources, Graph graph,
+        IReadOnlyDictionary<string, HostTensor> goldenTraces) =>
+        resources.Options.Traces && resources.Options.ExportedPrecision == DataType.Float32
             ? goldenTraces.Keys.Where(graph.Traces.ContainsKey).Select(t => graph.Traces[t].Name).Distinct(StringComparer.Ordinal)
                 .Order(StringComparer.Ordinal).Select(n => (n, graph.Find(n)!.Type)).ToArray()
             : [];

@@ -43,6 +43,13 @@ public sealed class TorchWeightCache : IDisposable
         return t;
     }
 
+    /// <summary>Frees every cached tensor and keeps the cache usable; evaluators that used them must be disposed first.</summary>
+    public void Clear()
+    {
+        foreach (var t in _tensors.Values) t.Dispose();
+        _tensors.Clear();
+    }
+
     /// <summary>Frees every cached tensor; evaluators that used them must not run afterwards.</summary>
     public void Dispose()
     {
