@@ -176,12 +176,13 @@ internal sealed class ParityResources : IDisposable
 
 /// <summary>
 /// One case while its paths run one after another (ParityRunner.RunCases): what it feeds, what it is compared with, the
-/// graph it needs (by build key, so cases of one request share it), and each path's results until it is compared.
+/// graph it needs (by build key, so cases of one request share it), and each path's results until it is compared. Calls
+/// are planned in each pass (PlanCalls), so that a fixture's golden inputs are read only while their case runs.
 /// </summary>
 internal sealed record CaseRun(
     string Name,
     IReadOnlyDictionary<string, HostTensor> Inputs,
-    IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> Calls,
+    Func<IReadOnlyList<IReadOnlyDictionary<string, HostTensor>>> PlanCalls,
     IReadOnlyDictionary<string, HostTensor> Golden,
     IReadOnlyDictionary<string, HostTensor> GoldenTraces,
     object Key,
@@ -197,6 +198,9 @@ internal sealed record CaseRun(
     public Dictionary<string, double> Seconds { get; } = [];
 
     public Dictionary<ValidationPath, IReadOnlyDictionary<string, HostTensor>> Results { get; } = [];
+
+    /// <summary>Results of earlier passes, kept on disk (ResultSpill) until the case is compared.</summary>
+    public Dictionary<ValidationPath, Func<IReadOnlyDictionary<string, HostTensor>>> Spilled { get; } = [];
 
     /// <summary>The fp64 arbiter's results.</summary>
     public IReadOnlyDictionary<string, HostTensor>? Exact { get; set; }

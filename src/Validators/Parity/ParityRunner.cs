@@ -38,7 +38,7 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
             var request = fixture.Architecture.RequestForCase(c.Json);
             // Golden inputs are the original processor's (Qwen2-VL: pixel_values + grid_thw); the family plans the graph
             // calls (one per image or video there) and later joins their results into what the original returned.
-            return new CaseRun(c.Name, c.Inputs, fixture.Architecture.PlanCalls(fixture.Config, c.Inputs), c.Outputs, c.Traces, request, () =>
+            return new CaseRun(c.Name, c.Inputs, () => fixture.Architecture.PlanCalls(fixture.Config, c.Inputs), c.Outputs, c.Traces, request, () =>
             {
                 progress?.Invoke($"build: {fixture.Name} {c.Name} graph");
                 return fixture.Architecture.Build(fixture.Config, request);
@@ -64,7 +64,7 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
     {
         using var resources = new ParityResources(Options, checkpoint, arch.AdapterFor(config), progress);
         var none = new Dictionary<string, HostTensor>();
-        var runs = inputCases.Select(c => new CaseRun(c.Name, c.Inputs, arch.PlanCalls(config, c.Inputs), none, none, graph, () => graph,
+        var runs = inputCases.Select(c => new CaseRun(c.Name, c.Inputs, () => arch.PlanCalls(config, c.Inputs), none, none, graph, () => graph,
             PrefixInputs: inputCases.Count > 1) { ExportedModel = Options.ExportedParts?[0] }).ToList();
         return Report(subject, arch.Name, RunCases(resources, arch, config, runs, chooseParts: false));
     }
@@ -84,41 +84,54 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
         if (Options.Paths.Contains(ValidationPath.Reference)) passes.Add("reference");
         if (Options.Arbiter) passes.Add("fp64");
         var reports = new CaseReport?[runs.Count];
+        // Cases of one graph run together (first-seen order of graphs, fixture order within one): each graph is built,
+        // exported and given a session once per pass however its cases interleave. Reports keep the fixture's order.
+        var order = runs.Select((r, i) => (r.Key, i)).GroupBy(x => x.Key).SelectMany(g => g.Select(x => x.i)).ToArray();
+        using var spill = passes.Count > 1 ? new ResultSpill() : null;
         for (int p = 0; p < passes.Count; p++)
         {
-            for (int i = 0; i < runs.Count; i++)
+            foreach (int i in order)
             {
                 var run = runs[i];
                 if (run.Skipped is not null) continue;
                 var caseGraph = resources.Graph(run.Key, run.Build);
                 var (traces, traceValues) = TracesOf(caseGraph.Graph, run.GoldenTraces);
+                var calls = run.PlanCalls();
                 if (passes[p] == "exported")
                 {
-                    if (chooseParts && Options.ExportedParts is { } parts && ChoosePart(resources, run, caseGraph.Graph, parts) is { } skipped)
+                    if (chooseParts && Options.ExportedParts is { } parts && ChoosePart(resources, run, calls, caseGraph.Graph, parts) is { } skipped)
                     {
                         run.Skipped = skipped;
                         continue;
                     }
                     run.Results[ValidationPath.Exported] = Timed("exported", run.Seconds,
-                        () => arch.CombineCalls(config, RunExported(resources, caseGraph, run.Calls, traceValues, run.ExportedModel, run.Name)));
+                        () => arch.CombineCalls(config, RunExported(resources, caseGraph, calls, traceValues, run.ExportedModel, run.Name)));
                 }
                 else if (passes[p] == "reference")
                 {
                     progress?.Invoke($"reference: {run.Name} (TorchSharp, {Options.Precision.ShortName()}, {Options.Device})");
                     run.Results[ValidationPath.Reference] = Timed("reference", run.Seconds,
-                        () => arch.CombineCalls(config, RunReference(caseGraph, run.Calls, traceValues, Options.Precision)));
+                        () => arch.CombineCalls(config, RunReference(caseGraph, calls, traceValues, Options.Precision)));
                 }
                 else
                 {
                     progress?.Invoke($"fp64: {run.Name} (TorchSharp float64 arbiter, {Options.Device})");
                     run.Exact = Timed("fp64", run.Seconds,
-                        () => arch.CombineCalls(config, RunReference(caseGraph, run.Calls, traceValues, DataType.Float64)));
+                        () => arch.CombineCalls(config, RunReference(caseGraph, calls, traceValues, DataType.Float64)));
                 }
                 if (p == passes.Count - 1)
                 {
+                    foreach (var (path, load) in run.Spilled) run.Results[path] = load();
                     reports[i] = CompareCase(run, caseGraph.Graph, traces);
                     run.Results.Clear();
+                    run.Spilled.Clear();
                     run.Exact = null;
+                }
+                else
+                {
+                    // Kept on disk until the case's last path has run (memory: one case's results at a time).
+                    foreach (var (path, r) in run.Results) run.Spilled[path] = spill!.Keep(r);
+                    run.Results.Clear();
                 }
                 ParityResources.ReleaseFreedMemory();
             }
@@ -128,7 +141,8 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
     }
 
     /// <summary>The artifact part the case's calls fit (set on <paramref name="run"/>), or the skipped case's report.</summary>
-    private static CaseReport? ChoosePart(ParityResources resources, CaseRun run, Graph graph, IReadOnlyList<string> parts)
+    private static CaseReport? ChoosePart(ParityResources resources, CaseRun run, IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> calls,
+        Graph graph, IReadOnlyList<string> parts)
     {
         var misfits = new List<string>();
         var extra = ArtifactExtras(resources, graph, run.GoldenTraces);
@@ -136,7 +150,7 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
         {
             string label = parts.Count == 1 ? "the artifact" : Path.GetFileName(part);
             var runner = resources.Artifact(part, extra);
-            if (run.Calls.Select(call => Misfit(runner, call, label)).FirstOrDefault(w => w is not null) is { } why) misfits.Add(why);
+            if (calls.Select(call => Misfit(runner, call, label)).FirstOrDefault(w => w is not null) is { } why) misfits.Add(why);
             else
             {
                 run.ExportedModel = part;
@@ -178,8 +192,11 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
     /// </summary>
     private CaseReport CompareCase(CaseRun run, Graph graph, string[] traces)
     {
-        var (name, inputs, golden, goldenTraces, exportedModel, seconds, results, exact) =
-            (run.Name, run.Inputs, run.Golden, run.GoldenTraces, run.ExportedModel, run.Seconds, run.Results, run.Exact);
+        var (name, inputs, exportedModel, seconds, results, exact) = (run.Name, run.Inputs, run.ExportedModel, run.Seconds, run.Results, run.Exact);
+        // Read once for this comparison (a fixture's golden tensors are read from its file on access, and dropped after).
+        var golden = run.Golden.ToDictionary(kv => kv.Key, kv => kv.Value);
+        var goldenTraces = run.GoldenTraces.Keys.Where(k => traces.Contains(k) || Options.Arbiter)
+            .ToDictionary(k => k, k => run.GoldenTraces[k]);
         if (Options.CaptureTensors) Capture(name, graph, inputs, results, exact, run.PrefixInputs);
 
         var reports = new List<OutputReport>();
