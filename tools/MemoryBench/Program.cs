@@ -56,7 +56,8 @@ void DeepEncoder()
     Console.WriteLine($"DeepEncoder (released layout, {deCkpt}): {graph.ParameterCount:N0} parameters, fp32 weights {Mib(weights)}; "
         + "fixture deepencoder-full-640 (golden of the original code), case0 = 1x640 px, repeated as case1, case2");
     string onnx640 = Path.Combine(work, "de-640");
-    Child.Run(cli, ["export", "--arch", "deepencoder", "--checkpoint", deCkpt, "--image-size", "640", "--out", onnx640], work, "export 640");
+    Child.Run(cli, ["export", "--arch", "deepencoder", "--checkpoint", deCkpt, "--image-size", "640", "--out", onnx640], work,
+        "export 640");
     var act = Child.Run(cli, ["bench", onnx640, "--no-arena", "--iterations", "3", "--warmup", "1", "--json"], work, "bench 640");
     long measured = Child.JsonLong(act.Stdout, "run_increase");
     var v1 = Child.Run(cli, ["validate", "--fixture", one], work, "validate 1 case");
@@ -98,13 +99,14 @@ void Qwen()
     Child.Run(cli, ["export", "--arch", "qwen2vl", "--checkpoint", qwenCkpt, "--out", onnx], work, "export");
     string largest = Path.Combine(work, "qwen-largest.safetensors");
     QwenInputs.WriteCall(largest, arch.PlanCalls(null, QwenInputs.Case(cases[0].Grids))[0]);
-    var act = Child.Run(cli, ["bench", onnx, "--inputs", largest, "--no-arena", "--iterations", "3", "--warmup", "1", "--json"], work, "bench case0");
+    var act = Child.Run(cli, ["bench", onnx, "--inputs", largest, "--no-arena", "--iterations", "3", "--warmup", "1", "--json"], work,
+        "bench case0");
     long measured = Child.JsonLong(act.Stdout, "run_increase");
     string[] common = ["validate", "--arch", "qwen2vl", "--checkpoint", qwenCkpt, "--inputs"];
     var v1 = Child.Run(cli, [.. common, one], work, "validate 1 case");
     var v3 = Child.Run(cli, [.. common, three], work, "validate 3 cases");
-    var run = Child.Run(cli, ["run", "--onnx", onnx, "--image", Path.Combine(repo, "fixtures/golden/preprocess/dsocr_tall_700x1000_base_global.png"),
-        "--out", Path.Combine(work, "qwen-tokens.safetensors")], work, "run (one image)");
+    var run = Child.Run(cli, ["run", "--onnx", onnx,
+        "--image", Path.Combine(repo, "fixtures/golden/preprocess/dsocr_tall_700x1000_base_global.png"), "--out", Path.Combine(work, "qwen-tokens.safetensors")], work, "run (one image)");
     Report(weights, measured, model, v1, v3, run);
     Directory.Delete(onnx, true);
 }
@@ -120,7 +122,8 @@ void Report(long weights, long measuredAct, long modelAct, Child.Result v1, Chil
         + $"{v1.PeakBytes / (double)weights:F2}x fp32 weights; target 2.5x + activation = {Mib(target)}: "
         + (v1.PeakBytes <= target ? "met" : "NOT met"));
     Console.WriteLine($"  {"validate, 3 cases, both paths",-34} {Mib(v3.PeakBytes),12} {v3.Seconds,7:F1}s {v3.ExitCode,5}  "
-        + $"3 cases / 1 case = {v3.PeakBytes / (double)v1.PeakBytes:F3} (target <= 1.10: {(v3.PeakBytes <= 1.10 * v1.PeakBytes ? "met" : "NOT met")})");
+        + $"3 cases / 1 case = {v3.PeakBytes / (double)v1.PeakBytes:F3} "
+        + $"(target <= 1.10: {(v3.PeakBytes <= 1.10 * v1.PeakBytes ? "met" : "NOT met")})");
     Console.WriteLine($"  {run.Label,-34} {Mib(run.PeakBytes),12} {run.Seconds,7:F1}s {run.ExitCode,5}  "
         + (run.ExitCode == 0 ? $"{run.PeakBytes / (double)weights:F2}x fp32 weights" : "failed: " + run.LastError));
 }

@@ -26,7 +26,8 @@ internal static class Machine
     internal static string Describe()
     {
         string os = File.Exists("/etc/os-release")
-            ? File.ReadLines("/etc/os-release").FirstOrDefault(l => l.StartsWith("PRETTY_NAME=", StringComparison.Ordinal))?[12..].Trim('"') ?? "Linux"
+            ? File.ReadLines("/etc/os-release").FirstOrDefault(l => l.StartsWith("PRETTY_NAME=", StringComparison.Ordinal))?[12..].Trim('"')
+                ?? "Linux"
             : RuntimeInformation.OSDescription;
         string mem = File.Exists("/proc/meminfo")
             ? File.ReadLines("/proc/meminfo").First(l => l.StartsWith("MemTotal:", StringComparison.Ordinal))[9..].Trim() : "?";
@@ -62,7 +63,8 @@ internal static class Fixtures
             foreach (var t in golden.Tensors.Where(t => t.Name.StartsWith(name0 + ".", StringComparison.Ordinal)))
             {
                 var info = t;
-                tensors.Add(new WritableTensor($"case{i}" + info.Name[name0.Length..], info.DType, info.Shape, () => golden.GetBytes(info.Name).ToArray()));
+                tensors.Add(new WritableTensor($"case{i}" + info.Name[name0.Length..], info.DType, info.Shape,
+                    () => golden.GetBytes(info.Name).ToArray()));
             }
         SafetensorsWriter.Write(Path.Combine(dir, "golden.safetensors"), tensors,
             new Dictionary<string, string> { ["content"] = $"{Path.GetFileName(source)} {name0} repeated {times}x (MemoryBench)" });
@@ -147,7 +149,8 @@ internal static class Child
 
         long? Find(JsonNode? n) => n switch
         {
-            JsonObject o => o.Select(kv => kv.Key == key && kv.Value is JsonValue v && v.TryGetValue(out double d) ? (long)d : Find(kv.Value))
+            JsonObject o => o
+                .Select(kv => kv.Key == key && kv.Value is JsonValue v && v.TryGetValue(out double d) ? (long)d : Find(kv.Value))
                 .FirstOrDefault(x => x is not null),
             JsonArray a => a.Select(Find).FirstOrDefault(x => x is not null),
             _ => null,

@@ -84,6 +84,7 @@ public static class WeightBinder
         Add("of unsupported dtype", dtypes);
         Add("unexpected", unexpected);
         if (parts.Count == 0) return;
-        throw new CheckpointMismatchException($"{checkpoint.Path}: does not fit {adapter.Family} ({graph.Name}): {string.Join("; ", parts)}");
+        throw new CheckpointMismatchException(
+            $"{checkpoint.Path}: does not fit {adapter.Family} ({graph.Name}): {string.Join("; ", parts)}");
     }
 }

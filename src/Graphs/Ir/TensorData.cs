@@ -48,7 +48,8 @@ public interface IWeightSource
     {
         var data = ReadFloat32(key);
         if (data.Length != destination.Length)
-            throw new ArgumentException($"weight '{key}' has {data.Length} elements, the destination holds {destination.Length}", nameof(destination));
+            throw new ArgumentException($"weight '{key}' has {data.Length} elements, the destination holds {destination.Length}",
+                nameof(destination));
         data.CopyTo(destination);
     }
 

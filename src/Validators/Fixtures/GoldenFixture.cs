@@ -26,7 +26,8 @@ public sealed class GoldenFixture : IDisposable
     private readonly JsonDocument _doc;
     private readonly SafetensorsFile _golden;
 
-    private GoldenFixture(string dir, JsonDocument doc, Architecture arch, Checkpoint checkpoint, SafetensorsFile golden, IReadOnlyList<FixtureCase> cases)
+    private GoldenFixture(string dir, JsonDocument doc, Architecture arch, Checkpoint checkpoint, SafetensorsFile golden,
+        IReadOnlyList<FixtureCase> cases)
     {
         Directory = dir;
         _doc = doc;
@@ -38,7 +39,8 @@ public sealed class GoldenFixture : IDisposable
 
     public string Directory { get; }
 
-    public string Name => _doc.RootElement.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString()! : Path.GetFileName(Directory);
+    public string Name => _doc.RootElement.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String
+        ? n.GetString()! : Path.GetFileName(Directory);
 
     public Architecture Architecture { get; }
 
@@ -49,17 +51,23 @@ public sealed class GoldenFixture : IDisposable
 
     public IReadOnlyList<FixtureCase> Cases { get; }
 
-    /// <summary>Loads and checks a fixture folder; every problem is a <see cref="FixtureException"/> or <see cref="CheckpointFormatException"/>.</summary>
+    /// <summary>
+    /// Loads and checks a fixture folder; every problem is a <see cref="FixtureException"/> or <see cref="CheckpointFormatException"/>.
+    /// </summary>
     public static GoldenFixture Load(string dir)
     {
         if (!System.IO.Directory.Exists(dir)) throw new FixtureException($"{dir}: fixture folder not found");
         string jsonPath = Path.Combine(dir, "fixture.json");
-        if (!File.Exists(jsonPath)) throw new FixtureException($"{jsonPath}: not found (a fixture folder needs fixture.json, model.safetensors, golden.safetensors)");
-        if (new FileInfo(jsonPath).Length > 16 << 20) throw new FixtureException($"{jsonPath}: larger than 16 MiB, not a fixture description");
+        if (!File.Exists(jsonPath))
+            throw new FixtureException(
+                $"{jsonPath}: not found (a fixture folder needs fixture.json, model.safetensors, golden.safetensors)");
+        if (new FileInfo(jsonPath).Length > 16 << 20)
+            throw new FixtureException($"{jsonPath}: larger than 16 MiB, not a fixture description");
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(Converters.IO.SafeFile.ReadAllBytes(jsonPath, 16 << 20, jsonPath), new JsonDocumentOptions { MaxDepth = 32, AllowDuplicateProperties = false });
+            doc = JsonDocument.Parse(Converters.IO.SafeFile.ReadAllBytes(jsonPath, 16 << 20, jsonPath),
+                new JsonDocumentOptions { MaxDepth = 32, AllowDuplicateProperties = false });
         }
         catch (IOException e)
         {
@@ -86,7 +94,8 @@ public sealed class GoldenFixture : IDisposable
             {
                 throw new FixtureException($"{jsonPath}: {e.Message}");
             }
-            if (!root.TryGetProperty("cases", out var casesJson) || casesJson.ValueKind != JsonValueKind.Array || casesJson.GetArrayLength() == 0)
+            if (!root.TryGetProperty("cases", out var casesJson) || casesJson.ValueKind != JsonValueKind.Array
+                || casesJson.GetArrayLength() == 0)
                 throw new FixtureException($"{jsonPath}: \"cases\" must be a non-empty array");
             CheckBuildable(jsonPath, arch, root, casesJson);
             checkpoint = Checkpoint.Open(Path.Combine(dir, "model.safetensors"));

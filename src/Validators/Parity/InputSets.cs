@@ -12,7 +12,8 @@ public static class InputSets
     /// processor inputs, see <see cref="Architecture.SampleInputs"/>) or a file path. A file holding grid_thw holds a
     /// Qwen-style processor batch (pixel_values + grid_thw), which the family turns into graph calls.
     /// </summary>
-    public static IReadOnlyDictionary<string, HostTensor> Load(string spec, Graph graph, int seed, int batch, Architecture? arch = null, System.Text.Json.JsonElement? config = null)
+    public static IReadOnlyDictionary<string, HostTensor> Load(string spec, Graph graph, int seed, int batch, Architecture? arch = null,
+        System.Text.Json.JsonElement? config = null)
     {
         if (batch < 1) throw new ArgumentException($"--batch {batch}: must be at least 1");
         if (spec == "random") return arch?.SampleInputs(config, seed, batch) ?? Random(graph, seed, batch);
@@ -25,8 +26,8 @@ public static class InputSets
     /// As <see cref="Load"/>, for one or more cases: a file whose tensors are all named CASE.INPUT (what validate
     /// --save-inputs writes for a fixture) holds one case per CASE, in the file's order; any other spec is one case, "inputs".
     /// </summary>
-    public static IReadOnlyList<(string Name, IReadOnlyDictionary<string, HostTensor> Inputs)> LoadCases(string spec, Graph graph, int seed, int batch,
-        Architecture? arch = null, System.Text.Json.JsonElement? config = null)
+    public static IReadOnlyList<(string Name, IReadOnlyDictionary<string, HostTensor> Inputs)> LoadCases(string spec, Graph graph,
+        int seed, int batch, Architecture? arch = null, System.Text.Json.JsonElement? config = null)
     {
         if (spec == "random" || !File.Exists(spec)) return [("inputs", Load(spec, graph, seed, batch, arch, config))];
         if (batch < 1) throw new ArgumentException($"--batch {batch}: must be at least 1");
@@ -45,9 +46,11 @@ public static class InputSets
         {
             foreach (var name in new[] { "pixel_values", "grid_thw" })
                 if (!file.Contains(prefix + name))
-                    throw new ArgumentException($"--inputs {spec}: a processor batch needs pixel_values and grid_thw; no tensor named '{prefix}{name}'");
+                    throw new ArgumentException(
+                        $"--inputs {spec}: a processor batch needs pixel_values and grid_thw; no tensor named '{prefix}{name}'");
             var grid = file.Get(prefix + "grid_thw");
-            if (grid.DType.IsFloat()) throw new ArgumentException($"--inputs {spec}: {prefix}grid_thw must be an integer tensor, not {grid.DType.ShortName()}");
+            if (grid.DType.IsFloat())
+                throw new ArgumentException($"--inputs {spec}: {prefix}grid_thw must be an integer tensor, not {grid.DType.ShortName()}");
             return new Dictionary<string, HostTensor>
             {
                 ["pixel_values"] = new HostTensor(file.Get(prefix + "pixel_values").Shape, file.ReadAsFloat32(prefix + "pixel_values")),
@@ -61,10 +64,13 @@ public static class InputSets
         {
             string name = prefix + input.Name;
             if (!file.Contains(name))
-                throw new ArgumentException($"--inputs {spec}: no tensor named '{name}' (the graph's inputs: {string.Join(", ", graph.Inputs.Select(i => i.Name))})");
+                throw new ArgumentException(
+                    $"--inputs {spec}: no tensor named '{name}' "
+                    + $"(the graph's inputs: {string.Join(", ", graph.Inputs.Select(i => i.Name))})");
             var info = file.Get(name);
             if (info.Shape.Length != input.Shape.Rank || input.Shape.Dims.Where((d, k) => d.IsKnown && d.Value != info.Shape[k]).Any())
-                throw new ArgumentException($"--inputs {spec}: tensor '{name}' is [{string.Join(", ", info.Shape)}], the graph's input is {input.Type}");
+                throw new ArgumentException(
+                    $"--inputs {spec}: tensor '{name}' is [{string.Join(", ", info.Shape)}], the graph's input is {input.Type}");
             result[input.Name] = new HostTensor(info.Shape, file.ReadAsFloat32(name));
         }
         return result;
@@ -79,7 +85,8 @@ public static class InputSets
             var shape = i.Shape.Evaluate(bindings);
             double elements = shape.Aggregate(1.0, (a, d) => a * d);
             if (elements > Array.MaxLength)
-                throw new ArgumentException($"--batch {batch}: input '{i.Name}' would be [{string.Join(", ", shape)}] = {elements:0.##e+0} values, more than one array holds ({Array.MaxLength:N0})");
+                throw new ArgumentException($"--batch {batch}: input '{i.Name}' would be [{string.Join(", ", shape)}] = "
+                    + $"{elements:0.##e+0} values, more than one array holds ({Array.MaxLength:N0})");
             var data = new float[shape.Aggregate(1L, (a, d) => checked(a * d))];
             for (long k = 0; k < data.LongLength; k++) data[k] = (float)(rng.NextDouble() * 2 - 1);
             return new HostTensor(shape, data);

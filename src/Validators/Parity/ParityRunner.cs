@@ -38,21 +38,24 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
             var request = fixture.Architecture.RequestForCase(c.Json);
             // Golden inputs are the original processor's (Qwen2-VL: pixel_values + grid_thw); the family plans the graph
             // calls (one per image or video there) and later joins their results into what the original returned.
-            return new CaseRun(c.Name, c.Inputs, () => fixture.Architecture.PlanCalls(fixture.Config, c.Inputs), c.Outputs, c.Traces, request, () =>
+            Graph Build()
             {
                 progress?.Invoke($"build: {fixture.Name} {c.Name} graph");
                 return fixture.Architecture.Build(fixture.Config, request);
-            }, PrefixInputs: true);
+            }
+            return new CaseRun(c.Name, c.Inputs, () => fixture.Architecture.PlanCalls(fixture.Config, c.Inputs), c.Outputs, c.Traces,
+                request, Build, PrefixInputs: true);
         }).ToList();
-        return Report(fixture.Name, fixture.Architecture.Name, RunCases(resources, fixture.Architecture, fixture.Config, runs, chooseParts: true));
+        return Report(fixture.Name, fixture.Architecture.Name,
+            RunCases(resources, fixture.Architecture, fixture.Config, runs, chooseParts: true));
     }
 
     /// <summary>
     /// Reference-vs-exported parity without goldens (random or given inputs; processor-style inputs such as Qwen's
     /// pixel_values + grid_thw are planned into graph calls by the family, with <paramref name="config"/>).
     /// </summary>
-    public ValidationReport RunInputs(string subject, Architecture arch, Graph graph, Checkpoint checkpoint, IReadOnlyDictionary<string, HostTensor> inputs,
-        System.Text.Json.JsonElement? config = null) =>
+    public ValidationReport RunInputs(string subject, Architecture arch, Graph graph, Checkpoint checkpoint,
+        IReadOnlyDictionary<string, HostTensor> inputs, System.Text.Json.JsonElement? config = null) =>
         RunInputCases(subject, arch, graph, checkpoint, [("inputs", inputs)], config);
 
     /// <summary>
@@ -60,12 +63,13 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
     /// made once per path and serve every case. Saved inputs are keyed CASE.INPUT when there is more than one case.
     /// </summary>
     public ValidationReport RunInputCases(string subject, Architecture arch, Graph graph, Checkpoint checkpoint,
-        IReadOnlyList<(string Name, IReadOnlyDictionary<string, HostTensor> Inputs)> inputCases, System.Text.Json.JsonElement? config = null)
+        IReadOnlyList<(string Name, IReadOnlyDictionary<string, HostTensor> Inputs)> inputCases,
+        System.Text.Json.JsonElement? config = null)
     {
         using var resources = new ParityResources(Options, checkpoint, arch.AdapterFor(config), progress);
         var none = new Dictionary<string, HostTensor>();
-        var runs = inputCases.Select(c => new CaseRun(c.Name, c.Inputs, () => arch.PlanCalls(config, c.Inputs), none, none, graph, () => graph,
-            PrefixInputs: inputCases.Count > 1) { ExportedModel = Options.ExportedParts?[0] }).ToList();
+        var runs = inputCases.Select(c => new CaseRun(c.Name, c.Inputs, () => arch.PlanCalls(config, c.Inputs), none, none, graph,
+            () => graph, PrefixInputs: inputCases.Count > 1) { ExportedModel = Options.ExportedParts?[0] }).ToList();
         return Report(subject, arch.Name, RunCases(resources, arch, config, runs, chooseParts: false));
     }
 
@@ -76,8 +80,8 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
     /// and its results dropped then. With <paramref name="chooseParts"/>, the exported pass picks each case's artifact
     /// part (or skips the case: it fits none).
     /// </summary>
-    private List<CaseReport> RunCases(ParityResources resources, Architecture arch, System.Text.Json.JsonElement? config, List<CaseRun> runs,
-        bool chooseParts)
+    private List<CaseReport> RunCases(ParityResources resources, Architecture arch, System.Text.Json.JsonElement? config,
+        List<CaseRun> runs, bool chooseParts)
     {
         var passes = new List<string>();
         if (Options.Paths.Contains(ValidationPath.Exported)) passes.Add("exported");
@@ -99,13 +103,15 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
                 var calls = run.PlanCalls();
                 if (passes[p] == "exported")
                 {
-                    if (chooseParts && Options.ExportedParts is { } parts && ChoosePart(resources, run, calls, caseGraph.Graph, parts) is { } skipped)
+                    if (chooseParts && Options.ExportedParts is { } parts
+                        && ChoosePart(resources, run, calls, caseGraph.Graph, parts) is { } skipped)
                     {
                         run.Skipped = skipped;
                         continue;
                     }
                     run.Results[ValidationPath.Exported] = Timed("exported", run.Seconds,
-                        () => arch.CombineCalls(config, RunExported(resources, caseGraph, calls, traceValues, run.ExportedModel, run.Name)));
+                        () => arch.CombineCalls(config,
+                            RunExported(resources, caseGraph, calls, traceValues, run.ExportedModel, run.Name)));
                 }
                 else if (passes[p] == "reference")
                 {
@@ -141,8 +147,8 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
     }
 
     /// <summary>The artifact part the case's calls fit (set on <paramref name="run"/>), or the skipped case's report.</summary>
-    private static CaseReport? ChoosePart(ParityResources resources, CaseRun run, IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> calls,
-        Graph graph, IReadOnlyList<string> parts)
+    private static CaseReport? ChoosePart(ParityResources resources, CaseRun run,
+        IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> calls, Graph graph, IReadOnlyList<string> parts)
     {
         var misfits = new List<string>();
         var extra = ArtifactExtras(resources, graph, run.GoldenTraces);
@@ -157,7 +163,8 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
                 return null;
             }
         }
-        return new CaseReport(run.Name, [], new Dictionary<string, string>(), new Dictionary<string, double>(), "skipped: " + string.Join("; ", misfits));
+        return new CaseReport(run.Name, [], new Dictionary<string, string>(), new Dictionary<string, double>(),
+            "skipped: " + string.Join("; ", misfits));
     }
 
     /// <summary>The golden traces the case compares (in graph order) and the IR values the paths must return for them.</summary>
@@ -179,8 +186,10 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
             ["reference vs golden"] = Options.ToleranceFor(Options.Precision).ToString(),
             ["exported vs reference"] = Options.ToleranceFor(Options.Precision).ToString(),
         };
-        foreach (var (output, o) in _fixtureTolerances) tolerances[$"fixture: {output}"] = o.Apply(Options.ToleranceFor(DataType.Float32)).ToString();
-        foreach (var (output, o) in Options.OutputTolerances) tolerances[$"--atol/--rtol: {output}"] = o.Apply(Options.ToleranceFor(DataType.Float32)).ToString();
+        foreach (var (output, o) in _fixtureTolerances)
+            tolerances[$"fixture: {output}"] = o.Apply(Options.ToleranceFor(DataType.Float32)).ToString();
+        foreach (var (output, o) in Options.OutputTolerances)
+            tolerances[$"--atol/--rtol: {output}"] = o.Apply(Options.ToleranceFor(DataType.Float32)).ToString();
         if (Options.ErrorStat.Kind != ErrorStatKind.Elementwise) tolerances["check error stat"] = Options.ErrorStat.ToString();
         if (Options.Arbiter) tolerances["X vs fp64"] = Options.ToleranceFor(DataType.Float32).ToString() + " (arbiter: informational)";
         return new ValidationReport(subject, arch, Options.Device, Options.Precision.ShortName(), tolerances, cases);
@@ -192,7 +201,8 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
     /// </summary>
     private CaseReport CompareCase(CaseRun run, Graph graph, string[] traces)
     {
-        var (name, inputs, exportedModel, seconds, results, exact) = (run.Name, run.Inputs, run.ExportedModel, run.Seconds, run.Results, run.Exact);
+        var (name, inputs, exportedModel, seconds, results, exact) =
+            (run.Name, run.Inputs, run.ExportedModel, run.Seconds, run.Results, run.Exact);
         // Read once for this comparison (a fixture's golden tensors are read from its file on access, and dropped after).
         var golden = run.Golden.ToDictionary(kv => kv.Key, kv => kv.Value);
         var goldenTraces = run.GoldenTraces.Keys.Where(k => traces.Contains(k) || Options.Arbiter)
@@ -214,7 +224,8 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
             }
             foreach (var trace in traces)
             {
-                if (!expectedTraces.TryGetValue(trace, out var want) || !actual.TryGetValue(graph.Traces[trace].Name, out var got)) continue;
+                if (!expectedTraces.TryGetValue(trace, out var want) || !actual.TryGetValue(graph.Traces[trace].Name, out var got))
+                    continue;
                 var tol = Options.ToleranceFor(precision, "trace." + trace, _fixtureTolerances);
                 var result = TraceShapes.Compare(trace, got, want, tol, Options.ErrorStat);
                 reports.Add(new OutputReport(name, "trace." + trace, comparison, result, Informational: informational));
@@ -230,7 +241,8 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
 
         // An f16/bf16 artifact (ExportedPrecision) is held to its precision's tolerance; when that is looser than the
         // reference's, the comparisons with the reference use it too.
-        var refPrecision = Options.ExportedPrecision != DataType.Float32 && Tolerance.For(Options.ExportedPrecision).Atol > Tolerance.For(Options.Precision).Atol
+        var refPrecision = Options.ExportedPrecision != DataType.Float32
+            && Tolerance.For(Options.ExportedPrecision).Atol > Tolerance.For(Options.Precision).Atol
             ? Options.ExportedPrecision : Options.Precision;
         var notes = new List<string>();
         var goldenForExported = golden;
@@ -241,7 +253,8 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
             var lacking = graph.Outputs.Select(o => o.Name).Where(o => !exported.ContainsKey(o)).ToArray();
             if (lacking.Length > 0)
             {
-                notes.Add($"{Path.GetFileName(exportedModel)} has no output {string.Join(", ", lacking)}: not compared on the exported path");
+                notes.Add($"{Path.GetFileName(exportedModel)} has no output {string.Join(", ", lacking)}: "
+                    + "not compared on the exported path");
                 goldenForExported = golden.Where(kv => exported.ContainsKey(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value);
             }
         }
@@ -250,7 +263,8 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
         if (results.TryGetValue(ValidationPath.Reference, out var reference))
             Compare("reference vs golden", reference, golden, goldenTraces, refPrecision);
         if (exported is not null && reference is not null)
-            Compare("exported vs reference", exported, Outputs(reference).Where(kv => exported.ContainsKey(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value),
+            Compare("exported vs reference", exported,
+                Outputs(reference).Where(kv => exported.ContainsKey(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value),
                 Traces(reference), refPrecision);
 
         List<ArbiterVerdict>? verdicts = null;
@@ -259,11 +273,16 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
             // Each path measured against the float64 result: which one is nearest the exact answer of this graph and these weights.
             var exactOutputs = Outputs(exact);
             var exactTraces = Traces(exact);
-            var goldenByValue = golden.Concat(goldenTraces.Where(t => graph.Traces.ContainsKey(t.Key)).Select(t => KeyValuePair.Create(graph.Traces[t.Key].Name, t.Value)))
+            var goldenByValue = golden
+                .Concat(goldenTraces.Where(t => graph.Traces.ContainsKey(t.Key))
+                    .Select(t => KeyValuePair.Create(graph.Traces[t.Key].Name, t.Value)))
                 .GroupBy(kv => kv.Key).ToDictionary(g => g.Key, g => g.First().Value);
-            if (golden.Count > 0) Compare("golden vs fp64", goldenByValue, exactOutputs, exactTraces, DataType.Float32, informational: true);
-            if (exported is not null) Compare("exported vs fp64", exported, exactOutputs, exactTraces, DataType.Float32, informational: true);
-            if (reference is not null) Compare("reference vs fp64", reference, exactOutputs, exactTraces, Options.Precision, informational: true);
+            if (golden.Count > 0)
+                Compare("golden vs fp64", goldenByValue, exactOutputs, exactTraces, DataType.Float32, informational: true);
+            if (exported is not null)
+                Compare("exported vs fp64", exported, exactOutputs, exactTraces, DataType.Float32, informational: true);
+            if (reference is not null)
+                Compare("reference vs fp64", reference, exactOutputs, exactTraces, Options.Precision, informational: true);
             verdicts = Arbitrate(name, reports);
             WaiveGoldenOutliers(reports, verdicts);
         }
@@ -277,7 +296,8 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
     private static List<ArbiterVerdict> Arbitrate(string name, List<OutputReport> reports)
     {
         var verdicts = new List<ArbiterVerdict>();
-        foreach (var g in reports.Where(r => r.Comparison.EndsWith(" vs fp64", StringComparison.Ordinal) && double.IsFinite(r.Result.MaxAbs))
+        foreach (var g in reports
+                     .Where(r => r.Comparison.EndsWith(" vs fp64", StringComparison.Ordinal) && double.IsFinite(r.Result.MaxAbs))
                      .GroupBy(r => r.Output))
         {
             var byPath = g.ToDictionary(r => r.Comparison[..^" vs fp64".Length], r => r);
@@ -286,13 +306,16 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
             string nearest = max.OrderBy(kv => kv.Value).First().Key;
             var ranked = max.OrderByDescending(kv => kv.Value).ToArray();
             // The outlier is at least 4x farther from fp64 than every other path, and farther than f32 rounding noise (1e-6).
-            string? outlier = ranked.Length > 1 && ranked[0].Value > OutlierRatio * ranked[1].Value && ranked[0].Value > 1e-6 ? ranked[0].Key : null;
+            string? outlier = ranked.Length > 1 && ranked[0].Value > OutlierRatio * ranked[1].Value && ranked[0].Value > 1e-6
+                ? ranked[0].Key : null;
             verdicts.Add(new ArbiterVerdict(name, g.Key, max, mean, nearest, outlier));
         }
         return verdicts;
     }
 
-    /// <summary>A path that fails against the golden but is within tolerance of fp64, where the golden is the outlier: the golden is wrong.</summary>
+    /// <summary>
+    /// A path that fails against the golden but is within tolerance of fp64, where the golden is the outlier: the golden is wrong.
+    /// </summary>
     private static void WaiveGoldenOutliers(List<OutputReport> reports, List<ArbiterVerdict> verdicts)
     {
         for (int i = 0; i < reports.Count; i++)
@@ -303,12 +326,17 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
             var v = verdicts.FirstOrDefault(v => v.Output == r.Output);
             var own = reports.FirstOrDefault(o => o.Output == r.Output && o.Comparison == path + " vs fp64");
             if (v?.Outlier == "golden" && own is { Result.Passed: true })
-                reports[i] = r with { Waived = $"the golden is the outlier: {path} is {own.Result.MaxAbs:G3} from fp64, the golden {v.MaxAbsFromFp64["golden"]:G3}" };
+                reports[i] = r with
+                {
+                    Waived = $"the golden is the outlier: {path} is {own.Result.MaxAbs:G3} from fp64, "
+                        + $"the golden {v.MaxAbsFromFp64["golden"]:G3}",
+                };
         }
     }
 
     private void Capture(string name, Graph graph, IReadOnlyDictionary<string, HostTensor> inputs,
-        Dictionary<ValidationPath, IReadOnlyDictionary<string, HostTensor>> results, IReadOnlyDictionary<string, HostTensor>? exact, bool prefixInputs)
+        Dictionary<ValidationPath, IReadOnlyDictionary<string, HostTensor>> results, IReadOnlyDictionary<string, HostTensor>? exact,
+        bool prefixInputs)
     {
         foreach (var (k, v) in inputs) CapturedInputs[prefixInputs ? $"{name}.{k}" : k] = v;
         var paths = results.Select(kv => (kv.Key.ToString().ToLowerInvariant(), kv.Value)).ToList();
@@ -325,7 +353,8 @@ public sealed class ParityRunner(ValidationOptions options, Action<string>? prog
         if (inputs.Keys.FirstOrDefault(k => runner.Inputs.All(i => i.Name != k)) is { } extra)
             return $"{label} takes no input {extra}";
         foreach (var (name, _, dims) in runner.Inputs)
-            if (inputs.TryGetValue(name, out var t) && (t.Shape.Length != dims.Length || dims.Where((d, i) => d > 0 && d != t.Shape[i]).Any()))
+            if (inputs.TryGetValue(name, out var t)
+                && (t.Shape.Length != dims.Length || dims.Where((d, i) => d > 0 && d != t.Shape[i]).Any()))
                 return $"input {name} {t.ShapeText} does not fit {label}'s " +
                     $"[{string.Join(", ", dims.Select(d => d > 0 ? d.ToString(System.Globalization.CultureInfo.InvariantCulture) : "?"))}]";
         return null;

@@ -22,14 +22,16 @@ internal sealed class ResultSpill : IDisposable
         var meta = results.ToDictionary(kv => "dtype:" + kv.Key, kv => kv.Value.DType.ToString());
         SafetensorsWriter.Write(path, results.Select(kv => kv.Value.Floats is { } f
             ? new WritableTensor(kv.Key, DataType.Float32, kv.Value.Shape, () => MemoryMarshal.AsBytes(f.AsSpan()).ToArray())
-            : new WritableTensor(kv.Key, DataType.Int64, kv.Value.Shape, () => MemoryMarshal.AsBytes(kv.Value.Longs!.AsSpan()).ToArray())).ToList(),
+            : new WritableTensor(kv.Key, DataType.Int64, kv.Value.Shape,
+                () => MemoryMarshal.AsBytes(kv.Value.Longs!.AsSpan()).ToArray())).ToList(),
             meta);
         return () =>
         {
             using var file = SafetensorsFile.Open(path);
             return file.Tensors.ToDictionary(t => t.Name, t => t.DType == DataType.Int64
                 ? new HostTensor(t.Shape, MemoryMarshal.Cast<byte, long>(file.GetBytes(t.Name)).ToArray())
-                : new HostTensor(t.Shape, file.ReadAsFloat32(t.Name), Enum.Parse<DataType>(file.Metadata["dtype:" + t.Name])), StringComparer.Ordinal);
+                : new HostTensor(t.Shape, file.ReadAsFloat32(t.Name), Enum.Parse<DataType>(file.Metadata["dtype:" + t.Name])),
+                StringComparer.Ordinal);
         };
     }
 

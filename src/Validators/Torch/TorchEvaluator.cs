@@ -57,7 +57,8 @@ public sealed class TorchEvaluator : IDisposable
             throw new ArgumentException($"precision must be a floating-point type, got {p.ShortName()}", nameof(options));
         var unsupported = Unsupported(graph);
         if (unsupported.Count > 0)
-            throw new NotSupportedException($"the TorchSharp evaluator cannot take {unsupported.Count} nodes: {string.Join(", ", unsupported.Take(10))}");
+            throw new NotSupportedException(
+                $"the TorchSharp evaluator cannot take {unsupported.Count} nodes: {string.Join(", ", unsupported.Take(10))}");
         _device = ParseDevice(options.Device);
         _deviceName = options.Device;
         if (cache is not null && !ReferenceEquals(cache.Source, weights))
@@ -102,7 +103,8 @@ public sealed class TorchEvaluator : IDisposable
     /// An input is missing, unknown, of the wrong kind (float vs integer), rank or size (naming the input, expected
     /// vs given), binds a symbol inconsistently, or an extra value name is not in the graph.
     /// </exception>
-    public IReadOnlyDictionary<string, HostTensor> Run(IReadOnlyDictionary<string, HostTensor> inputs, IEnumerable<string>? extraValues = null)
+    public IReadOnlyDictionary<string, HostTensor> Run(IReadOnlyDictionary<string, HostTensor> inputs,
+        IEnumerable<string>? extraValues = null)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentNullException.ThrowIfNull(inputs);
@@ -220,18 +222,21 @@ public sealed class TorchEvaluator : IDisposable
     private static void CheckResult(Node node, Value output, Tensor t, long[] expected)
     {
         if (!t.shape.AsSpan().SequenceEqual(expected))
-            throw new InvalidOperationException($"node '{node.Name}' ({node.Op.Kind}) produced [{string.Join(", ", t.shape)}], the graph says [{string.Join(", ", expected)}] for '{output.Name}'");
+            throw new InvalidOperationException($"node '{node.Name}' ({node.Op.Kind}) produced [{string.Join(", ", t.shape)}], "
+                + $"the graph says [{string.Join(", ", expected)}] for '{output.Name}'");
     }
 
     private static Device ParseDevice(string device)
     {
         ArgumentNullException.ThrowIfNull(device);
         if (device == "cpu") return torch.CPU;
-        bool cuda = device == "cuda" || (device.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(device.AsSpan(5), out int n) && n >= 0);
+        bool cuda = device == "cuda"
+            || (device.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(device.AsSpan(5), out int n) && n >= 0);
         if (!cuda) throw new ArgumentException($"device must be \"cpu\", \"cuda\" or \"cuda:N\", got \"{device}\"", nameof(device));
         // Checked before any tensor is made, so a missing CUDA libtorch is one clear line rather than a native error.
         if (!torch.cuda.is_available())
-            throw new InvalidOperationException($"device \"{device}\" asked for, but CUDA is not available to TorchSharp (no GPU, or a CPU-only libtorch loaded; initialise a CUDA libtorch first)");
+            throw new InvalidOperationException($"device \"{device}\" asked for, but CUDA is not available to TorchSharp "
+                + "(no GPU, or a CPU-only libtorch loaded; initialise a CUDA libtorch first)");
         return torch.device(device);
     }
 }

@@ -77,7 +77,8 @@ public sealed class ParityMemoryTests
         export.ExitCode.Should().Be(0, export.ToString());
         using var fixture = GoldenFixture.Load(fx);
         var progress = new List<string>();
-        var report = new ParityRunner(new ValidationOptions { ExportedModels = [Path.Combine(tmp.File("onnx"), "model.onnx")] }, progress.Add)
+        var options = new ValidationOptions { ExportedModels = [Path.Combine(tmp.File("onnx"), "model.onnx")] };
+        var report = new ParityRunner(options, progress.Add)
             .RunFixture(fixture);
 
         report.Passed.Should().BeTrue();
@@ -125,7 +126,8 @@ public sealed class ParityMemoryTests
             try
             {
                 var line = File.ReadLines($"/proc/{p.Id}/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
-                if (line is not null) peak = Math.Max(peak, long.Parse(line[6..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024);
+                if (line is not null)
+                    peak = Math.Max(peak, long.Parse(line[6..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024);
             }
             catch (IOException)
             {

@@ -43,7 +43,8 @@ public sealed class TorchWeightCacheTests
 
         using var own256 = new TorchEvaluator(g256, weights);
         using var own160 = new TorchEvaluator(g160, weights);
-        foreach (var (shared, own) in new[] { (shared256, own256.Run(byCase["case0"].Inputs)), (shared160, own160.Run(byCase["case2"].Inputs)) })
+        var pairs = new[] { (shared256, own256.Run(byCase["case0"].Inputs)), (shared160, own160.Run(byCase["case2"].Inputs)) };
+        foreach (var (shared, own) in pairs)
             foreach (var (name, t) in own)
                 shared[name].Data.Should().Equal(t.Data, $"output {name} is computed from the same weights");
 
