@@ -106,7 +106,8 @@ void Qwen()
     var v1 = Child.Run(cli, [.. common, one], work, "validate 1 case");
     var v3 = Child.Run(cli, [.. common, three], work, "validate 3 cases");
     var run = Child.Run(cli, ["run", "--onnx", onnx,
-        "--image", Path.Combine(repo, "fixtures/golden/preprocess/dsocr_tall_700x1000_base_global.png"), "--out", Path.Combine(work, "qwen-tokens.safetensors")], work, "run (one image)");
+        "--image", Path.Combine(repo, "fixtures/golden/preprocess/dsocr_tall_700x1000_base_global.png"),
+        "--out", Path.Combine(work, "qwen-tokens.safetensors")], work, "run (one image)");
     Report(weights, measured, model, v1, v3, run);
     Directory.Delete(onnx, true);
 }

@@ -87,6 +87,25 @@ public sealed class ParityMemoryTests
         progress.Count(p => p.StartsWith("session: ", StringComparison.Ordinal)).Should().Be(1);
     }
 
+    [Fact]
+    public void A_fixtures_saved_inputs_validate_a_checkpoint_case_by_case_on_one_graph()
+    {
+        using var tmp = new TempDir();
+        string fx = Repo.Golden("qwen2vl-tiny");
+        var save = Support.Cli.Run("validate", "--fixture", fx, "--paths", "reference", "--no-traces",
+            "--save-inputs", tmp.File("in.safetensors"));
+        save.ExitCode.Should().Be(0, save.ToString());
+        var r = Support.Cli.Run("validate", "--arch", "qwen2vl", "--checkpoint", Path.Combine(fx, "model.safetensors"), "--config",
+            Path.Combine(fx, "fixture.json"), "--inputs", tmp.File("in.safetensors"), "--json");
+        r.ExitCode.Should().Be(0, r.ToString());
+        var doc = JsonNode.Parse(r.Stdout)!;
+        doc["report"]!["cases"]!.AsArray().Select(c => c!["name"]!.GetValue<string>()).Should().Equal("case0", "case1", "case2");
+        doc["report"]!["passed"]!.GetValue<bool>().Should().BeTrue();
+        // One graph for the three processor batches: one export, one session (the progress lines on stderr).
+        r.ProgressLines.Count(l => l.Contains("] export: ", StringComparison.Ordinal) && !l.Contains(": done", StringComparison.Ordinal))
+            .Should().Be(1, r.Stderr);
+    }
+
     /// <summary>
     /// A long validate in a child process: the peak RSS of 3N cases (deepencoder-tiny's four cases six times: three
     /// graphs, interleaved) stays within 6% of the peak of N cases. Before the fix each case exported its graph, opened a
