@@ -148,6 +148,9 @@ public static class ValidateCommand
             // Inputs are checked before libtorch is loaded, so a wrong path is reported as such.
             void StartTorch()
             {
+                // Every native block of 64 KiB or more gets its own mapping, unmapped on free: a case's activations (ONNX
+                // Runtime without arena, libtorch) go back to the system instead of fragmenting glibc's heap case by case.
+                Validators.Bench.ProcessMemory.ReturnLargeBlocksToOs();
                 if (options.Paths.Contains(ValidationPath.Reference) || options.Arbiter)
                     TorchRuntime.Initialize(options.Device == "cuda" ? ComputeDevice.Cuda : ComputeDevice.Cpu, parse.GetValue(libtorch));
             }
