@@ -20,6 +20,9 @@ public sealed class CheckpointWeights(Checkpoint checkpoint, CheckpointAdapter a
 
     public float[] ReadFloat32(string key) => Checkpoint.ReadAsFloat32(Adapter.ToCheckpointKey(key));
 
+    /// <summary>Converts in chunks straight into <paramref name="destination"/> (no whole-tensor array).</summary>
+    public void ReadFloat32(string key, Span<float> destination) => Checkpoint.ReadAsFloat32(Adapter.ToCheckpointKey(key), destination);
+
     public ReadOnlyMemory<byte> ReadRaw(string key) => Checkpoint.GetBytes(Adapter.ToCheckpointKey(key)).ToArray();
 }
 
@@ -81,6 +84,7 @@ public static class WeightBinder
         Add("of unsupported dtype", dtypes);
         Add("unexpected", unexpected);
         if (parts.Count == 0) return;
-        throw new CheckpointMismatchException($"{checkpoint.Path}: does not fit {adapter.Family} ({graph.Name}): {string.Join("; ", parts)}");
+        throw new CheckpointMismatchException(
+            $"{checkpoint.Path}: does not fit {adapter.Family} ({graph.Name}): {string.Join("; ", parts)}");
     }
 }

@@ -69,7 +69,8 @@ public sealed class SafetensorsFile : IDisposable
         try
         {
             long length = stream.Length;
-            if (length < 8) throw new CheckpointFormatException(full, $"file is {length} bytes, shorter than the 8-byte header length (truncated?)");
+            if (length < 8)
+                throw new CheckpointFormatException(full, $"file is {length} bytes, shorter than the 8-byte header length (truncated?)");
             Span<byte> prefix = stackalloc byte[8];
             stream.ReadExactly(prefix);
             ulong n = SafetensorsDTypes.ReadHeaderLength(prefix);
@@ -116,7 +117,8 @@ public sealed class SafetensorsFile : IDisposable
     {
         var e = Entry(name);
         if (e.Info.ByteLength > int.MaxValue)
-            throw new NotSupportedException($"{Path}: tensor '{name}' is {e.Info.ByteLength} bytes, more than one span can hold; read it with ReadAsFloat32");
+            throw new NotSupportedException(
+                $"{Path}: tensor '{name}' is {e.Info.ByteLength} bytes, more than one span can hold; read it with ReadAsFloat32");
         return Slice(e.Begin, (int)e.Info.ByteLength);
     }
 
@@ -126,15 +128,25 @@ public sealed class SafetensorsFile : IDisposable
         var e = Entry(name);
         long count = e.Info.ElementCount;
         if (destination.Length != count)
-            throw new ArgumentException($"tensor '{name}' has {count} elements but the destination holds {destination.Length}", nameof(destination));
+            throw new ArgumentException($"tensor '{name}' has {count} elements but the destination holds {destination.Length}",
+                nameof(destination));
         int size = e.Info.DType.SizeOf();
-        var buffer = new byte[Math.Min(ConvertChunk, Math.Max(destination.Length, 1)) * size];
-        for (int done = 0; done < destination.Length; done += ConvertChunk)
+        // A pooled staging buffer (up to 1 Mi elements, 2-4 MB): a fresh one per tensor would be large-object garbage,
+        // hundreds of MB of it across a released checkpoint before a full GC collects it.
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(Math.Min(ConvertChunk, Math.Max(destination.Length, 1)) * size);
+        try
         {
-            int n = Math.Min(ConvertChunk, destination.Length - done);
-            var chunk = buffer.AsSpan(0, n * size);
-            ReadAt(e.Begin + (long)done * size, chunk);
-            SafetensorsDTypes.ToFloat32(e.Info.DType, chunk, destination.Slice(done, n));
+            for (int done = 0; done < destination.Length; done += ConvertChunk)
+            {
+                int n = Math.Min(ConvertChunk, destination.Length - done);
+                var chunk = buffer.AsSpan(0, n * size);
+                ReadAt(e.Begin + (long)done * size, chunk);
+                SafetensorsDTypes.ToFloat32(e.Info.DType, chunk, destination.Slice(done, n));
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 
@@ -173,7 +185,9 @@ public sealed class SafetensorsFile : IDisposable
         return bytes;
     }
 
-    /// <summary>Fills <paramref name="destination"/> from data offset <paramref name="offset"/>; a short read means the file shrank.</summary>
+    /// <summary>
+    /// Fills <paramref name="destination"/> from data offset <paramref name="offset"/>; a short read means the file shrank.
+    /// </summary>
     private void ReadAt(long offset, Span<byte> destination)
     {
         SafeFileHandle handle = _stream!.SafeFileHandle;
@@ -182,7 +196,8 @@ public sealed class SafetensorsFile : IDisposable
         {
             int n = RandomAccess.Read(handle, destination[done..], _dataStart + offset + done);
             if (n == 0)
-                throw new CheckpointFormatException(Path, $"file shrank while it was read (now {RandomAccess.GetLength(handle):N0} bytes; was it truncated or replaced by another program?)");
+                throw new CheckpointFormatException(Path, $"file shrank while it was read (now {RandomAccess.GetLength(handle):N0} bytes; "
+                    + "was it truncated or replaced by another program?)");
             done += n;
         }
     }

@@ -40,6 +40,19 @@ public interface IWeightSource
     /// <summary>Reads a tensor converted to f32.</summary>
     float[] ReadFloat32(string key);
 
+    /// <summary>
+    /// Reads a tensor converted to f32 into <paramref name="destination"/> (exactly its element count): a source that can
+    /// stream (a checkpoint) converts chunk by chunk into native memory, with no whole-tensor managed array.
+    /// </summary>
+    void ReadFloat32(string key, Span<float> destination)
+    {
+        var data = ReadFloat32(key);
+        if (data.Length != destination.Length)
+            throw new ArgumentException($"weight '{key}' has {data.Length} elements, the destination holds {destination.Length}",
+                nameof(destination));
+        data.CopyTo(destination);
+    }
+
     /// <summary>Raw little-endian bytes in the stored dtype (no copy where the source is memory-mapped).</summary>
     ReadOnlyMemory<byte> ReadRaw(string key);
 }

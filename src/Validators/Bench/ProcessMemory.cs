@@ -48,6 +48,27 @@ public static class ProcessMemory
         }
     }
 
+    /// <summary>
+    /// Asks glibc to return freed heap memory to the system (malloc_trim(0)): freed native blocks below the mmap threshold
+    /// (ONNX Runtime and libtorch buffers of a finished case) otherwise stay resident in the heap. False off glibc.
+    /// </summary>
+    public static bool TrimNativeHeap()
+    {
+        if (!OperatingSystem.IsLinux()) return false;
+        try
+        {
+            MallocTrim(0);
+            return true;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return false;
+        }
+    }
+
+    [DllImport("libc", EntryPoint = "malloc_trim")]
+    private static extern int MallocTrim(nuint pad);
+
     private const int MmapThreshold = -3;
 
     [DllImport("libc", EntryPoint = "mallopt")]

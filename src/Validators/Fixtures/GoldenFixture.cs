@@ -24,11 +24,14 @@ public sealed record FixtureCase(
 public sealed class GoldenFixture : IDisposable
 {
     private readonly JsonDocument _doc;
+    private readonly SafetensorsFile _golden;
 
-    private GoldenFixture(string dir, JsonDocument doc, Architecture arch, Checkpoint checkpoint, IReadOnlyList<FixtureCase> cases)
+    private GoldenFixture(string dir, JsonDocument doc, Architecture arch, Checkpoint checkpoint, SafetensorsFile golden,
+        IReadOnlyList<FixtureCase> cases)
     {
         Directory = dir;
         _doc = doc;
+        _golden = golden;
         Architecture = arch;
         Checkpoint = checkpoint;
         Cases = cases;
@@ -36,7 +39,8 @@ public sealed class GoldenFixture : IDisposable
 
     public string Directory { get; }
 
-    public string Name => _doc.RootElement.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString()! : Path.GetFileName(Directory);
+    public string Name => _doc.RootElement.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String
+        ? n.GetString()! : Path.GetFileName(Directory);
 
     public Architecture Architecture { get; }
 
@@ -47,17 +51,23 @@ public sealed class GoldenFixture : IDisposable
 
     public IReadOnlyList<FixtureCase> Cases { get; }
 
-    /// <summary>Loads and checks a fixture folder; every problem is a <see cref="FixtureException"/> or <see cref="CheckpointFormatException"/>.</summary>
+    /// <summary>
+    /// Loads and checks a fixture folder; every problem is a <see cref="FixtureException"/> or <see cref="CheckpointFormatException"/>.
+    /// </summary>
     public static GoldenFixture Load(string dir)
     {
         if (!System.IO.Directory.Exists(dir)) throw new FixtureException($"{dir}: fixture folder not found");
         string jsonPath = Path.Combine(dir, "fixture.json");
-        if (!File.Exists(jsonPath)) throw new FixtureException($"{jsonPath}: not found (a fixture folder needs fixture.json, model.safetensors, golden.safetensors)");
-        if (new FileInfo(jsonPath).Length > 16 << 20) throw new FixtureException($"{jsonPath}: larger than 16 MiB, not a fixture description");
+        if (!File.Exists(jsonPath))
+            throw new FixtureException(
+                $"{jsonPath}: not found (a fixture folder needs fixture.json, model.safetensors, golden.safetensors)");
+        if (new FileInfo(jsonPath).Length > 16 << 20)
+            throw new FixtureException($"{jsonPath}: larger than 16 MiB, not a fixture description");
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(Converters.IO.SafeFile.ReadAllBytes(jsonPath, 16 << 20, jsonPath), new JsonDocumentOptions { MaxDepth = 32, AllowDuplicateProperties = false });
+            doc = JsonDocument.Parse(Converters.IO.SafeFile.ReadAllBytes(jsonPath, 16 << 20, jsonPath),
+                new JsonDocumentOptions { MaxDepth = 32, AllowDuplicateProperties = false });
         }
         catch (IOException e)
         {
@@ -68,6 +78,7 @@ public sealed class GoldenFixture : IDisposable
             throw new FixtureException($"{jsonPath}: not valid JSON ({e.Message.Split('.')[0]})");
         }
         Checkpoint? checkpoint = null;
+        SafetensorsFile? golden = null;
         try
         {
             var root = doc.RootElement;
@@ -83,15 +94,19 @@ public sealed class GoldenFixture : IDisposable
             {
                 throw new FixtureException($"{jsonPath}: {e.Message}");
             }
-            if (!root.TryGetProperty("cases", out var casesJson) || casesJson.ValueKind != JsonValueKind.Array || casesJson.GetArrayLength() == 0)
+            if (!root.TryGetProperty("cases", out var casesJson) || casesJson.ValueKind != JsonValueKind.Array
+                || casesJson.GetArrayLength() == 0)
                 throw new FixtureException($"{jsonPath}: \"cases\" must be a non-empty array");
             CheckBuildable(jsonPath, arch, root, casesJson);
             checkpoint = Checkpoint.Open(Path.Combine(dir, "model.safetensors"));
-            var cases = ReadCases(Path.Combine(dir, "golden.safetensors"), jsonPath, casesJson);
-            return new GoldenFixture(dir, doc, arch, checkpoint, cases);
+            string goldenPath = Path.Combine(dir, "golden.safetensors");
+            golden = SafetensorsFile.Open(goldenPath);
+            var cases = ReadCases(golden, goldenPath, jsonPath, casesJson);
+            return new GoldenFixture(dir, doc, arch, checkpoint, golden, cases);
         }
         catch
         {
+            golden?.Dispose();
             checkpoint?.Dispose();
             doc.Dispose();
             throw;
@@ -120,17 +135,20 @@ public sealed class GoldenFixture : IDisposable
         }
     }
 
-    private static List<FixtureCase> ReadCases(string goldenPath, string jsonPath, JsonElement casesJson)
+    /// <summary>
+    /// The cases, each with views of its golden tensors that read them when asked for (see <see cref="GoldenTensors"/>): a
+    /// fixture of many cases does not hold every case's tensors for the whole run.
+    /// </summary>
+    private static List<FixtureCase> ReadCases(SafetensorsFile golden, string goldenPath, string jsonPath, JsonElement casesJson)
     {
-        using var golden = SafetensorsFile.Open(goldenPath);
         var cases = new List<FixtureCase>();
         foreach (var c in casesJson.EnumerateArray())
         {
             string name = c.ValueKind == JsonValueKind.Object && c.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String
                 ? n.GetString()! : throw new FixtureException($"{jsonPath}: every case needs a \"name\" string");
-            Dictionary<string, HostTensor> Part(string kind) => golden.Tensors
+            GoldenTensors Part(string kind) => new(golden, golden.Tensors
                 .Where(t => t.Name.StartsWith($"{name}.{kind}.", StringComparison.Ordinal))
-                .ToDictionary(t => t.Name[(name.Length + kind.Length + 2)..], t => ReadTensor(golden, t));
+                .ToDictionary(t => t.Name[(name.Length + kind.Length + 2)..], t => t.Name));
             var inputs = Part("input");
             var outputs = Part("output");
             if (inputs.Count == 0) throw new FixtureException($"{goldenPath}: no {name}.input.* tensors for case {name}");
@@ -140,7 +158,7 @@ public sealed class GoldenFixture : IDisposable
         return cases;
     }
 
-    private static HostTensor ReadTensor(SafetensorsFile file, TensorInfo t)
+    internal static HostTensor ReadTensor(SafetensorsFile file, TensorInfo t)
     {
         if (t.DType == DataType.Int64)
             return new HostTensor(t.Shape, System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(file.GetBytes(t.Name)).ToArray());
@@ -151,7 +169,38 @@ public sealed class GoldenFixture : IDisposable
 
     public void Dispose()
     {
+        _golden.Dispose();
         Checkpoint.Dispose();
         _doc.Dispose();
     }
+}
+
+/// <summary>
+/// One case's golden tensors of one kind (inputs, outputs or traces) by short name, read from golden.safetensors each time
+/// one is asked for and not kept: validate holds a case's tensors only while that case runs. Valid while the fixture is.
+/// </summary>
+internal sealed class GoldenTensors(SafetensorsFile file, Dictionary<string, string> names) : IReadOnlyDictionary<string, HostTensor>
+{
+    public HostTensor this[string key] => Read(names[key]);
+
+    public IEnumerable<string> Keys => names.Keys;
+
+    public IEnumerable<HostTensor> Values => names.Values.Select(Read);
+
+    public int Count => names.Count;
+
+    public bool ContainsKey(string key) => names.ContainsKey(key);
+
+    public bool TryGetValue(string key, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out HostTensor value)
+    {
+        value = names.TryGetValue(key, out var name) ? Read(name) : null;
+        return value is not null;
+    }
+
+    public IEnumerator<KeyValuePair<string, HostTensor>> GetEnumerator() =>
+        names.Select(kv => KeyValuePair.Create(kv.Key, Read(kv.Value))).GetEnumerator();
+
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+
+    private HostTensor Read(string name) => GoldenFixture.ReadTensor(file, file.Get(name));
 }

@@ -28,6 +28,9 @@ public sealed class TorchEvaluator : IDisposable
     private readonly string _deviceName;
     private readonly DataType? _precision;
     private readonly Dictionary<Value, Tensor> _constants = [];
+    // Constants owned by a shared TorchWeightCache: looked up like the others, never disposed here.
+    private readonly HashSet<Value> _shared = [];
+    private readonly TorchWeightCache? _cache;
     // Index of the last node reading each value (absent: read by no node). Computed once per graph.
     private readonly Dictionary<Value, int> _lastUse = [];
     private bool _disposed;
@@ -36,7 +39,14 @@ public sealed class TorchEvaluator : IDisposable
     /// <exception cref="ArgumentException">Bad device string or a non-floating precision.</exception>
     /// <exception cref="NotSupportedException">The graph holds op kinds this evaluator has no kernel for.</exception>
     /// <exception cref="InvalidOperationException">CUDA was asked for and is not available.</exception>
-    public TorchEvaluator(Graph graph, IWeightSource weights, TorchEvalOptions? options = null)
+    /// <param name="graph">The graph to interpret.</param>
+    /// <param name="weights">Where its checkpoint weights come from.</param>
+    /// <param name="options">Device and precision.</param>
+    /// <param name="cache">
+    /// Optional: checkpoint weights are taken from (and loaded into) this cache, shared with other evaluators over the
+    /// same <paramref name="weights"/>; the cache owns them, so this evaluator's Dispose frees only its own constants.
+    /// </param>
+    public TorchEvaluator(Graph graph, IWeightSource weights, TorchEvalOptions? options = null, TorchWeightCache? cache = null)
     {
         ArgumentNullException.ThrowIfNull(graph);
         ArgumentNullException.ThrowIfNull(weights);
@@ -47,9 +57,13 @@ public sealed class TorchEvaluator : IDisposable
             throw new ArgumentException($"precision must be a floating-point type, got {p.ShortName()}", nameof(options));
         var unsupported = Unsupported(graph);
         if (unsupported.Count > 0)
-            throw new NotSupportedException($"the TorchSharp evaluator cannot take {unsupported.Count} nodes: {string.Join(", ", unsupported.Take(10))}");
+            throw new NotSupportedException(
+                $"the TorchSharp evaluator cannot take {unsupported.Count} nodes: {string.Join(", ", unsupported.Take(10))}");
         _device = ParseDevice(options.Device);
         _deviceName = options.Device;
+        if (cache is not null && !ReferenceEquals(cache.Source, weights))
+            throw new ArgumentException("the weight cache holds another weight source's tensors", nameof(cache));
+        _cache = cache;
 
         for (int i = 0; i < graph.Nodes.Count; i++)
             foreach (var v in graph.Nodes[i].Inputs)
@@ -89,7 +103,8 @@ public sealed class TorchEvaluator : IDisposable
     /// An input is missing, unknown, of the wrong kind (float vs integer), rank or size (naming the input, expected
     /// vs given), binds a symbol inconsistently, or an extra value name is not in the graph.
     /// </exception>
-    public IReadOnlyDictionary<string, HostTensor> Run(IReadOnlyDictionary<string, HostTensor> inputs, IEnumerable<string>? extraValues = null)
+    public IReadOnlyDictionary<string, HostTensor> Run(IReadOnlyDictionary<string, HostTensor> inputs,
+        IEnumerable<string>? extraValues = null)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentNullException.ThrowIfNull(inputs);
@@ -141,7 +156,8 @@ public sealed class TorchEvaluator : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
-        foreach (var t in _constants.Values) t.Dispose();
+        foreach (var (v, t) in _constants)
+            if (!_shared.Contains(v)) t.Dispose();
         _constants.Clear();
     }
 
@@ -156,7 +172,14 @@ public sealed class TorchEvaluator : IDisposable
             // Each load is scoped so that staging tensors (f32 copies before a downcast) die at once; the loaded
             // tensor is detached to live until Dispose, whatever scope the caller may have open.
             using var scope = NewDisposeScope();
-            _constants[init.Value] = Load(init, materializer).DetachFromDisposeScope();
+            if (_cache is not null && init.Data is WeightData w)
+            {
+                var value = init.Value;
+                _constants[value] = _cache.GetOrLoad(w.Key, EvalType(value.DType), _deviceName, value.Shape.ToLongs(),
+                    () => Load(init, materializer).DetachFromDisposeScope());
+                _shared.Add(value);
+            }
+            else _constants[init.Value] = Load(init, materializer).DetachFromDisposeScope();
         }
     }
 
@@ -165,6 +188,18 @@ public sealed class TorchEvaluator : IDisposable
         var value = init.Value;
         long[] shape = value.Shape.ToLongs();
         var type = EvalType(value.DType);
+        // Checkpoint weights computed in f32 (and others not stored in their compute type): converted chunk by chunk straight
+        // into an f32 tensor's storage (no whole-tensor managed array, which would sit in the large-object heap until a
+        // full GC, once per case), then to the compute type.
+        long bytes = checked(value.Shape.ElementCount.Value * sizeof(float));
+        if (init.Data is WeightData weight && bytes <= int.MaxValue
+            && (type == ScalarType.Float32 || materializer.Weights.Describe(weight.Key)?.DType.ToScalarType() != type))
+        {
+            var f32 = torch.empty(shape, ScalarType.Float32);
+            materializer.Weights.ReadFloat32(weight.Key, System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(f32.bytes));
+            if (type == ScalarType.Float32 && _device.type == DeviceType.CPU) return f32;
+            return f32.to(type, _device);   // f32 is staging: the caller's dispose scope frees it
+        }
         // Weights stored exactly in the type we compute in: copy their bytes, no f32 staging (half the memory for bf16).
         if (init.Data is WeightData w && materializer.Weights.Describe(w.Key) is { } stored && stored.DType.ToScalarType() == type
             && stored.Shape.Equals(value.Shape))
@@ -187,18 +222,21 @@ public sealed class TorchEvaluator : IDisposable
     private static void CheckResult(Node node, Value output, Tensor t, long[] expected)
     {
         if (!t.shape.AsSpan().SequenceEqual(expected))
-            throw new InvalidOperationException($"node '{node.Name}' ({node.Op.Kind}) produced [{string.Join(", ", t.shape)}], the graph says [{string.Join(", ", expected)}] for '{output.Name}'");
+            throw new InvalidOperationException($"node '{node.Name}' ({node.Op.Kind}) produced [{string.Join(", ", t.shape)}], "
+                + $"the graph says [{string.Join(", ", expected)}] for '{output.Name}'");
     }
 
     private static Device ParseDevice(string device)
     {
         ArgumentNullException.ThrowIfNull(device);
         if (device == "cpu") return torch.CPU;
-        bool cuda = device == "cuda" || (device.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(device.AsSpan(5), out int n) && n >= 0);
+        bool cuda = device == "cuda"
+            || (device.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(device.AsSpan(5), out int n) && n >= 0);
         if (!cuda) throw new ArgumentException($"device must be \"cpu\", \"cuda\" or \"cuda:N\", got \"{device}\"", nameof(device));
         // Checked before any tensor is made, so a missing CUDA libtorch is one clear line rather than a native error.
         if (!torch.cuda.is_available())
-            throw new InvalidOperationException($"device \"{device}\" asked for, but CUDA is not available to TorchSharp (no GPU, or a CPU-only libtorch loaded; initialise a CUDA libtorch first)");
+            throw new InvalidOperationException($"device \"{device}\" asked for, but CUDA is not available to TorchSharp "
+                + "(no GPU, or a CPU-only libtorch loaded; initialise a CUDA libtorch first)");
         return torch.device(device);
     }
 }
