@@ -97,9 +97,10 @@ public static class BundleExporter
             onnx = onnx with { Notes =
                 [.. onnx.Notes, "parity at export not measured on ONNX Runtime CPU: bf16 ONNX (no bf16 kernels there)"] };
         }
+        // Open until the engine's comparison below: a golden case reads its input tensors from the fixture's file when used.
+        using var fixture = r.Parity && ortCanRun ? BundleParity.FixtureOf(r.ConfigPath, r.CheckpointPath) : null;
         if (r.Parity && ortCanRun)
         {
-            using var fixture = BundleParity.FixtureOf(r.ConfigPath, r.CheckpointPath);
             var weights = new CheckpointWeights(checkpoint, r.Architecture.Adapter);
             var used = new List<string>();
             foreach (var (part, graph) in graphs)
