@@ -50,7 +50,8 @@ public sealed class DeepEncoderHfConfig : IHfConfigReader
         b.Int("sam.num_heads", 12, Sam, S + "heads");
         b.Ints("sam.global_attn_indexes", [2, 5, 8, 11], Sam, S + "global_attn_indexes");
         int[] down = b.Ints("sam.downsample_channels", [512, 1024], Sam, S + "downsample_channels");
-        if (down.Length != 2) throw b.Error(b.FieldOf("sam.downsample_channels"), $"must hold two channel counts (net_2, net_3), got {down.Length}");
+        if (down.Length != 2)
+            throw b.Error(b.FieldOf("sam.downsample_channels"), $"must hold two channel counts (net_2, net_3), got {down.Length}");
         string downSource = b.Sources["sam.downsample_channels"];
         ((JsonObject)b.Config["sam"]!).Remove("downsample_channels");
         b.Sources.Remove("sam.downsample_channels");

@@ -28,7 +28,8 @@ public sealed class DeepEncoder2HfConfig : IHfConfigReader
         var field = HfConfigBuilder.Find(config, "vision_config.model_name");
         string? name = field is { ValueKind: JsonValueKind.String } n ? n.GetString() : null;
         if (arch == "DeepseekOCR2ForCausalLM") return $"architectures '{arch}'";
-        return mt is "deepseek_vl_v2" or "deepseekocr_2" && name == "deepencoderv2" ? $"model_type '{mt}' + vision_config.model_name 'deepencoderv2'" : null;
+        return mt is "deepseek_vl_v2" or "deepseekocr_2" && name == "deepencoderv2"
+            ? $"model_type '{mt}' + vision_config.model_name 'deepencoderv2'" : null;
     }
 
     /// <inheritdoc/>

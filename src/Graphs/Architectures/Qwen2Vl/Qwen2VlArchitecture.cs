@@ -32,11 +32,13 @@ public sealed class Qwen2VlArchitecture : Architecture
         : checkpointKeys.Any(k => k.StartsWith("model.visual.blocks.", StringComparison.Ordinal)) ? "model" : null;
 
     /// <inheritdoc/>
-    public override string DefaultConfigJson => JsonSerializer.Serialize(new { vit = Qwen2VlVisionConfig.Default }, Qwen2VlVisionConfig.Json);
+    public override string DefaultConfigJson =>
+        JsonSerializer.Serialize(new { vit = Qwen2VlVisionConfig.Default }, Qwen2VlVisionConfig.Json);
 
     /// <summary>
     /// The frame and token axes are symbolic, so one graph serves every image size, video length and image count; the
-    /// request's image size and batch symbol do not apply (axes <see cref="Qwen2VlBuilder.FrameSymbol"/> and 4*<see cref="Qwen2VlBuilder.TokenSymbol"/>).
+    /// request's image size and batch symbol do not apply (axes <see cref="Qwen2VlBuilder.FrameSymbol"/> and
+    /// 4*<see cref="Qwen2VlBuilder.TokenSymbol"/>).
     /// </summary>
     public override Graph Build(JsonElement? config, BuildRequest request) => Qwen2VlBuilder.Build(Config(config), request.ComputeType);
 
@@ -48,7 +50,8 @@ public sealed class Qwen2VlArchitecture : Architecture
     /// pixel_values [T, H*W, 1176] and that grid's rotary_cos / rotary_sin [H*W, head_dim]. Inputs without grid_thw are
     /// one call, unchanged (the caller already holds the graph's inputs).
     /// </summary>
-    public override IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> PlanCalls(JsonElement? config, IReadOnlyDictionary<string, HostTensor> given)
+    public override IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> PlanCalls(JsonElement? config,
+        IReadOnlyDictionary<string, HostTensor> given)
     {
         if (!given.ContainsKey("grid_thw")) return [given];
         var cfg = Config(config);
@@ -67,7 +70,9 @@ public sealed class Qwen2VlArchitecture : Architecture
         return calls;
     }
 
-    /// <summary>Random pixels for a batch of images of different sizes, with their grid_thw (see <see cref="Qwen2VlCalls.Sample"/>).</summary>
+    /// <summary>
+    /// Random pixels for a batch of images of different sizes, with their grid_thw (see <see cref="Qwen2VlCalls.Sample"/>).
+    /// </summary>
     public override IReadOnlyDictionary<string, HostTensor>? SampleInputs(JsonElement? config, int seed, int batch)
     {
         var cfg = Config(config);
@@ -75,8 +80,10 @@ public sealed class Qwen2VlArchitecture : Architecture
     }
 
     /// <summary>Every output and trace is [F, rows, ...]: flattened and concatenated in processor order.</summary>
-    public override IReadOnlyDictionary<string, HostTensor> CombineCalls(JsonElement? config, IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> results) =>
+    public override IReadOnlyDictionary<string, HostTensor> CombineCalls(JsonElement? config,
+        IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> results) =>
         Qwen2VlCalls.Concatenate(results);
 
-    private static Qwen2VlVisionConfig Config(JsonElement? config) => config is { } c ? Qwen2VlVisionConfig.FromJson(c) : Qwen2VlVisionConfig.Default;
+    private static Qwen2VlVisionConfig Config(JsonElement? config) =>
+        config is { } c ? Qwen2VlVisionConfig.FromJson(c) : Qwen2VlVisionConfig.Default;
 }

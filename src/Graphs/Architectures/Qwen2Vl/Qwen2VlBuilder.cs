@@ -56,7 +56,8 @@ public static class Qwen2VlBuilder
         for (int i = 0; i < c.Depth; i++)
         {
             using (b.Scope($"blocks.{i}"))
-                x = VitBlock.Apply(b, x, opts, normed => b.SelfAttention(normed, opts.AttentionOptions, rotary: qk => Rotate(b, qk, cos, sin, d)));
+                x = VitBlock.Apply(b, x, opts,
+                    normed => b.SelfAttention(normed, opts.AttentionOptions, rotary: qk => Rotate(b, qk, cos, sin, d)));
             b.Trace($"blocks.{i}", x);
         }
         var hidden = x;                                                                      // [F, N, E]

@@ -27,11 +27,13 @@ public static class Qwen2VlCalls
     public static IReadOnlyList<Slot> Split(string family, IReadOnlyDictionary<string, HostTensor> given, int patchValues)
     {
         if (!given.TryGetValue("grid_thw", out var gridThw)) throw new GraphException($"{family} inputs: no grid_thw");
-        if (!given.TryGetValue("pixel_values", out var pixels)) throw new GraphException($"{family} inputs: grid_thw given without pixel_values");
+        if (!given.TryGetValue("pixel_values", out var pixels))
+            throw new GraphException($"{family} inputs: grid_thw given without pixel_values");
         var grids = Qwen2VlPositions.ParseGrid(gridThw);
         long total = grids.Sum(g => (long)g.Patches);
         if (pixels.Floats is null || pixels.Shape.Length != 2 || pixels.Shape[0] != total || pixels.Shape[1] != patchValues)
-            throw new GraphException($"{family} inputs: pixel_values {pixels.DType.ShortName()}{pixels.ShapeText} does not hold the [{total}, {patchValues}] packed patch rows grid_thw describes");
+            throw new GraphException($"{family} inputs: pixel_values {pixels.DType.ShortName()}{pixels.ShapeText} does not hold the " +
+                $"[{total}, {patchValues}] packed patch rows grid_thw describes");
         var slots = new List<Slot>();
         long row = 0;
         foreach (var g in grids)
@@ -85,9 +87,11 @@ public static class Qwen2VlCalls
         var joined = new Dictionary<string, HostTensor>(StringComparer.Ordinal);
         foreach (var name in results[0].Keys)
         {
-            var parts = results.Select(r => r.TryGetValue(name, out var t) ? t : throw new GraphException($"call result lacks '{name}'")).ToArray();
+            var parts = results.Select(r => r.TryGetValue(name, out var t) ? t : throw new GraphException($"call result lacks '{name}'"))
+                .ToArray();
             var first = parts[0];
-            if (parts.Any(p => p.Shape.Length < 2 || p.Shape.Length != first.Shape.Length || !p.Shape.Skip(2).SequenceEqual(first.Shape.Skip(2))))
+            if (parts.Any(p => p.Shape.Length < 2 || p.Shape.Length != first.Shape.Length
+                || !p.Shape.Skip(2).SequenceEqual(first.Shape.Skip(2))))
                 throw new GraphException($"call results of '{name}' do not share a [frames, rows, ...] layout");
             long rows = parts.Sum(p => p.Shape[0] * p.Shape[1]);
             long[] shape = [rows, .. first.Shape.Skip(2)];

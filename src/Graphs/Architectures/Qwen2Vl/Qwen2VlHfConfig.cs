@@ -59,9 +59,11 @@ public sealed class Qwen2VlHfConfig : IHfConfigReader
         if (prePatch != patch)
             throw b.PreError("patch_size", $"is {prePatch} but the vision tower's patch size is {patch} ({b.FieldOf("vit.patch_size")})");
         if (preTemporal != temporal)
-            throw b.PreError("temporal_patch_size", $"is {preTemporal} but the vision tower's is {temporal} ({b.FieldOf("vit.temporal_patch_size")})");
+            throw b.PreError("temporal_patch_size",
+                $"is {preTemporal} but the vision tower's is {temporal} ({b.FieldOf("vit.temporal_patch_size")})");
         if (preMerge != merge)
-            throw b.PreError("merge_size", $"is {preMerge} but the vision tower's spatial_merge_size is {merge} ({b.FieldOf("vit.spatial_merge_size")})");
+            throw b.PreError("merge_size",
+                $"is {preMerge} but the vision tower's spatial_merge_size is {merge} ({b.FieldOf("vit.spatial_merge_size")})");
         return new HfResolved(Family, Recognize(folder.Config)!, b.Config, b.Sources, b.Preprocessing);
     }
 }
