@@ -44,33 +44,24 @@ public sealed class Qwen25VlArchitecture : Architecture
     {
         if (!given.ContainsKey("grid_thw")) return [given];
         var cfg = Config(config);
-        var slots = Qwen2VlCalls.Split(Name, given, cfg.PatchValues);     // checks pixel_values against grid_thw
-        var pixels = given["pixel_values"];
-        var calls = new List<IReadOnlyDictionary<string, HostTensor>>();
-        foreach (var slot in slots)
+        return Qwen2VlCalls.Plan(Name, given, cfg.PatchValues, (pixels, slot) =>
         {
             var g = slot.Grid;
             var table = Qwen2VlPositions.Frame(g.H, g.W, cfg.HeadDim, cfg.RopeTheta, cfg.SpatialMergeSize);
             var win = Qwen25VlWindows.Frame(g.H, g.W, cfg.WindowUnits, cfg.SpatialMergeSize);
             var cos = Reorder(table.Cos, win.WindowOrder, cfg.HeadDim);
             var sin = Reorder(table.Sin, win.WindowOrder, cfg.HeadDim);
-            for (int t = 0; t < g.T; t++)
+            return Qwen2VlCalls.FrameSlots(slot).Select(frame =>
             {
-                var frame = new Qwen2VlCalls.Slot(g with { T = 1 }, slot.FirstRow + (long)t * g.FramePatches);
-                calls.Add(new Dictionary<string, HostTensor>(StringComparer.Ordinal)
-                {
-                    ["pixel_values"] = Qwen2VlCalls.Frames(pixels, frame),
-                    ["rotary_cos"] = new HostTensor([win.Patches, cfg.HeadDim], cos),
-                    ["rotary_sin"] = new HostTensor([win.Patches, cfg.HeadDim], sin),
-                    ["window_order"] = new HostTensor([win.Patches], win.WindowOrder),
-                    ["window_slots"] = new HostTensor([win.WindowSlots.LongLength], win.WindowSlots),
-                    ["window_rows"] = new HostTensor([win.Patches], win.WindowRows),
-                    ["window_bias"] = new HostTensor([win.Windows, 1, 1, win.Slots], win.WindowBias),
-                    ["token_order"] = new HostTensor([win.TokenOrder.LongLength], win.TokenOrder),
-                });
-            }
-        }
-        return calls;
+                var call = Qwen2VlCalls.RotaryCall(Qwen2VlCalls.Frames(pixels, frame), win.Patches, cfg.HeadDim, cos, sin);
+                call["window_order"] = new HostTensor([win.Patches], win.WindowOrder);
+                call["window_slots"] = new HostTensor([win.WindowSlots.LongLength], win.WindowSlots);
+                call["window_rows"] = new HostTensor([win.Patches], win.WindowRows);
+                call["window_bias"] = new HostTensor([win.Windows, 1, 1, win.Slots], win.WindowBias);
+                call["token_order"] = new HostTensor([win.TokenOrder.LongLength], win.TokenOrder);
+                return call;
+            });
+        });
     }
 
     /// <summary>

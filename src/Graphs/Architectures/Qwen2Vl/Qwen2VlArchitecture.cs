@@ -55,19 +55,11 @@ public sealed class Qwen2VlArchitecture : Architecture
     {
         if (!given.ContainsKey("grid_thw")) return [given];
         var cfg = Config(config);
-        var pixels = given.GetValueOrDefault("pixel_values");
-        var calls = new List<IReadOnlyDictionary<string, HostTensor>>();
-        foreach (var slot in Qwen2VlCalls.Split(Name, given, cfg.PatchValues))
+        return Qwen2VlCalls.Plan(Name, given, cfg.PatchValues, (pixels, slot) =>
         {
             var table = Qwen2VlPositions.Frame(slot.Grid.H, slot.Grid.W, cfg.HeadDim, cfg.RopeTheta, cfg.SpatialMergeSize);
-            calls.Add(new Dictionary<string, HostTensor>(StringComparer.Ordinal)
-            {
-                ["pixel_values"] = Qwen2VlCalls.Frames(pixels!, slot),
-                ["rotary_cos"] = new HostTensor([table.Patches, table.HeadDim], table.Cos),
-                ["rotary_sin"] = new HostTensor([table.Patches, table.HeadDim], table.Sin),
-            });
-        }
-        return calls;
+            return [Qwen2VlCalls.RotaryCall(Qwen2VlCalls.Frames(pixels, slot), table.Patches, table.HeadDim, table.Cos, table.Sin)];
+        });
     }
 
     /// <summary>

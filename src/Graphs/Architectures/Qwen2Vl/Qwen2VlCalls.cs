@@ -45,6 +45,37 @@ public static class Qwen2VlCalls
     }
 
     /// <summary>
+    /// The calls of a processor batch that holds grid_thw: <paramref name="callsOf"/> gives the calls of each image or
+    /// video (its <see cref="Slot"/> of the packed pixel_values, checked by <see cref="Split"/>), in packed order.
+    /// </summary>
+    public static IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> Plan(string family, IReadOnlyDictionary<string, HostTensor> given,
+        int patchValues, Func<HostTensor, Slot, IEnumerable<IReadOnlyDictionary<string, HostTensor>>> callsOf)
+    {
+        var slots = Split(family, given, patchValues);
+        var pixels = given["pixel_values"];
+        return [.. slots.SelectMany(slot => callsOf(pixels, slot))];
+    }
+
+    /// <summary>The slot of each frame of an image or video (an image is one frame), in order: grid T = 1 each.</summary>
+    public static IEnumerable<Slot> FrameSlots(Slot slot)
+    {
+        var g = slot.Grid;
+        for (int t = 0; t < g.T; t++) yield return new Slot(g with { T = 1 }, slot.FirstRow + (long)t * g.FramePatches);
+    }
+
+    /// <summary>
+    /// The graph inputs every call of both families has: the call's pixel rows and its rotary tables as
+    /// [patches, head_dim] (Qwen2.5-VL adds its window indices to the dictionary).
+    /// </summary>
+    public static Dictionary<string, HostTensor> RotaryCall(HostTensor pixels, long patches, int headDim, float[] cos, float[] sin) =>
+        new(StringComparer.Ordinal)
+        {
+            ["pixel_values"] = pixels,
+            ["rotary_cos"] = new HostTensor([patches, headDim], cos),
+            ["rotary_sin"] = new HostTensor([patches, headDim], sin),
+        };
+
+    /// <summary>
     /// Processor-style random inputs: <paramref name="batch"/> images of different sizes (the first 22 x 30 patches, so
     /// windows of 2 or 4 merge units have ragged edges), pixels uniform in [-1, 1] from <paramref name="seed"/>.
     /// </summary>
