@@ -31,14 +31,18 @@ public static class Program
         if (parsed.Errors.Count > 0 && !args.Any(a => a is "-h" or "--help" or "-?"))
         {
             // One line, as for every other user error: the parser's own messages may list choices on separate lines.
-            static string Flat(string m) => string.Join(' ', m.Split(['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries).Select(p => p.Trim()));
-            Console.Error.WriteLine($"modelforge: {string.Join("; ", parsed.Errors.Select(e => Flat(e.Message) + DidYouMean(parsed, e.Message)))}");
+            static string Flat(string m) =>
+                string.Join(' ', m.Split(['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries).Select(p => p.Trim()));
+            Console.Error.WriteLine(
+                $"modelforge: {string.Join("; ", parsed.Errors.Select(e => Flat(e.Message) + DidYouMean(parsed, e.Message)))}");
             return ExitCodes.Usage;
         }
         return parsed.Invoke();
     }
 
-    /// <summary>" (did you mean --json?)" for an unrecognized token near an option or subcommand of the command, or near an allowed value.</summary>
+    /// <summary>
+    /// " (did you mean --json?)" for an unrecognized token near an option or subcommand of the command, or near an allowed value.
+    /// </summary>
     private static string DidYouMean(ParseResult parsed, string message)
     {
         var quoted = System.Text.RegularExpressions.Regex.Matches(message, "'([^']*)'").Select(m => m.Groups[1].Value).ToArray();
@@ -55,7 +59,8 @@ public static class Program
             return Output.Suggest.Hint(quoted[0], names);
         }
         // "Argument 'onx' not recognized. Must be one of: 'onnx' 'tensorrt'"
-        return quoted.Length > 1 && message.Contains("Must be one of", StringComparison.Ordinal) ? Output.Suggest.Hint(quoted[0], quoted[1..]) : "";
+        return quoted.Length > 1 && message.Contains("Must be one of", StringComparison.Ordinal)
+            ? Output.Suggest.Hint(quoted[0], quoted[1..]) : "";
     }
 }
 

@@ -37,7 +37,8 @@ public static class ArchsCommand
                 }
                 io.Human.MarkupLine($"[bold]{Markup.Escape(a.Name)}[/]: {Markup.Escape(a.Paradigm)}");
                 io.Human.MarkupLine($"  checkpoint keys: {Markup.Escape(string.Join(", ", keys))}");
-                io.Human.MarkupLine($"  default: {g.ParameterCount:N0} parameters read, inputs {Markup.Escape(string.Join(", ", g.Inputs.Select(i => $"{i.Name} {i.Type}")))}");
+                io.Human.MarkupLine($"  default: {g.ParameterCount:N0} parameters read, " +
+                    $"inputs {Markup.Escape(string.Join(", ", g.Inputs.Select(i => $"{i.Name} {i.Type}")))}");
                 io.Human.MarkupLine($"  outputs: {Markup.Escape(string.Join(", ", g.Outputs.Select(o => $"{o.Name} {o.Type}")))}");
             }
             if (io.Json) io.WriteJson(new { architectures = rows });
@@ -51,7 +52,8 @@ public static class ArchsCommand
     private static void PrintVariants()
     {
         AnsiConsole.WriteLine();
-        AnsiConsole.MarkupLine("[bold]released variants[/] (export --checkpoint DIR reads DIR/config.json; --arch and --config are optional):");
+        AnsiConsole.MarkupLine(
+            "[bold]released variants[/] (export --checkpoint DIR reads DIR/config.json; --arch and --config are optional):");
         foreach (var v in Graphs.Architectures.HfConfig.ReleasedVariants.All)
         {
             string count = v.VisionParameters().ToString("N0", System.Globalization.CultureInfo.InvariantCulture);

@@ -18,16 +18,25 @@ public static class CommonOptions
 
     public static Option<string> Arch() => new("--arch") { Description = "Architecture (see `modelforge archs`)" };
 
-    public static Option<string> Checkpoint() => new("--checkpoint") { Description = "Checkpoint: a .safetensors file, a folder, or a sharded index (the whole VLM is fine)" };
+    public static Option<string> Checkpoint() => new("--checkpoint")
+    {
+        Description = "Checkpoint: a .safetensors file, a folder, or a sharded index (the whole VLM is fine)",
+    };
 
-    public static Option<FileInfo> Config() => new("--config") { Description = "Hyperparameters as JSON (fixture.json format); default: the released model" };
+    public static Option<FileInfo> Config() => new("--config")
+    {
+        Description = "Hyperparameters as JSON (fixture.json format); default: the released model",
+    };
 
     public static Option<int?> ImageSize() => new("--image-size") { Description = "Square input size in pixels (default: the config's)" };
 
     public static Option<int> Opset() => new("--opset") { Description = "ONNX opset (17..23)", DefaultValueFactory = _ => 17 };
 
     /// <summary>--json: one JSON document on stdout, human text on stderr (see <see cref="Output.CliOutput"/>).</summary>
-    public static Option<bool> Json() => new("--json") { Description = "Print one JSON document on stdout (human-readable text goes to stderr)" };
+    public static Option<bool> Json() => new("--json")
+    {
+        Description = "Print one JSON document on stdout (human-readable text goes to stderr)",
+    };
 
     /// <summary>Checks --opset before any work (the exporter would only say so after opening the checkpoint and building graphs).</summary>
     public static int CheckOpset(int opset) => opset is >= OnnxExporter.MinOpset and <= OnnxExporter.MaxOpset
@@ -39,7 +48,8 @@ public static class CommonOptions
     {
         var known = Graphs.Architectures.ArchitectureRegistry.All.Select(a => a.Name).ToArray();
         if (!known.Contains(name, StringComparer.OrdinalIgnoreCase))
-            throw new UsageException($"--arch {name}: unknown architecture{Output.Suggest.Hint(name, known)}; known: {string.Join(", ", known)}");
+            throw new UsageException(
+                $"--arch {name}: unknown architecture{Output.Suggest.Hint(name, known)}; known: {string.Join(", ", known)}");
         return Graphs.Architectures.ArchitectureRegistry.Get(name);
     }
 
@@ -65,7 +75,8 @@ public static class CommonOptions
         catch (Exception e) when (IsUserError(e))
         {
             // ArgumentException appends " (Parameter 'x')": a C# name, meaningless to the user.
-            string message = e is ArgumentException { ParamName: { } p } ? e.Message.Replace($" (Parameter '{p}')", "", StringComparison.Ordinal) : e.Message;
+            string message = e is ArgumentException { ParamName: { } p }
+                ? e.Message.Replace($" (Parameter '{p}')", "", StringComparison.Ordinal) : e.Message;
             Console.Error.WriteLine($"modelforge: error: {OneLine(message)}");
             if (verbose) Console.Error.WriteLine(e);
             JsonError(parse, OneLine(e.Message), ExitCodes.Usage);
@@ -102,7 +113,8 @@ public static class CommonOptions
         if (file.Length > 16 << 20) throw new UsageException($"--config {file.FullName}: larger than 16 MiB, not a config");
         try
         {
-            return JsonDocument.Parse(Converters.IO.SafeFile.ReadAllBytes(file.FullName, 16 << 20, "--config"), new JsonDocumentOptions { MaxDepth = 32, AllowDuplicateProperties = false });
+            return JsonDocument.Parse(Converters.IO.SafeFile.ReadAllBytes(file.FullName, 16 << 20, "--config"),
+                new JsonDocumentOptions { MaxDepth = 32, AllowDuplicateProperties = false });
         }
         catch (JsonException e)
         {

@@ -16,7 +16,8 @@ public static class ComparePlots
          Color.FromHex("#8c564b"), Color.FromHex("#e377c2"), Color.FromHex("#17becf")];
 
     /// <summary>Writes stem.png and stem.svg; returns the two paths. <paramref name="notes"/> are printed inside the plot.</summary>
-    public static IReadOnlyList<string> Write(string stem, string title, string yLabel, IReadOnlyList<Series> series, IReadOnlyList<string>? notes = null)
+    public static IReadOnlyList<string> Write(string stem, string title, string yLabel, IReadOnlyList<Series> series,
+        IReadOnlyList<string>? notes = null)
     {
         var all = series.SelectMany(s => s.Points).Where(p => p.Value > 0).ToArray();
         if (all.Length == 0) return [];
@@ -30,7 +31,8 @@ public static class ComparePlots
             if (pts.Length == 0) continue;
             string family = s.Label.Split(' ')[0];
             if (!colours.TryGetValue(family, out var colour)) colours[family] = colour = Palette[colours.Count % Palette.Length];
-            var line = plt.Add.Scatter(pts.Select(p => Math.Log2(p.Page)).ToArray(), pts.Select(p => log ? Math.Log10(p.Value) : p.Value).ToArray());
+            var line = plt.Add.Scatter(pts.Select(p => Math.Log2(p.Page)).ToArray(),
+                pts.Select(p => log ? Math.Log10(p.Value) : p.Value).ToArray());
             line.LegendText = s.Label;
             line.Color = colour;
             line.LineWidth = 2;

@@ -45,7 +45,8 @@ public sealed class ProviderOptions
         var provider = ExecutionProviders.Parse(parse.GetValue(Ep)!);
         int device = parse.GetValue(DeviceId);
         if (device < 0) throw new UsageException($"--device-id {device}: must be >= 0");
-        bool trtOption = parse.GetValue(TrtFp16) || parse.GetValue(TrtEngineCache) is not null || parse.GetValue(TrtTimingCache) is not null;
+        bool trtOption = parse.GetValue(TrtFp16) || parse.GetValue(TrtEngineCache) is not null
+            || parse.GetValue(TrtTimingCache) is not null;
         if (trtOption && provider != OrtProvider.TensorRt)
             throw new UsageException("--trt-fp16/--trt-engine-cache/--trt-timing-cache apply to --ep tensorrt");
         ExecutionProviders.Require(provider);

@@ -97,7 +97,8 @@ public static class RunCommand
             using var global = new OrtRunner(artifact.GlobalModel, ort);
             io.Step("inference: global view");
             var globalOut = global.Run(
-                new Dictionary<string, HostTensor> { ["pixel_values"] = Batch([input.Global]) }, ["global_view_tokens"]);
+                new Dictionary<string, HostTensor> { ["pixel_values"] = DeepSeekOcrPreprocessor.Batch([input.Global]) },
+                ["global_view_tokens"]);
             var globalTokens = globalOut["global_view_tokens"];
             long p = globalTokens.Shape[^1];
             float[] tokens = globalTokens.Data;
@@ -107,7 +108,8 @@ public static class RunCommand
                 using var local = new OrtRunner(artifact.LocalModel!, ort);
                 io.Step($"inference: {input.Tiles.Count} local tiles");
                 var localOut = local.Run(
-                    new Dictionary<string, HostTensor> { ["pixel_values"] = Batch(input.Tiles) }, ["projected", "image_newline"]);
+                    new Dictionary<string, HostTensor> { ["pixel_values"] = DeepSeekOcrPreprocessor.Batch(input.Tiles) },
+                    ["projected", "image_newline"]);
                 var projected = localOut["projected"];
                 int tileGrid = (int)Math.Round(Math.Sqrt(projected.Shape[1]));
                 tokens = DeepSeekOcrTokenLayout.Assemble(globalTokens.Data, projected.Data, tileGrid, input.TilesWide, input.TilesHigh,
@@ -135,15 +137,5 @@ public static class RunCommand
             return ExitCodes.Ok;
         }));
         return cmd;
-    }
-
-    /// <summary>Stacks normalised images into [N, 3, H, W].</summary>
-    private static HostTensor Batch(IReadOnlyList<RgbImage> images)
-    {
-        int h = images[0].Height, w = images[0].Width;
-        var data = new float[(long)images.Count * 3 * h * w];
-        for (int i = 0; i < images.Count; i++)
-            DeepSeekOcrPreprocessor.Normalize(images[i]).CopyTo(data, (long)i * 3 * h * w);
-        return new HostTensor([images.Count, 3, h, w], data);
     }
 }

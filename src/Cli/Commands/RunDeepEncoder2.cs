@@ -40,7 +40,8 @@ internal static class RunDeepEncoder2
         HostTensor globalTokens;
         using (var runner = new OrtRunner(global, ort))
             globalTokens = runner.Run(
-                new Dictionary<string, HostTensor> { ["pixel_values"] = Batch([input.Global]) }, ["image_tokens"])["image_tokens"];
+                new Dictionary<string, HostTensor> { ["pixel_values"] = DeepSeekOcrPreprocessor.Batch([input.Global]) },
+                ["image_tokens"])["image_tokens"];
         long p = globalTokens.Shape[^1];
         float[] tokens = globalTokens.Data;
         if (input.Tiles.Count > 0)
@@ -49,7 +50,8 @@ internal static class RunDeepEncoder2
                 throw new UsageException($"--onnx {path}: mode {mode.Name} crops this image but the artifact has no local model");
             using var runner = new OrtRunner(local, ort);
             var projected = runner.Run(
-                new Dictionary<string, HostTensor> { ["pixel_values"] = Batch(input.Tiles) }, ["projected"])["projected"];
+                new Dictionary<string, HostTensor> { ["pixel_values"] = DeepSeekOcrPreprocessor.Batch(input.Tiles) },
+                ["projected"])["projected"];
             tokens = DeepSeekOcr2TokenLayout.Assemble(globalTokens.Data, projected.Data, (int)p);
         }
         long n = tokens.LongLength / p;
@@ -101,15 +103,5 @@ internal static class RunDeepEncoder2
             // A damaged or hand-edited manifest is the user's input: one line naming it, not an internal error.
             throw new UsageException($"{manifest}: not a valid ModelForge manifest ({e.Message.ReplaceLineEndings(" ")})");
         }
-    }
-
-    /// <summary>Stacks normalised images into [N, 3, H, W].</summary>
-    private static HostTensor Batch(IReadOnlyList<RgbImage> images)
-    {
-        int h = images[0].Height, w = images[0].Width;
-        var data = new float[(long)images.Count * 3 * h * w];
-        for (int i = 0; i < images.Count; i++)
-            DeepSeekOcrPreprocessor.Normalize(images[i]).CopyTo(data, (long)i * 3 * h * w);
-        return new HostTensor([images.Count, 3, h, w], data);
     }
 }

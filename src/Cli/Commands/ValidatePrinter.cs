@@ -22,13 +22,16 @@ internal static class ValidatePrinter
         if (present.Length > 0)
         {
             var table = new Table().AddColumn("case").AddColumn("output");
-            foreach (var x in present) table.AddColumn(new TableColumn(x.Replace("exported", "exp").Replace("reference", "ref") + " max abs").RightAligned());
+            foreach (var x in present)
+                table.AddColumn(new TableColumn(x.Replace("exported", "exp").Replace("reference", "ref") + " max abs").RightAligned());
             table.AddColumn("");
-            foreach (var group in r.AllOutputs.Where(o => !o.Informational && !o.Output.StartsWith("trace.", StringComparison.Ordinal)).GroupBy(o => (o.Case, o.Output)))
+            foreach (var group in r.AllOutputs.Where(o => !o.Informational && !o.Output.StartsWith("trace.", StringComparison.Ordinal))
+                .GroupBy(o => (o.Case, o.Output)))
             {
                 var cells = new List<string> { Markup.Escape(group.Key.Case), Markup.Escape(group.Key.Output) };
                 foreach (var x in present)
-                    cells.Add(group.FirstOrDefault(o => o.Comparison == x) is { } o ? (o.Ok ? "" : "[red]") + Num(o.Result.MaxAbs) + (o.Ok ? "" : "[/]") : "-");
+                    cells.Add(group.FirstOrDefault(o => o.Comparison == x) is { } o
+                        ? (o.Ok ? "" : "[red]") + Num(o.Result.MaxAbs) + (o.Ok ? "" : "[/]") : "-");
                 cells.Add(group.All(o => o.Result.Passed) ? "[green]pass[/]" : group.All(o => o.Ok) ? "[yellow]waived[/]" : "[red]FAIL[/]");
                 table.AddRow(cells.ToArray());
             }
@@ -37,7 +40,8 @@ internal static class ValidatePrinter
         PrintArbiter(c, r);
         foreach (var o in r.AllOutputs.Where(o => !o.Result.Passed && !o.Informational))
             c.MarkupLine(o.Waived is null
-                ? $"[red]FAIL[/] {Markup.Escape($"{o.Case} {o.Comparison} {o.Output}: {o.Result.Failure} ({ReportWriters.Metrics(o.Result)})")}"
+                ? "[red]FAIL[/] " +
+                    Markup.Escape($"{o.Case} {o.Comparison} {o.Output}: {o.Result.Failure} ({ReportWriters.Metrics(o.Result)})")
                 : $"[yellow]waived[/] {Markup.Escape($"{o.Case} {o.Comparison} {o.Output}: {o.Result.Failure}; {o.Waived}")}");
         foreach (var k in r.Cases)
         {
@@ -48,7 +52,8 @@ internal static class ValidatePrinter
                 c.MarkupLine($"{Markup.Escape(k.Case)}: {Markup.Escape(k.Skipped)}");
                 continue;
             }
-            c.MarkupLine($"{Markup.Escape(k.Case)}: {(k.Passed ? "[green]pass[/]" : "[red]FAIL[/]")}, {traces} trace comparisons, {Markup.Escape(timing)}");
+            c.MarkupLine($"{Markup.Escape(k.Case)}: {(k.Passed ? "[green]pass[/]" : "[red]FAIL[/]")}, {traces} trace comparisons, " +
+                Markup.Escape(timing));
             foreach (var note in k.Notes ?? []) c.MarkupLine($"  [grey]{Markup.Escape(note)}[/]");
             foreach (var (comparison, block) in k.FirstDivergence)
                 c.MarkupLine($"  [red]first divergence ({Markup.Escape(comparison)}): {Markup.Escape(block)}[/]");
@@ -66,7 +71,8 @@ internal static class ValidatePrinter
     /// <summary>Golden, exported and reference side by side as distances from the float64 result, and the nearest path.</summary>
     private static void PrintArbiter(IAnsiConsole c, ValidationReport r)
     {
-        var verdicts = r.Cases.SelectMany(k => k.Arbiter ?? []).Where(v => !v.Output.StartsWith("trace.", StringComparison.Ordinal)).ToArray();
+        var verdicts = r.Cases.SelectMany(k => k.Arbiter ?? []).Where(v => !v.Output.StartsWith("trace.", StringComparison.Ordinal))
+            .ToArray();
         if (verdicts.Length == 0) return;
         string[] paths = ["golden", "exported", "reference"];
         var shown = paths.Where(p => verdicts.Any(v => v.MaxAbsFromFp64.ContainsKey(p))).ToArray();

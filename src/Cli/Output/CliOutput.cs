@@ -130,7 +130,8 @@ public sealed class CliOutput
     /// <summary>COLUMNS if set and valid; else the terminal's width; else (redirected) no limit.</summary>
     public static int Width(bool redirected, int terminalWidth)
     {
-        if (int.TryParse(Environment.GetEnvironmentVariable("COLUMNS"), NumberStyles.None, CultureInfo.InvariantCulture, out int c) && c >= 20)
+        if (int.TryParse(Environment.GetEnvironmentVariable("COLUMNS"), NumberStyles.None, CultureInfo.InvariantCulture, out int c)
+            && c >= 20)
             return Math.Min(c, UnlimitedWidth);
         return redirected ? UnlimitedWidth : terminalWidth;
     }

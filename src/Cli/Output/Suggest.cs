@@ -1,6 +1,8 @@
 namespace ModelForge.Cli.Output;
 
-/// <summary>"Did you mean" for mistyped commands, options and names (architectures, modes): the closest candidate by edit distance.</summary>
+/// <summary>
+/// "Did you mean" for mistyped commands, options and names (architectures, modes): the closest candidate by edit distance.
+/// </summary>
 public static class Suggest
 {
     /// <summary>The candidate nearest <paramref name="typed"/> (case-insensitive), if close enough to be a typo; else null.</summary>

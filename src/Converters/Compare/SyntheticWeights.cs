@@ -19,12 +19,14 @@ public sealed class SyntheticWeights(IReadOnlyDictionary<string, Shape> shapes, 
 
     public float[] ReadFloat32(string key)
     {
-        var shape = shapes.TryGetValue(key, out var s) ? s.ToLongs() : throw new KeyNotFoundException($"synthetic weights: no tensor '{key}'");
+        var shape = shapes.TryGetValue(key, out var s) ? s.ToLongs()
+            : throw new KeyNotFoundException($"synthetic weights: no tensor '{key}'");
         long count = shape.Aggregate(1L, (a, d) => checked(a * d));
         var data = new float[count];
         ulong state = Hash(key) ^ (seed * 0x9E3779B97F4A7C15UL) | 1;
         bool norm = shape.Length == 1 && key.EndsWith("weight", StringComparison.Ordinal);
-        double scale = shape.Length >= 2 && !key.Contains("pos", StringComparison.Ordinal) && !key.Contains("embed", StringComparison.Ordinal)
+        double scale = shape.Length >= 2 && !key.Contains("pos", StringComparison.Ordinal)
+            && !key.Contains("embed", StringComparison.Ordinal)
             ? 1 / Math.Sqrt(shape.Skip(1).Aggregate(1L, (a, d) => a * d)) : 0.02;
         for (long i = 0; i < count; i++)
         {

@@ -1,4 +1,5 @@
 using ModelForge.Graphs.Architectures.DeepEncoder;
+using ModelForge.Graphs.Ir;
 
 namespace ModelForge.Converters.Images;
 
@@ -66,4 +67,17 @@ public static class DeepSeekOcrPreprocessor
 
     /// <summary>Float32 [3, H, W] tensor, (p / 255 - 0.5) / 0.5.</summary>
     public static float[] Normalize(RgbImage image) => PilImageOps.ToNormalizedChw(image, MeanStd, MeanStd);
+
+    /// <summary>
+    /// Normalised images of one size stacked into [N, 3, H, W] (a global view, or the tiles of a page): the pixel_values
+    /// of one DeepEncoder / DeepEncoder V2 graph call.
+    /// </summary>
+    public static HostTensor Batch(IReadOnlyList<RgbImage> images)
+    {
+        int h = images[0].Height, w = images[0].Width;
+        var data = new float[(long)images.Count * 3 * h * w];
+        for (int i = 0; i < images.Count; i++)
+            Normalize(images[i]).CopyTo(data, (long)i * 3 * h * w);
+        return new HostTensor([images.Count, 3, h, w], data);
+    }
 }

@@ -15,7 +15,8 @@ public static class Qwen2VlSmartResize
     public const int ReleasedMaxPixels = 12845056;
 
     /// <summary>(resized height, resized width) for an image of this size.</summary>
-    public static (int Height, int Width) Resize(int height, int width, int factor = 28, int minPixels = ReleasedMinPixels, int maxPixels = ReleasedMaxPixels)
+    public static (int Height, int Width) Resize(int height, int width, int factor = 28, int minPixels = ReleasedMinPixels,
+        int maxPixels = ReleasedMaxPixels)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(height, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(width, 1);
@@ -39,7 +40,8 @@ public static class Qwen2VlSmartResize
     }
 
     /// <summary>Vision tokens of one image: (H/patch) * (W/patch) patches folded merge² to one.</summary>
-    public static int Tokens(int height, int width, int patch = 14, int merge = 2, int minPixels = ReleasedMinPixels, int maxPixels = ReleasedMaxPixels)
+    public static int Tokens(int height, int width, int patch = 14, int merge = 2, int minPixels = ReleasedMinPixels,
+        int maxPixels = ReleasedMaxPixels)
     {
         var (h, w) = Resize(height, width, patch * merge, minPixels, maxPixels);
         return h / patch * (w / patch) / (merge * merge);

@@ -38,7 +38,8 @@ public sealed record RgbImage(int Width, int Height, byte[] Pixels)
         ArgumentOutOfRangeException.ThrowIfLessThan(height, 1);
         if (pixels.Length != (long)width * height * 3)
         {
-            throw new ArgumentException($"RGB image {width}x{height} needs {(long)width * height * 3} bytes, got {pixels.Length}", nameof(pixels));
+            throw new ArgumentException($"RGB image {width}x{height} needs {(long)width * height * 3} bytes, got {pixels.Length}",
+                nameof(pixels));
         }
 
         return pixels;

@@ -39,7 +39,8 @@ public sealed record ActivationReport(
 /// Activation memory from a liveness simulation over the graph's execution order (the node list, which is topological),
 /// with ONNX Runtime's CPU buffer rules: graph inputs are held by the caller for the whole run and outputs live to the end;
 /// Reshape/Identity outputs alias their input; unary elementwise ops, and binary ones with a constant operand, write in place
-/// into an input that dies at that node and has the output's size (two computed operands: a fresh buffer); constant-only subgraphs are folded at session creation (weights, not activations); Conv2d needs an
+/// into an input that dies at that node and has the output's size (two computed operands: a fresh buffer); constant-only
+/// subgraphs are folded at session creation (weights, not activations); Conv2d needs an
 /// im2col workspace of (Cin/groups)*kH*kW*OH*OW elements while it runs (except 1x1 stride-1 kernels); a fused
 /// ScaledDotProductAttention node needs two score tensors of workspace when scores are materialized, none otherwise. The peak is the
 /// largest sum of live buffers at any node (the node's inputs, outputs and workspace all count). The allocator's
@@ -96,7 +97,8 @@ public static class ActivationModel
                 // Fused attention: a memory-efficient kernel keeps no scores; the materialized model holds what the unfused
                 // chain (and the ONNX lowering below opset 23) holds at once: the biased scores and the probabilities.
                 if (attention == AttentionMemory.Materialized)
-                    workspace[i] = 2 * OpCost.AttentionScores(node.Inputs.Select(x => x.Shape.Evaluate(bindings)).ToArray()) * node.Outputs[0].DType.SizeOf();
+                    workspace[i] = 2 * OpCost.AttentionScores(node.Inputs.Select(x => x.Shape.Evaluate(bindings)).ToArray())
+                        * node.Outputs[0].DType.SizeOf();
                 else chainCount++;
             }
             foreach (var o in node.Outputs)
@@ -144,10 +146,12 @@ public static class ActivationModel
         var atPeak = buffers.Where(b => b.Start <= peakStep && b.End >= peakStep && b.Bytes > 0).OrderByDescending(b => b.Bytes)
             .Select(b => new LiveTensor(b.Name, b.Shape, b.Bytes)).ToList();
         if (workspace[peakStep] > 0) atPeak.Insert(0, new LiveTensor(graph.Nodes[peakStep].Name + " (workspace)", "", workspace[peakStep]));
-        var largest = buffers.OrderByDescending(b => b.Bytes).Select(b => new LiveTensor(b.Name, b.Shape, b.Bytes)).FirstOrDefault() ?? new LiveTensor("", "", 0);
+        var largest = buffers.OrderByDescending(b => b.Bytes).Select(b => new LiveTensor(b.Name, b.Shape, b.Bytes)).FirstOrDefault()
+            ?? new LiveTensor("", "", 0);
         long weights = graph.Initializers.Sum(i => OpCost.Elements(i.Value.Shape.ToLongs()) * i.Value.DType.SizeOf());
         long outputs = graph.Outputs.Where(of.ContainsKey).Select(o => of[o]).Distinct().Sum(b => b.Bytes);
-        return new ActivationReport(attention, peak, n == 0 ? "" : graph.Nodes[peakStep].Name, inputBytes, outputs, weights, atPeak.Take(8).ToArray(), largest, chainCount);
+        return new ActivationReport(attention, peak, n == 0 ? "" : graph.Nodes[peakStep].Name, inputBytes, outputs, weights,
+            atPeak.Take(8).ToArray(), largest, chainCount);
     }
 
     private static long ConvWorkspace(Conv2d c, Node node, IReadOnlyDictionary<string, long> bindings)
@@ -186,7 +190,8 @@ public static class ActivationModel
         foreach (var fused in graph.Nodes.Where(x => x.Op is ScaledDotProductAttention && x.Inputs.Count == 4))
         {
             var bias = fused.Inputs[3];
-            if (graph.Inputs.Contains(bias) && bias.Shape.Rank >= 2 && bias.Shape[^1] == fused.Inputs[1].Shape[2] && bias.Shape[^2] == fused.Inputs[0].Shape[2])
+            if (graph.Inputs.Contains(bias) && bias.Shape.Rank >= 2 && bias.Shape[^1] == fused.Inputs[1].Shape[2]
+                && bias.Shape[^2] == fused.Inputs[0].Shape[2])
                 result.Add(bias);
         }
         foreach (var softmax in graph.Nodes.Where(x => x.Op is Softmax))
@@ -203,7 +208,8 @@ public static class ActivationModel
                 chain.Add(cur);
                 if (p.Op is MatMul) { ok = true; break; }
                 if (p.Op is not (Add or Sub or Mul or Div)) break;
-                var onChain = p.Inputs.FirstOrDefault(x => x.Shape.Equals(shape) && x.Producer is not null && x.Producer.Op is not Reshape || x.Producer?.Op is MatMul);
+                var onChain = p.Inputs.FirstOrDefault(x => x.Shape.Equals(shape) && x.Producer is not null && x.Producer.Op is not Reshape
+                    || x.Producer?.Op is MatMul);
                 if (onChain is null) break;
                 masks.AddRange(p.Inputs.Where(x => x != onChain && graph.Inputs.Contains(x) && x.Shape.Rank >= 2
                     && x.Shape[^1] == shape[^1] && x.Shape[^2] == shape[^2]));

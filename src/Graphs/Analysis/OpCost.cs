@@ -66,7 +66,8 @@ public static class OpCost
 
     /// <summary>Cost of a graph node under the given symbol bindings.</summary>
     public static NodeCost Of(Node node, IReadOnlyDictionary<string, long> bindings) =>
-        Of(node.Op, node.Inputs.Select(i => i.Shape.Evaluate(bindings)).ToArray(), node.Outputs.Select(o => o.Shape.Evaluate(bindings)).ToArray());
+        Of(node.Op, node.Inputs.Select(i => i.Shape.Evaluate(bindings)).ToArray(),
+            node.Outputs.Select(o => o.Shape.Evaluate(bindings)).ToArray());
 
     /// <summary>Product of the dimensions (1 for a scalar).</summary>
     public static long Elements(long[] shape) => shape.Aggregate(1L, (a, d) => checked(a * d));

@@ -14,7 +14,8 @@ namespace ModelForge.Graphs.Architectures;
 /// local-tile part of a tiled mode (tile axis instead of batch, only the outputs the token assembly needs).
 /// </summary>
 /// <remarks>Crops &gt; 0 (DeepSeek-OCR 2): one image's global view plus that many local crops in one graph.</remarks>
-public sealed record BuildRequest(int? ImageSize = null, string BatchSymbol = "B", DataType ComputeType = DataType.Float32, bool Tiles = false, int Crops = 0);
+public sealed record BuildRequest(int? ImageSize = null, string BatchSymbol = "B", DataType ComputeType = DataType.Float32,
+    bool Tiles = false, int Crops = 0);
 
 /// <summary>One graph of an artifact: its file stem ("model", "global", "local") and how to build it.</summary>
 public sealed record ArtifactPart(string Name, BuildRequest Request);
@@ -61,11 +62,13 @@ public abstract class Architecture
     public abstract BuildRequest RequestForCase(JsonElement fixtureCase);
 
     /// <summary>How config records print as JSON (snake_case, as in fixture.json).</summary>
-    protected static JsonSerializerOptions ConfigJson { get; } = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, WriteIndented = true };
+    protected static JsonSerializerOptions ConfigJson { get; } =
+        new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, WriteIndented = true };
 
     /// <summary>A request for the case's integer "image_size" (square inputs).</summary>
     protected static BuildRequest ImageSizeRequest(JsonElement fixtureCase) =>
-        fixtureCase.ValueKind == JsonValueKind.Object && fixtureCase.TryGetProperty("image_size", out var s) && s.ValueKind == JsonValueKind.Number && s.TryGetInt32(out int size)
+        fixtureCase.ValueKind == JsonValueKind.Object && fixtureCase.TryGetProperty("image_size", out var s)
+            && s.ValueKind == JsonValueKind.Number && s.TryGetInt32(out int size)
             ? new BuildRequest(size)
             : throw new GraphException("fixture case has no integer \"image_size\"");
 
@@ -75,7 +78,8 @@ public abstract class Architecture
     /// rather than shape split the batch here and compute the derived inputs on the host (Qwen2-VL: one call per image or
     /// video, frames on the graph's batch axis, rotary cos/sin from the grid). Default: one call with the inputs unchanged.
     /// </summary>
-    public virtual IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> PlanCalls(JsonElement? config, IReadOnlyDictionary<string, HostTensor> given) => [given];
+    public virtual IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> PlanCalls(JsonElement? config,
+        IReadOnlyDictionary<string, HostTensor> given) => [given];
 
     /// <summary>
     /// Seeded random inputs in the form <see cref="PlanCalls"/> takes, for parity runs without goldens, or null when plain
@@ -89,14 +93,19 @@ public abstract class Architecture
     /// run of the original model returns for the whole input (Qwen2-VL: rows concatenated in processor order).
     /// Default: the single call's results.
     /// </summary>
-    public virtual IReadOnlyDictionary<string, HostTensor> CombineCalls(JsonElement? config, IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> results) =>
+    public virtual IReadOnlyDictionary<string, HostTensor> CombineCalls(JsonElement? config,
+        IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> results) =>
         results.Count == 1 ? results[0] : throw new GraphException($"{Name}: {results.Count} graph calls but the family combines none");
 }
 
 /// <summary>The families ModelForge knows, by --arch name.</summary>
 public static class ArchitectureRegistry
 {
-    public static IReadOnlyList<Architecture> All { get; } = [new DeepEncoderArchitecture(), new VaryArchitecture(), new InternVl2Architecture(), new Qwen2VlArchitecture(), new Qwen25VlArchitecture(), new DeepEncoder2Architecture()];
+    public static IReadOnlyList<Architecture> All { get; } =
+    [
+        new DeepEncoderArchitecture(), new VaryArchitecture(), new InternVl2Architecture(), new Qwen2VlArchitecture(),
+        new Qwen25VlArchitecture(), new DeepEncoder2Architecture(),
+    ];
 
     public static Architecture Get(string name) =>
         All.FirstOrDefault(a => string.Equals(a.Name, name, StringComparison.OrdinalIgnoreCase))

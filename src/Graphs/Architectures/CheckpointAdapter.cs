@@ -17,12 +17,15 @@ public abstract class CheckpointAdapter
     /// <summary>Whether a checkpoint tensor is part of this family's vision encoder (and so must be used or known).</summary>
     public abstract bool Owns(string checkpointKey);
 
-    /// <summary>Vision tensors the released checkpoint has that the graph does not read (e.g. CLIP's patch embedding in DeepEncoder).</summary>
+    /// <summary>
+    /// Vision tensors the released checkpoint has that the graph does not read (e.g. CLIP's patch embedding in DeepEncoder).
+    /// </summary>
     public virtual IReadOnlyCollection<string> UnusedKeys => [];
 }
 
 /// <summary>An adapter that adds a fixed prefix (e.g. "model.") to builder keys.</summary>
-public class PrefixAdapter(string family, string prefix, IReadOnlyList<string> ownedPrefixes, IReadOnlyCollection<string>? unused = null) : CheckpointAdapter
+public class PrefixAdapter(string family, string prefix, IReadOnlyList<string> ownedPrefixes, IReadOnlyCollection<string>? unused = null)
+    : CheckpointAdapter
 {
     public override string Family => family;
 

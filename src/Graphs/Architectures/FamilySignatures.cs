@@ -26,7 +26,8 @@ public static class FamilySignatures
     {
         var names = keys as IReadOnlyCollection<string> ?? keys.ToArray();
         var best = All
-            .Select(f => (f.Family, Score: f.Prefixes.Count(p => names.Any(k => k.StartsWith(p, StringComparison.Ordinal))) / (double)f.Prefixes.Length))
+            .Select(f => (f.Family,
+                Score: f.Prefixes.Count(p => names.Any(k => k.StartsWith(p, StringComparison.Ordinal))) / (double)f.Prefixes.Length))
             .Where(x => x.Score > 0)
             .OrderByDescending(x => x.Score)
             .FirstOrDefault();

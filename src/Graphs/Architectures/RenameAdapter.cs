@@ -9,11 +9,13 @@ namespace ModelForge.Graphs.Architectures;
 /// ORIGINAL_TO_CONVERTED_KEY_MAPPING tables. Rules run in order on the whole key; the first matching rule does not stop
 /// the others (so "attn.proj" -> "attention.projection_layer" must precede "attn" -> "attention").
 /// </summary>
-public sealed class RenameAdapter(string family, IReadOnlyList<(string Pattern, string Replacement)> rules, IReadOnlyList<string> ownedPrefixes,
+public sealed class RenameAdapter(string family, IReadOnlyList<(string Pattern, string Replacement)> rules,
+    IReadOnlyList<string> ownedPrefixes,
     IReadOnlyCollection<string>? unused = null) : CheckpointAdapter
 {
     private readonly (Regex Pattern, string Replacement)[] _rules =
-        rules.Select(r => (new Regex(r.Pattern, RegexOptions.CultureInvariant | RegexOptions.Compiled, TimeSpan.FromSeconds(1)), r.Replacement)).ToArray();
+        rules.Select(r => (new Regex(r.Pattern, RegexOptions.CultureInvariant | RegexOptions.Compiled, TimeSpan.FromSeconds(1)),
+            r.Replacement)).ToArray();
 
     /// <inheritdoc/>
     public override string Family => family;

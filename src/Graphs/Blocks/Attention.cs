@@ -8,7 +8,8 @@ namespace ModelForge.Graphs.Blocks;
 /// checkpoint linears (HF CLIP's q_proj, k_proj, v_proj) when the checkpoint stores them apart: they are then packed
 /// into the qkv projection at export time (see <see cref="Layers.PackedLinear"/>), so the attention math is one code path.
 /// </summary>
-public sealed record AttentionOptions(long Dim, int Heads, string Qkv = "qkv", string Proj = "proj", bool QkvBias = true, IReadOnlyList<string>? SeparateQkv = null)
+public sealed record AttentionOptions(long Dim, int Heads, string Qkv = "qkv", string Proj = "proj", bool QkvBias = true,
+    IReadOnlyList<string>? SeparateQkv = null)
 {
     /// <summary>Channels per head (Dim / Heads).</summary>
     public long HeadDim => Dim / Heads;
@@ -27,7 +28,8 @@ public static class Attention
     /// <paramref name="rotary"/>, when given, maps q and k [N, heads, S, d] to their rotated forms before the scores
     /// (Qwen2-VL's 2D RoPE); it is applied to q first, then to k.
     /// </summary>
-    public static Value SelfAttention(this GraphBuilder b, Value x, AttentionOptions o, Func<Value, Value?>? bias = null, Func<Value, Value>? rotary = null)
+    public static Value SelfAttention(this GraphBuilder b, Value x, AttentionOptions o, Func<Value, Value?>? bias = null,
+        Func<Value, Value>? rotary = null)
     {
         if (o.Dim % o.Heads != 0) throw new GraphException($"{b.Prefix}: dim {o.Dim} is not divisible by {o.Heads} heads");
         Dim n = x.Shape[0], s = x.Shape[1];

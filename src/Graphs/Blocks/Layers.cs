@@ -46,7 +46,8 @@ public static class Layers
     /// are export-time constants named "<paramref name="packed"/>.weight/.bias". Used where a family stores q/k/v apart but
     /// the shared attention expects the packed qkv; x [..., in] -> [..., parts*outEach].
     /// </summary>
-    public static Value PackedLinear(this GraphBuilder b, string packed, IReadOnlyList<string> parts, Value x, long inDim, long outEach, bool bias = true)
+    public static Value PackedLinear(this GraphBuilder b, string packed, IReadOnlyList<string> parts, Value x, long inDim, long outEach,
+        bool bias = true)
     {
         long outDim = outEach * parts.Count;
         Value Stack(string what, long[] partShape, long[] packedShape)
@@ -81,7 +82,8 @@ public static class Layers
     }
 
     /// <summary>nn.Conv2d with a square kernel; weight [out, in/groups, k, k], optional bias [out].</summary>
-    public static Value Conv2d(this GraphBuilder b, string scope, Value x, long inCh, long outCh, int kernel, int stride = 1, int pad = 0, bool bias = true)
+    public static Value Conv2d(this GraphBuilder b, string scope, Value x, long inCh, long outCh, int kernel, int stride = 1, int pad = 0,
+        bool bias = true)
     {
         using var _ = b.Scope(scope);
         var w = b.Weight("weight", outCh, inCh, kernel, kernel);

@@ -33,7 +33,8 @@ public static class PositionTables
     /// <see cref="ResampleSpec.TorchBicubic"/>). Returns the table itself when t == g: both specs are then exactly the
     /// identity (the source coordinate of every output pixel is the pixel itself, weights [0, 1, 0, 0]).
     /// </summary>
-    public static Value ResizeWithClassRow(GraphBuilder b, Value table, int grid, int target, long channels, string name, ResampleSpec? spec = null)
+    public static Value ResizeWithClassRow(GraphBuilder b, Value table, int grid, int target, long channels, string name,
+        ResampleSpec? spec = null)
     {
         if (grid == target) return table;
         spec ??= ResampleSpec.TorchBicubicAntialias;

@@ -51,7 +51,8 @@ public sealed record Qwen2Config
     {
         Config.Require(NumLayers > 0 && HiddenSize > 0 && IntermediateSize > 0,
             "qwen2.num_layers, qwen2.hidden_size and qwen2.intermediate_size must be positive");
-        Config.Require(NumHeads > 0 && HiddenSize % NumHeads == 0, $"qwen2.hidden_size {HiddenSize} must be divisible by qwen2.num_heads {NumHeads}");
+        Config.Require(NumHeads > 0 && HiddenSize % NumHeads == 0,
+            $"qwen2.hidden_size {HiddenSize} must be divisible by qwen2.num_heads {NumHeads}");
         Config.Require(ResolvedHeadDim == HiddenSize / NumHeads,
             $"qwen2.head_dim {HeadDim} must equal hidden_size / num_heads = {HiddenSize / NumHeads}");
         Config.Require(ResolvedHeadDim % 2 == 0, $"qwen2.head_dim {ResolvedHeadDim} must be even (rotary halves)");

@@ -70,9 +70,13 @@ public sealed class GraphBuilder
     }
 
     /// <summary>A constant computed at export time from other constants (see <see cref="DerivedData"/>).</summary>
-    public Value Derived(string local, long[] shape, string description, IReadOnlyList<Value> sources, Func<IReadOnlyList<float[]>, float[]> compute)
+    public Value Derived(string local, long[] shape, string description, IReadOnlyList<Value> sources,
+        Func<IReadOnlyList<float[]>, float[]> compute)
     {
-        var data = new DerivedData(description, sources.Select(s => s.Initializer?.Data ?? throw new GraphException($"derived constant '{local}' reads non-constant '{s.Name}'")).ToArray(), compute);
+        var data = new DerivedData(description,
+            sources.Select(s => s.Initializer?.Data
+                ?? throw new GraphException($"derived constant '{local}' reads non-constant '{s.Name}'")).ToArray(),
+            compute);
         return Graph.AddInitializer(Qualify(local), ComputeType, Shape.Known(shape), data, makeUnique: true);
     }
 
@@ -101,7 +105,8 @@ public sealed class GraphBuilder
     public Value MatMul(Value a, Value b) => Op(new MatMul(), a, b);
 
     public Value Conv2d(Value x, Value w, Value? bias, int stride = 1, int pad = 0, int groups = 1) =>
-        bias is null ? Op(new Conv2d(stride, stride, pad, pad, groups), x, w) : Op(new Conv2d(stride, stride, pad, pad, groups), x, w, bias);
+        bias is null ? Op(new Conv2d(stride, stride, pad, pad, groups), x, w)
+            : Op(new Conv2d(stride, stride, pad, pad, groups), x, w, bias);
 
     public Value LayerNorm(Value x, Value scale, Value bias, double eps) => Op(new LayerNorm(eps), x, scale, bias);
 

@@ -91,7 +91,8 @@ public sealed partial class Graph
         var outs = new Value[types.Count];
         string[] outNames = new string[types.Count];
         for (int k = 0; k < types.Count; k++)
-            outNames[k] = UniqueName(outputNames is not null && k < outputNames.Count ? outputNames[k] : types.Count == 1 ? name : $"{name}:{k}");
+            outNames[k] = UniqueName(outputNames is not null && k < outputNames.Count ? outputNames[k]
+                : types.Count == 1 ? name : $"{name}:{k}");
         // Single-output nodes share their output's name, which keeps ONNX files and traces readable.
         name = types.Count == 1 ? outNames[0] : UniqueName(name);
         var node = new Node(name, op, inputs);
@@ -144,5 +145,6 @@ public sealed partial class Graph
     /// <summary>Number of checkpoint parameters the graph reads (all declared weights).</summary>
     public long ParameterCount => _declaredWeights.Values.Sum(s => s.ElementCount.Value);
 
-    public override string ToString() => $"graph {Name}: {_inputs.Count} inputs, {_nodes.Count} nodes, {_initializers.Count} initializers, {_outputs.Count} outputs";
+    public override string ToString() =>
+        $"graph {Name}: {_inputs.Count} inputs, {_nodes.Count} nodes, {_initializers.Count} initializers, {_outputs.Count} outputs";
 }

@@ -94,7 +94,10 @@ public sealed partial class Graph
         return outs;
     }
 
-    /// <summary>Inserts a node right before <paramref name="before"/> (see <see cref="InsertNode(int, string, Op, IReadOnlyList{Value})"/>).</summary>
+    /// <summary>
+    /// Inserts a node right before <paramref name="before"/>
+    /// (see <see cref="InsertNode(int, string, Op, IReadOnlyList{Value})"/>).
+    /// </summary>
     public IReadOnlyList<Value> InsertNodeBefore(Node before, string name, Op op, IReadOnlyList<Value> inputs) =>
         InsertNode(IndexOf(before), name, op, inputs);
 
@@ -105,7 +108,8 @@ public sealed partial class Graph
         foreach (var o in node.Outputs)
         {
             if (IsObserved(o)) throw new GraphException($"cannot remove '{node.Name}': '{o.Name}' is a graph output or trace");
-            if (Uses(o) is { Count: > 0 } uses) throw new GraphException($"cannot remove '{node.Name}': '{uses[0].Node.Name}' reads '{o.Name}'");
+            if (Uses(o) is { Count: > 0 } uses)
+                throw new GraphException($"cannot remove '{node.Name}': '{uses[0].Node.Name}' reads '{o.Name}'");
         }
         _nodes.Remove(node);
         foreach (var o in node.Outputs) _byName.Remove(o.Name);
@@ -147,7 +151,8 @@ public sealed partial class Graph
             CheckTypes(n.Name, n.Op, n.Inputs, n.Outputs.Select(o => o.Type).ToArray());
             foreach (var o in n.Outputs)
             {
-                if (!ReferenceEquals(o.Producer, n)) throw new GraphException($"graph {Name}: '{o.Name}' has another producer than '{n.Name}'");
+                if (!ReferenceEquals(o.Producer, n))
+                    throw new GraphException($"graph {Name}: '{o.Name}' has another producer than '{n.Name}'");
                 if (!names.Add(o.Name) || !defined.Add(o)) throw new GraphException($"graph {Name}: value '{o.Name}' defined twice");
             }
         }
@@ -167,7 +172,8 @@ public sealed partial class Graph
             throw new GraphException($"{name} ({op.Kind}): {e.Message}");
         }
         if (!types.SequenceEqual(expected))
-            throw new GraphException($"{name} ({op.Kind}): inputs now infer [{string.Join(", ", types)}], outputs are [{string.Join(", ", expected)}]");
+            throw new GraphException(
+                $"{name} ({op.Kind}): inputs now infer [{string.Join(", ", types)}], outputs are [{string.Join(", ", expected)}]");
     }
 
     /// <summary>Topological position where a value becomes available: -1 for inputs and initializers.</summary>

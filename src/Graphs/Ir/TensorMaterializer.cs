@@ -16,7 +16,8 @@ public sealed class TensorMaterializer(IWeightSource weights)
         var data = ReadFloat32(init.Data);
         long expected = init.Value.Shape.ElementCount.Value;
         if (data.Length != expected)
-            throw new GraphException($"initializer '{init.Value.Name}' has {data.Length} elements, its shape {init.Value.Shape} needs {expected}");
+            throw new GraphException(
+                $"initializer '{init.Value.Name}' has {data.Length} elements, its shape {init.Value.Shape} needs {expected}");
         return data;
     }
 

@@ -18,7 +18,8 @@ public abstract record Op
     protected static void Arity(IReadOnlyList<TensorType> inputs, int min, int max)
     {
         if (inputs.Count < min || inputs.Count > max)
-            throw new GraphException(min == max ? $"expects {min} inputs, got {inputs.Count}" : $"expects {min}..{max} inputs, got {inputs.Count}");
+            throw new GraphException(min == max ? $"expects {min} inputs, got {inputs.Count}"
+                : $"expects {min}..{max} inputs, got {inputs.Count}");
     }
 
     protected static void Rank(TensorType t, int rank, string what)

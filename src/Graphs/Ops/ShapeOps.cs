@@ -131,7 +131,8 @@ public sealed record Pad(long[] Pads) : Op
     {
         Arity(inputs, 1, 1);
         var s = inputs[0].Shape;
-        if (Pads.Length != 2 * s.Rank || Pads.Any(p => p < 0)) throw new GraphException($"pads [{string.Join(",", Pads)}] do not fit rank {s.Rank}");
+        if (Pads.Length != 2 * s.Rank || Pads.Any(p => p < 0))
+            throw new GraphException($"pads [{string.Join(",", Pads)}] do not fit rank {s.Rank}");
         var dims = new Dim[s.Rank];
         for (int i = 0; i < s.Rank; i++)
             dims[i] = Pads[i] == 0 && Pads[i + s.Rank] == 0 ? s[i] : s[i].Value + Pads[i] + Pads[i + s.Rank];

@@ -67,7 +67,8 @@ public static class ReportWriters
             new XAttribute("errors", 0),
             new XAttribute("skipped", c.Skipped is null ? 0 : 1),
             new XAttribute("time", Num(c.Seconds.Values.Sum())),
-            c.Skipped is null ? null : new XElement("testcase", new XAttribute("classname", $"{report.Subject}.{c.Case}"), new XAttribute("name", "case"), new XElement("skipped", new XAttribute("message", c.Skipped))),
+            c.Skipped is null ? null : new XElement("testcase", new XAttribute("classname", $"{report.Subject}.{c.Case}"),
+                new XAttribute("name", "case"), new XElement("skipped", new XAttribute("message", c.Skipped))),
             c.Outputs.Select(o => new XElement("testcase",
                 new XAttribute("classname", $"{report.Subject}.{c.Case}"),
                 new XAttribute("name", $"{o.Comparison}: {o.Output}"),
@@ -82,7 +83,8 @@ public static class ReportWriters
     }
 
     public static string Metrics(ComparisonResult r) =>
-        $"max_abs={Num(r.MaxAbs)} max_rel={Num(r.MaxRel)} mean_abs={Num(r.MeanAbs)} cosine={Num(r.Cosine)} nmse={Num(r.Nmse)} out_of_tol={Num(r.OutOfToleranceShare)}";
+        $"max_abs={Num(r.MaxAbs)} max_rel={Num(r.MaxRel)} mean_abs={Num(r.MeanAbs)} cosine={Num(r.Cosine)} nmse={Num(r.Nmse)} " +
+        $"out_of_tol={Num(r.OutOfToleranceShare)}";
 
     private static string Num(double v) => v.ToString("G4", CultureInfo.InvariantCulture);
 

@@ -17,7 +17,8 @@ public sealed class DeepEncoderArchitecture : Architecture
     public override Graph Build(JsonElement? config, BuildRequest request)
     {
         var cfg = Config(config);
-        var options = new DeepEncoderBuildOptions(request.ImageSize ?? cfg.Sam.ImageSize, request.BatchSymbol, request.ComputeType, request.Tiles);
+        var options = new DeepEncoderBuildOptions(request.ImageSize ?? cfg.Sam.ImageSize, request.BatchSymbol, request.ComputeType,
+            request.Tiles);
         return DeepEncoderBuilder.Build(cfg, options);
     }
 
@@ -43,7 +44,8 @@ public sealed class DeepEncoderArchitecture : Architecture
         return m.TileSize is { } tile ? [global, new ArtifactPart("local", new BuildRequest(tile, "T", Tiles: true))] : [global];
     }
 
-    private static DeepEncoderConfig Config(JsonElement? config) => config is { } c ? DeepEncoderConfig.FromJson(c) : DeepEncoderConfig.Default;
+    private static DeepEncoderConfig Config(JsonElement? config) =>
+        config is { } c ? DeepEncoderConfig.FromJson(c) : DeepEncoderConfig.Default;
 
     public override BuildRequest RequestForCase(JsonElement fixtureCase) => ImageSizeRequest(fixtureCase);
 }

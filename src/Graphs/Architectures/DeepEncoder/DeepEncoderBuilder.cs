@@ -8,7 +8,8 @@ namespace ModelForge.Graphs.Architectures.DeepEncoder;
 /// What to build: the square input size, the name of the batch (or tile) axis, and whether this is the local-tile
 /// graph of a Gundam mode (outputs only projected [T, t², P] and image_newline [P], which the mosaic assembly needs).
 /// </summary>
-public sealed record DeepEncoderBuildOptions(int ImageSize = 1024, string BatchSymbol = "B", DataType ComputeType = DataType.Float32, bool Tiles = false);
+public sealed record DeepEncoderBuildOptions(int ImageSize = 1024, string BatchSymbol = "B", DataType ComputeType = DataType.Float32,
+    bool Tiles = false);
 
 /// <summary>
 /// DeepSeek-OCR's DeepEncoder: SAM-B (window attention, 4 global blocks, decomposed rel-pos) -> neck -> two

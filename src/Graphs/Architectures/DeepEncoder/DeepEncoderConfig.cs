@@ -48,7 +48,10 @@ public sealed record DeepEncoderConfig
                 throw ConfigErrors.From(name, ex);
             }
         }
-        var cfg = new DeepEncoderConfig { Sam = Part<SamConfig>("sam"), Clip = Part<ClipConfig>("clip"), Projector = Part<ProjectorConfig>("projector") };
+        var cfg = new DeepEncoderConfig
+        {
+            Sam = Part<SamConfig>("sam"), Clip = Part<ClipConfig>("clip"), Projector = Part<ProjectorConfig>("projector"),
+        };
         cfg.Validate();
         return cfg;
     }
@@ -64,9 +67,12 @@ public sealed record DeepEncoderConfig
         Clip.Validate();
         // JSON null deserializes into reference-typed fields despite their defaults; refuse it before use.
         if (Projector.Type is null) throw new GraphException("config: projector.type must be a string, not null");
-        Require(Sam.Net3Channels == Clip.HiddenSize, $"sam.net3_channels {Sam.Net3Channels} must equal clip.hidden_size {Clip.HiddenSize} (CLIP reads SAM's features)");
+        Require(Sam.Net3Channels == Clip.HiddenSize,
+            $"sam.net3_channels {Sam.Net3Channels} must equal clip.hidden_size {Clip.HiddenSize} (CLIP reads SAM's features)");
         Require(Projector.Type == "linear", $"projector.type '{Projector.Type}' is not supported (only 'linear', as released)");
-        Require(Projector.InputDim == Clip.HiddenSize + Sam.Net3Channels, $"projector.input_dim {Projector.InputDim} must equal clip.hidden_size + sam.net3_channels = {Clip.HiddenSize + Sam.Net3Channels}");
+        Require(Projector.InputDim == Clip.HiddenSize + Sam.Net3Channels,
+            $"projector.input_dim {Projector.InputDim} must equal clip.hidden_size + sam.net3_channels = " +
+            $"{Clip.HiddenSize + Sam.Net3Channels}");
         Require(Projector.OutputDim > 0, "projector.output_dim must be positive");
         ModelBounds.Check(this);
     }

@@ -31,8 +31,7 @@ public sealed class DeepEncoderHfConfig : IHfConfigReader
     public string? Recognize(JsonElement config)
     {
         var (mt, arch) = HfConfigReaders.Names(config);
-        var field = HfConfigBuilder.Find(config, "vision_config.model_name");
-        string? name = field is { ValueKind: JsonValueKind.String } n ? n.GetString() : null;
+        string? name = VisionModelName(config);
         if (arch == "DeepseekOCRForCausalLM") return $"architectures '{arch}'";
         // deepseek_vl_v2 is shared by DeepSeek-OCR and OCR-2; the vision model name tells them apart.
         return mt == "deepseek_vl_v2" && name == "deeplip_b_l"
@@ -45,16 +44,11 @@ public sealed class DeepEncoderHfConfig : IHfConfigReader
         var b = new HfConfigBuilder(folder);
         const string S = "vision_config.width.sam_vit_b.", C = "vision_config.width.clip-l-14-224.";
         b.Int("sam.image_size", 1024, Sam, "vision_config.image_size");
-        b.Int("sam.embed_dim", 768, Sam, S + "width");
-        b.Layers("sam.depth", 12, Sam, S + "layers");
-        b.Int("sam.num_heads", 12, Sam, S + "heads");
-        b.Ints("sam.global_attn_indexes", [2, 5, 8, 11], Sam, S + "global_attn_indexes");
+        ReadSamVitB(b, Sam);
         int[] down = b.Ints("sam.downsample_channels", [512, 1024], Sam, S + "downsample_channels");
-        if (down.Length != 2) throw b.Error(b.FieldOf("sam.downsample_channels"), $"must hold two channel counts (net_2, net_3), got {down.Length}");
-        string downSource = b.Sources["sam.downsample_channels"];
-        ((JsonObject)b.Config["sam"]!).Remove("downsample_channels");
-        b.Sources.Remove("sam.downsample_channels");
-        b.Derived("sam.net2_channels", down[0], $"{downSource}[0]");
+        if (down.Length != 2)
+            throw b.Error(b.FieldOf("sam.downsample_channels"), $"must hold two channel counts (net_2, net_3), got {down.Length}");
+        string downSource = DownsampleToNet2(b, down);
         b.Derived("sam.net3_channels", down[1], $"{downSource}[1]");
         int clipWidth = b.Int("clip.hidden_size", 1024, Clip, C + "width");
         b.Layers("clip.num_layers", 24, Clip, C + "layers");
@@ -65,13 +59,48 @@ public sealed class DeepEncoderHfConfig : IHfConfigReader
         b.Str("projector.type", "linear", Proj, "projector_config.projector_type");
         b.Int("projector.input_dim", 2048, Proj, "projector_config.input_dim");
         b.Int("projector.output_dim", 1280, Proj, "projector_config.n_embed");
-        b.Pre("candidate_resolutions", new JsonArray(new JsonArray(1024, 1024)), Processor, "candidate_resolutions");
-        b.PreInt("patch_size", 16, Processor, "patch_size");
-        b.PreInt("downsample_ratio", 4, Processor, "downsample_ratio");
-        b.Pre("image_mean", new JsonArray(0.5, 0.5, 0.5), Processor, "image_mean");
-        b.Pre("image_std", new JsonArray(0.5, 0.5, 0.5), Processor, "image_std");
+        ReadProcessor(b, Processor);
         b.Pre("tile_tag", "2D", Processor, "tile_tag");
         b.Pre("global_view_pos", "head", Processor, "global_view_pos");
         return new HfResolved(Family, Recognize(folder.Config)!, b.Config, b.Sources, b.Preprocessing);
+    }
+
+    // The deepseek_vl_v2 config fields DeepSeek-OCR and DeepSeek-OCR 2 share (DeepEncoder2HfConfig reads them here too).
+
+    /// <summary>vision_config.model_name when it is a string ("deeplip_b_l" for OCR 1, "deepencoderv2" for OCR 2), else null.</summary>
+    public static string? VisionModelName(JsonElement config) =>
+        HfConfigBuilder.Find(config, "vision_config.model_name") is { ValueKind: JsonValueKind.String } n ? n.GetString() : null;
+
+    /// <summary>SAM ViT-B's width, layers, heads and global-attention blocks from vision_config.width.sam_vit_b.</summary>
+    public static void ReadSamVitB(HfConfigBuilder b, string defaultOf)
+    {
+        const string S = "vision_config.width.sam_vit_b.";
+        b.Int("sam.embed_dim", 768, defaultOf, S + "width");
+        b.Layers("sam.depth", 12, defaultOf, S + "layers");
+        b.Int("sam.num_heads", 12, defaultOf, S + "heads");
+        b.Ints("sam.global_attn_indexes", [2, 5, 8, 11], defaultOf, S + "global_attn_indexes");
+    }
+
+    /// <summary>
+    /// Replaces the sam.downsample_channels list just read (<paramref name="down"/>, checked by the caller) with
+    /// sam.net2_channels = down[0]; returns where the list came from, for the caller's net_3.
+    /// </summary>
+    public static string DownsampleToNet2(HfConfigBuilder b, int[] down)
+    {
+        string downSource = b.Sources["sam.downsample_channels"];
+        ((JsonObject)b.Config["sam"]!).Remove("downsample_channels");
+        b.Sources.Remove("sam.downsample_channels");
+        b.Derived("sam.net2_channels", down[0], $"{downSource}[0]");
+        return downSource;
+    }
+
+    /// <summary>The processor fields both releases share: candidate_resolutions, patch_size 16, downsample_ratio 4, mean/std 0.5.</summary>
+    public static void ReadProcessor(HfConfigBuilder b, string defaultOf)
+    {
+        b.Pre("candidate_resolutions", new JsonArray(new JsonArray(1024, 1024)), defaultOf, "candidate_resolutions");
+        b.PreInt("patch_size", 16, defaultOf, "patch_size");
+        b.PreInt("downsample_ratio", 4, defaultOf, "downsample_ratio");
+        b.Pre("image_mean", new JsonArray(0.5, 0.5, 0.5), defaultOf, "image_mean");
+        b.Pre("image_std", new JsonArray(0.5, 0.5, 0.5), defaultOf, "image_std");
     }
 }

@@ -32,7 +32,9 @@ public sealed record DeepSeekOcrMode(string Name, int BaseSize, int? TileSize)
         All.FirstOrDefault(m => string.Equals(m.Name, name.Trim(), StringComparison.OrdinalIgnoreCase))
         ?? throw new ArgumentException($"unknown DeepSeek-OCR mode '{name}'; valid modes: {string.Join(", ", All.Select(m => m.Name))}");
 
-    public override string ToString() => $"{Name} (global {BaseSize}, tiles {(TileSize is { } t ? t.ToString(System.Globalization.CultureInfo.InvariantCulture) : "none")})";
+    public override string ToString() =>
+        $"{Name} (global {BaseSize}, " +
+        $"tiles {(TileSize is { } t ? t.ToString(System.Globalization.CultureInfo.InvariantCulture) : "none")})";
 
     /// <summary>
     /// The mode's sizes for a config whose SAM was trained at <paramref name="samImageSize"/> instead of 1024 (the golden
@@ -45,7 +47,9 @@ public sealed record DeepSeekOcrMode(string Name, int BaseSize, int? TileSize)
         {
             long scaled = (long)s * samImageSize / 1024;
             if (scaled % patchSize != 0 || scaled <= 0)
-                throw new GraphException($"mode {Name}: size {s} scaled to a {samImageSize}-pixel model is {scaled}, not a multiple of the patch size {patchSize}");
+                throw new GraphException(
+                    $"mode {Name}: size {s} scaled to a {samImageSize}-pixel model is {scaled}, " +
+                    $"not a multiple of the patch size {patchSize}");
             return (int)scaled;
         }
         return this with { BaseSize = Scale(BaseSize), TileSize = TileSize is { } t ? Scale(t) : null };
@@ -68,10 +72,12 @@ public static class DeepSeekOcrTokenLayout
     /// local [T = tilesHigh*tilesWide, t*t, P] (row-major tiles) + newline [P] -> mosaic [tilesHigh*t*(tilesWide*t+1), P],
     /// prepended to the global view tokens [g*(g+1)+1, P] (which already end with view_seperator).
     /// </summary>
-    public static float[] Assemble(ReadOnlySpan<float> globalViewTokens, ReadOnlySpan<float> local, int tileGrid, int tilesWide, int tilesHigh, ReadOnlySpan<float> newline, int p)
+    public static float[] Assemble(ReadOnlySpan<float> globalViewTokens, ReadOnlySpan<float> local, int tileGrid, int tilesWide,
+        int tilesHigh, ReadOnlySpan<float> newline, int p)
     {
         int t = tileGrid, rows = tilesHigh * t, cols = tilesWide * t;
-        if (local.Length != (long)tilesWide * tilesHigh * t * t * p) throw new GraphException($"local features hold {local.Length} values, expected {tilesWide * tilesHigh}x{t * t}x{p}");
+        if (local.Length != (long)tilesWide * tilesHigh * t * t * p)
+            throw new GraphException($"local features hold {local.Length} values, expected {tilesWide * tilesHigh}x{t * t}x{p}");
         var result = new float[(long)rows * (cols + 1) * p + globalViewTokens.Length];
         int o = 0;
         for (int r = 0; r < rows; r++)

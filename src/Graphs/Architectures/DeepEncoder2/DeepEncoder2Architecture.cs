@@ -22,7 +22,8 @@ public sealed class DeepEncoder2Architecture : Architecture
 
     /// <inheritdoc/>
     public override string Paradigm =>
-        "serial compression with causal queries (SAM-B -> 16x conv compressor -> Qwen2 decoder as encoder over visual tokens + learnable queries -> projector)";
+        "serial compression with causal queries (SAM-B -> 16x conv compressor -> Qwen2 decoder as encoder over visual tokens " +
+        "+ learnable queries -> projector)";
 
     /// <inheritdoc/>
     public override CheckpointAdapter Adapter { get; } = new DeepEncoder2Adapter();
@@ -89,5 +90,6 @@ public sealed class DeepEncoder2Architecture : Architecture
         };
     }
 
-    private static DeepEncoder2Config Config(JsonElement? config) => config is { } c ? DeepEncoder2Config.FromJson(c) : DeepEncoder2Config.Default;
+    private static DeepEncoder2Config Config(JsonElement? config) =>
+        config is { } c ? DeepEncoder2Config.FromJson(c) : DeepEncoder2Config.Default;
 }

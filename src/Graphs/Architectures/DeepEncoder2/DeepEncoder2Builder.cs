@@ -42,7 +42,8 @@ public static class DeepEncoder2Builder
         int expectedTokens = options.Tiles ? cfg.Queries.Query768 : cfg.Queries.Query1024;
         if (cfg.Tokens(options.ImageSize) != expectedTokens)
             throw new GraphException(
-                $"{(options.Tiles ? "crop" : "global view")} size {options.ImageSize} gives {cfg.Tokens(options.ImageSize)} visual tokens; " +
+                $"{(options.Tiles ? "crop" : "global view")} size {options.ImageSize} " +
+                $"gives {cfg.Tokens(options.ImageSize)} visual tokens; " +
                 $"DeepSeek-OCR 2's {(options.Tiles ? "query_768" : "query_1024")} table has {expectedTokens} " +
                 $"(size {(options.Tiles ? cfg.Views.ImageSize : cfg.Views.BaseSize)}; the query table is chosen by the token count, " +
                 "so no other size works)");
@@ -115,7 +116,8 @@ public static class DeepEncoder2Builder
         var queries = b.Expand(b.Reshape(b.WeightByKey($"qwen2_model.{table}.weight", n, c), 1, n, c), batch, n, c);
         var x = b.Concat(1, visual, queries);                                                        // [N, 2n, C]
         b.Trace("qwen2.inputs_embeds", x);
-        var mask = b.Expand(b.Constant($"qwen2.mask_{n}", MixedMask(n, MaskValue(b.ComputeType)), 1, 1, 2 * n, 2 * n), batch, 1, 2 * n, 2 * n);
+        var mask = b.Expand(b.Constant($"qwen2.mask_{n}", MixedMask(n, MaskValue(b.ComputeType)), 1, 1, 2 * n, 2 * n),
+            batch, 1, 2 * n, 2 * n);
         b.Trace("qwen2.attention_mask", mask);                                                       // [N, 1, 2n, 2n]
         var (cosData, sinData) = Qwen2Decoder.RotaryTables(2 * n, cfg.Qwen2.ResolvedHeadDim, cfg.Qwen2.RopeTheta);
         var cos = b.Constant($"qwen2.rotary_cos_{n}", cosData, 2 * n, cfg.Qwen2.ResolvedHeadDim);     // positions 0..2n-1

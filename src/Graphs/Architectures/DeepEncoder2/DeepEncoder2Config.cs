@@ -118,14 +118,17 @@ public sealed record DeepEncoder2Config
         Require(Sam.Net3Channels == Qwen2.HiddenSize,
             $"sam.net3_channels {Sam.Net3Channels} must equal qwen2.hidden_size {Qwen2.HiddenSize} (SAM's tokens are Qwen2's inputs)");
         Require(Projector.Type == "linear", $"projector.type '{Projector.Type}' is not supported (only 'linear', as released)");
-        Require(Projector.InputDim == Qwen2.HiddenSize, $"projector.input_dim {Projector.InputDim} must equal qwen2.hidden_size {Qwen2.HiddenSize}");
+        Require(Projector.InputDim == Qwen2.HiddenSize,
+            $"projector.input_dim {Projector.InputDim} must equal qwen2.hidden_size {Qwen2.HiddenSize}");
         Require(Projector.OutputDim > 0, "projector.output_dim must be positive");
         Require(Queries!.Query768 > 0 && Queries.Query1024 > 0 && Queries.Query768 != Queries.Query1024,
             "qwen2.query_768 and qwen2.query_1024 must be positive and differ (the table is chosen by the token count)");
         Require(Views!.MinCrops >= 2 && Views.MaxCrops >= Views.MinCrops && Views.MaxCrops <= 9,
             "views.min_crops / max_crops must satisfy 2 <= min <= max <= 9");
-        Require(QueryTableFor(Views.BaseSize) == "query_1024", $"views.base_size {Views.BaseSize} must give {Queries.Query1024} tokens (query_1024)");
-        Require(QueryTableFor(Views.ImageSize) == "query_768", $"views.image_size {Views.ImageSize} must give {Queries.Query768} tokens (query_768)");
+        Require(QueryTableFor(Views.BaseSize) == "query_1024",
+            $"views.base_size {Views.BaseSize} must give {Queries.Query1024} tokens (query_1024)");
+        Require(QueryTableFor(Views.ImageSize) == "query_768",
+            $"views.image_size {Views.ImageSize} must give {Queries.Query768} tokens (query_768)");
         ModelBounds.Check(this);
     }
 

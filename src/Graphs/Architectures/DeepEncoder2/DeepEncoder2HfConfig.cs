@@ -1,5 +1,5 @@
 using System.Text.Json;
-using System.Text.Json.Nodes;
+using ModelForge.Graphs.Architectures.DeepEncoder;
 using ModelForge.Graphs.Architectures.HfConfig;
 using ModelForge.Graphs.Ir;
 
@@ -25,10 +25,10 @@ public sealed class DeepEncoder2HfConfig : IHfConfigReader
     public string? Recognize(JsonElement config)
     {
         var (mt, arch) = HfConfigReaders.Names(config);
-        var field = HfConfigBuilder.Find(config, "vision_config.model_name");
-        string? name = field is { ValueKind: JsonValueKind.String } n ? n.GetString() : null;
+        string? name = DeepEncoderHfConfig.VisionModelName(config);
         if (arch == "DeepseekOCR2ForCausalLM") return $"architectures '{arch}'";
-        return mt is "deepseek_vl_v2" or "deepseekocr_2" && name == "deepencoderv2" ? $"model_type '{mt}' + vision_config.model_name 'deepencoderv2'" : null;
+        return mt is "deepseek_vl_v2" or "deepseekocr_2" && name == "deepencoderv2"
+            ? $"model_type '{mt}' + vision_config.model_name 'deepencoderv2'" : null;
     }
 
     /// <inheritdoc/>
@@ -37,27 +37,17 @@ public sealed class DeepEncoder2HfConfig : IHfConfigReader
         var b = new HfConfigBuilder(folder);
         const string S = "vision_config.width.sam_vit_b.";
         b.Int("views.base_size", 1024, Released, "vision_config.image_size");
-        b.Int("sam.embed_dim", 768, Released, S + "width");
-        b.Layers("sam.depth", 12, Released, S + "layers");
-        b.Int("sam.num_heads", 12, Released, S + "heads");
-        b.Ints("sam.global_attn_indexes", [2, 5, 8, 11], Released, S + "global_attn_indexes");
+        DeepEncoderHfConfig.ReadSamVitB(b, Released);
         int[] down = b.Ints("sam.downsample_channels", [512, 896], Released, S + "downsample_channels");
         if (down.Length < 1) throw b.Error(b.FieldOf("sam.downsample_channels"), "must hold net_2's channel count");
-        string downSource = b.Sources["sam.downsample_channels"];
-        ((JsonObject)b.Config["sam"]!).Remove("downsample_channels");
-        b.Sources.Remove("sam.downsample_channels");
-        b.Derived("sam.net2_channels", down[0], $"{downSource}[0]");
+        DeepEncoderHfConfig.DownsampleToNet2(b, down);
         // OCR 2 keeps OCR 1's [512, 1024] here, but net_3 feeds the Qwen2 encoder: its width is the encoder's dim.
         int dim = b.Int("qwen2.hidden_size", 896, Released, "vision_config.width.qwen2-0-5b.dim");
         b.Derived("sam.net3_channels", dim, "vision_config.width.qwen2-0-5b.dim (net_3 feeds the Qwen2 encoder)");
         b.Str("projector.type", "linear", Released, "projector_config.projector_type");
         b.Int("projector.input_dim", 896, Released, "projector_config.input_dim");
         b.Int("projector.output_dim", 1280, Released, "projector_config.n_embed");
-        b.Pre("candidate_resolutions", new JsonArray(new JsonArray(1024, 1024)), Released, "candidate_resolutions");
-        b.PreInt("patch_size", 16, Released, "patch_size");
-        b.PreInt("downsample_ratio", 4, Released, "downsample_ratio");
-        b.Pre("image_mean", new JsonArray(0.5, 0.5, 0.5), Released, "image_mean");
-        b.Pre("image_std", new JsonArray(0.5, 0.5, 0.5), Released, "image_std");
+        DeepEncoderHfConfig.ReadProcessor(b, Released);
         return new HfResolved(Family, Recognize(folder.Config)!, b.Config, b.Sources, b.Preprocessing);
     }
 }

@@ -48,7 +48,8 @@ public static class DeepSeekOcr2TokenLayout
     public static float[] Assemble(ReadOnlySpan<float> globalImageTokens, ReadOnlySpan<float> local, int p)
     {
         if (p <= 0 || globalImageTokens.Length % p != 0 || local.Length % p != 0)
-            throw new GraphException($"token buffers of {globalImageTokens.Length} and {local.Length} values are not whole {p}-wide tokens");
+            throw new GraphException(
+                $"token buffers of {globalImageTokens.Length} and {local.Length} values are not whole {p}-wide tokens");
         return [.. local, .. globalImageTokens];
     }
 }

@@ -17,13 +17,16 @@ public sealed class Qwen25VlArchitecture : Architecture
     public override string Name => "qwen25vl";
 
     /// <inheritdoc/>
-    public override string Paradigm => "adaptive resolution with window attention (NaViT, 2D RoPE, windows of merge units, full attention in a few blocks, RMSNorm, SwiGLU)";
+    public override string Paradigm =>
+        "adaptive resolution with window attention (NaViT, 2D RoPE, windows of merge units, full attention in a few blocks, " +
+        "RMSNorm, SwiGLU)";
 
     /// <inheritdoc/>
     public override CheckpointAdapter Adapter { get; } = new Qwen25VlAdapter();
 
     /// <inheritdoc/>
-    public override string DefaultConfigJson => JsonSerializer.Serialize(new { vit = Qwen25VlVisionConfig.Default }, Qwen25VlVisionConfig.Json);
+    public override string DefaultConfigJson =>
+        JsonSerializer.Serialize(new { vit = Qwen25VlVisionConfig.Default }, Qwen25VlVisionConfig.Json);
 
     /// <summary>One symbolic graph (tokens M, windows W) serves every frame size; the request's image size does not apply.</summary>
     public override Graph Build(JsonElement? config, BuildRequest request) => Qwen25VlBuilder.Build(Config(config), request.ComputeType);
@@ -36,40 +39,34 @@ public sealed class Qwen25VlArchitecture : Architecture
     /// T calls, in order): that frame's rows [1, H*W, 1176], its rotary table in window order and the window indices
     /// (<see cref="Qwen25VlWindows"/>). Inputs without grid_thw are one call, unchanged.
     /// </summary>
-    public override IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> PlanCalls(JsonElement? config, IReadOnlyDictionary<string, HostTensor> given)
+    public override IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> PlanCalls(JsonElement? config,
+        IReadOnlyDictionary<string, HostTensor> given)
     {
         if (!given.ContainsKey("grid_thw")) return [given];
         var cfg = Config(config);
-        var slots = Qwen2VlCalls.Split(Name, given, cfg.PatchValues);     // checks pixel_values against grid_thw
-        var pixels = given["pixel_values"];
-        var calls = new List<IReadOnlyDictionary<string, HostTensor>>();
-        foreach (var slot in slots)
+        return Qwen2VlCalls.Plan(Name, given, cfg.PatchValues, (pixels, slot) =>
         {
             var g = slot.Grid;
             var table = Qwen2VlPositions.Frame(g.H, g.W, cfg.HeadDim, cfg.RopeTheta, cfg.SpatialMergeSize);
             var win = Qwen25VlWindows.Frame(g.H, g.W, cfg.WindowUnits, cfg.SpatialMergeSize);
             var cos = Reorder(table.Cos, win.WindowOrder, cfg.HeadDim);
             var sin = Reorder(table.Sin, win.WindowOrder, cfg.HeadDim);
-            for (int t = 0; t < g.T; t++)
+            return Qwen2VlCalls.FrameSlots(slot).Select(frame =>
             {
-                var frame = new Qwen2VlCalls.Slot(g with { T = 1 }, slot.FirstRow + (long)t * g.FramePatches);
-                calls.Add(new Dictionary<string, HostTensor>(StringComparer.Ordinal)
-                {
-                    ["pixel_values"] = Qwen2VlCalls.Frames(pixels, frame),
-                    ["rotary_cos"] = new HostTensor([win.Patches, cfg.HeadDim], cos),
-                    ["rotary_sin"] = new HostTensor([win.Patches, cfg.HeadDim], sin),
-                    ["window_order"] = new HostTensor([win.Patches], win.WindowOrder),
-                    ["window_slots"] = new HostTensor([win.WindowSlots.LongLength], win.WindowSlots),
-                    ["window_rows"] = new HostTensor([win.Patches], win.WindowRows),
-                    ["window_bias"] = new HostTensor([win.Windows, 1, 1, win.Slots], win.WindowBias),
-                    ["token_order"] = new HostTensor([win.TokenOrder.LongLength], win.TokenOrder),
-                });
-            }
-        }
-        return calls;
+                var call = Qwen2VlCalls.RotaryCall(Qwen2VlCalls.Frames(pixels, frame), win.Patches, cfg.HeadDim, cos, sin);
+                call["window_order"] = new HostTensor([win.Patches], win.WindowOrder);
+                call["window_slots"] = new HostTensor([win.WindowSlots.LongLength], win.WindowSlots);
+                call["window_rows"] = new HostTensor([win.Patches], win.WindowRows);
+                call["window_bias"] = new HostTensor([win.Windows, 1, 1, win.Slots], win.WindowBias);
+                call["token_order"] = new HostTensor([win.TokenOrder.LongLength], win.TokenOrder);
+                return call;
+            });
+        });
     }
 
-    /// <summary>Random pixels for a batch of images of different sizes, with their grid_thw (see <see cref="Qwen2VlCalls.Sample"/>).</summary>
+    /// <summary>
+    /// Random pixels for a batch of images of different sizes, with their grid_thw (see <see cref="Qwen2VlCalls.Sample"/>).
+    /// </summary>
     public override IReadOnlyDictionary<string, HostTensor>? SampleInputs(JsonElement? config, int seed, int batch)
     {
         var cfg = Config(config);
@@ -80,7 +77,8 @@ public sealed class Qwen25VlArchitecture : Architecture
     /// Every output and trace is [1, rows, ...] per frame: concatenated in call order. Window-order traces join into the
     /// original's window order too, because its windows never cross a frame and frames come in processor order.
     /// </summary>
-    public override IReadOnlyDictionary<string, HostTensor> CombineCalls(JsonElement? config, IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> results) =>
+    public override IReadOnlyDictionary<string, HostTensor> CombineCalls(JsonElement? config,
+        IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> results) =>
         Qwen2VlCalls.Concatenate(results);
 
     /// <summary>Rows of a [N, d] table in the given order.</summary>
@@ -91,5 +89,6 @@ public sealed class Qwen25VlArchitecture : Architecture
         return result;
     }
 
-    private static Qwen25VlVisionConfig Config(JsonElement? config) => config is { } c ? Qwen25VlVisionConfig.FromJson(c) : Qwen25VlVisionConfig.Default;
+    private static Qwen25VlVisionConfig Config(JsonElement? config) =>
+        config is { } c ? Qwen25VlVisionConfig.FromJson(c) : Qwen25VlVisionConfig.Default;
 }

@@ -46,14 +46,7 @@ public static class Qwen25VlBuilder
         var keyBias = b.Input("window_bias", windows, 1, 1, s);
         var tokenOrder = b.IndexInput("token_order", m);
 
-        Value x;
-        using (b.Scope("patch_embed.proj"))
-        {
-            // Conv3d with kernel = stride = the whole [3, 2, 14, 14] patch, no bias: [1, N, 1176] x [1176, E].
-            var w = b.Weight("weight", e, c.InChannels, c.TemporalPatchSize, c.PatchSize, c.PatchSize);
-            x = b.MatMul(pixels, b.Transpose(b.Reshape(w, e, c.PatchValues), 1, 0));       // [1, N, E]
-        }
-        b.Trace("patch_embed", x);
+        var x = Qwen2VlBuilder.PatchEmbed(b, pixels, e, c.InChannels, c.TemporalPatchSize, c.PatchSize);   // [1, N, E]
         x = b.Gather(x, order, axis: 1);                                                    // [1, N, E] window order
 
         // The rotary tables of the padded windows, shared by every window block: [W, 1, S, d] (broadcast over heads).

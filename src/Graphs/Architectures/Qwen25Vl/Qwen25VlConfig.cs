@@ -116,7 +116,8 @@ public sealed record Qwen25VlVisionConfig
         Require(PatchSize > 0 && TemporalPatchSize > 0 && SpatialMergeSize > 0 && InChannels > 0,
             "vit.patch_size, temporal_patch_size, spatial_merge_size and in_channels must be positive");
         Require(WindowSize > 0 && WindowSize % (PatchSize * SpatialMergeSize) == 0,
-            $"vit.window_size {WindowSize} must be a positive multiple of patch_size x spatial_merge_size ({PatchSize * SpatialMergeSize})");
+            $"vit.window_size {WindowSize} must be a positive multiple of patch_size x spatial_merge_size " +
+            $"({PatchSize * SpatialMergeSize})");
         Require(WindowUnits <= 256, $"vit.window_size {WindowSize} is larger than any image (over 256 merge units a side)");
         Require(FullattBlockIndexes is not null && FullattBlockIndexes.All(i => i >= 0 && i < Depth),
             $"vit.fullatt_block_indexes must lie in [0, {Depth})");

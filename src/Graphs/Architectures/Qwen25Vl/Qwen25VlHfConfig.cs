@@ -1,6 +1,6 @@
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using ModelForge.Graphs.Architectures.HfConfig;
+using ModelForge.Graphs.Architectures.Qwen2Vl;
 using ModelForge.Graphs.Ir;
 
 namespace ModelForge.Graphs.Architectures.Qwen25Vl;
@@ -15,7 +15,6 @@ namespace ModelForge.Graphs.Architectures.Qwen25Vl;
 public sealed class Qwen25VlHfConfig : IHfConfigReader
 {
     private const string Vision = "Qwen2_5_VLVisionConfig";
-    private const string Processor = "Qwen2VLImageProcessor";
 
     /// <inheritdoc/>
     public string Family => "qwen25vl";
@@ -39,19 +38,8 @@ public sealed class Qwen25VlHfConfig : IHfConfigReader
         b.Int("vit.in_channels", 3, Vision, "vision_config.in_channels", "vision_config.in_chans");
         b.Int("vit.window_size", 112, Vision, "vision_config.window_size");
         b.Ints("vit.fullatt_block_indexes", [7, 15, 23, 31], Vision, "vision_config.fullatt_block_indexes");
-        foreach (var lm in new[] { "hidden_size", "text_config.hidden_size" })
-        {
-            if (b.Find(lm) is { ValueKind: JsonValueKind.Number } h && h.TryGetInt32(out int width) && width != merger)
-                throw b.Error(b.FieldOf("vit.out_hidden_size"),
-                    $"is {merger} (the merger's output) but {lm} is {width} (the language model's width); they must agree");
-        }
-        b.PreInt("patch_size", 14, Processor, "patch_size");
-        b.PreInt("temporal_patch_size", 2, Processor, "temporal_patch_size");
-        b.PreInt("merge_size", 2, Processor, "merge_size");
-        b.PreInt("min_pixels", 56 * 56, Processor, "min_pixels", "size.shortest_edge");
-        b.PreInt("max_pixels", 28 * 28 * 1280, Processor, "max_pixels", "size.longest_edge");
-        b.Pre("image_mean", new JsonArray(0.48145466, 0.4578275, 0.40821073), Processor + " OPENAI_CLIP_MEAN", "image_mean");
-        b.Pre("image_std", new JsonArray(0.26862954, 0.26130258, 0.27577711), Processor + " OPENAI_CLIP_STD", "image_std");
+        Qwen2VlHfConfig.CheckMergerWidth(b, "vit.out_hidden_size", merger);
+        Qwen2VlHfConfig.ReadProcessor(b);
         return new HfResolved(Family, Recognize(folder.Config)!, b.Config, b.Sources, b.Preprocessing);
     }
 }

@@ -10,7 +10,9 @@ namespace ModelForge.Graphs.Architectures.Qwen25Vl;
 /// <param name="Windows">W, the non-empty windows of the frame.</param>
 /// <param name="Slots">S = (window_size / patch_size)², the patch slots of every padded window.</param>
 /// <param name="WindowIndex">[M] the original's window_index: token j of the window order is processor token WindowIndex[j].</param>
-/// <param name="WindowOrder">[N] patch rows in window order: row j is processor row WindowOrder[j] (a unit's patches kept together).</param>
+/// <param name="WindowOrder">
+/// [N] patch rows in window order: row j is processor row WindowOrder[j] (a unit's patches kept together).
+/// </param>
 /// <param name="WindowSlots">[W*S] for each padded window slot the window-order row it holds (padding: row 0, masked).</param>
 /// <param name="WindowRows">[N] for each window-order row its slot in the padded layout (the inverse of WindowSlots).</param>
 /// <param name="WindowBias">[W*S] additive key bias per slot: 0 for a real patch, <see cref="Qwen25VlWindows.Masked"/> for padding.</param>
@@ -18,7 +20,8 @@ namespace ModelForge.Graphs.Architectures.Qwen25Vl;
 /// <param name="WindowLengths">Patches per window, in window order (the steps of the original's cu_window_seqlens).</param>
 public sealed record Qwen25VlFrameWindows(
     int Patches, int Windows, int Slots,
-    long[] WindowIndex, long[] WindowOrder, long[] WindowSlots, long[] WindowRows, float[] WindowBias, long[] TokenOrder, int[] WindowLengths);
+    long[] WindowIndex, long[] WindowOrder, long[] WindowSlots, long[] WindowRows, float[] WindowBias, long[] TokenOrder,
+    int[] WindowLengths);
 
 /// <summary>
 /// Qwen2_5_VisionTransformerPretrainedModel.get_window_index for one frame, and the padded-window layout the graph uses.
@@ -47,7 +50,8 @@ public static class Qwen25VlWindows
     /// <summary>The windows of one frame of h x w patches (h, w multiples of the merge size).</summary>
     public static Qwen25VlFrameWindows Frame(int h, int w, int windowUnits, int mergeSize)
     {
-        if (mergeSize < 1 || windowUnits < 1) throw new GraphException($"window of {windowUnits} units, merge size {mergeSize}: must be positive");
+        if (mergeSize < 1 || windowUnits < 1)
+            throw new GraphException($"window of {windowUnits} units, merge size {mergeSize}: must be positive");
         if (h < 1 || w < 1 || h % mergeSize != 0 || w % mergeSize != 0)
             throw new GraphException($"grid [{h}, {w}]: sizes must be positive and h, w multiples of the merge size {mergeSize}");
         int unit = mergeSize * mergeSize, lh = h / mergeSize, lw = w / mergeSize, wm = windowUnits;

@@ -32,11 +32,13 @@ public sealed class Qwen2VlArchitecture : Architecture
         : checkpointKeys.Any(k => k.StartsWith("model.visual.blocks.", StringComparison.Ordinal)) ? "model" : null;
 
     /// <inheritdoc/>
-    public override string DefaultConfigJson => JsonSerializer.Serialize(new { vit = Qwen2VlVisionConfig.Default }, Qwen2VlVisionConfig.Json);
+    public override string DefaultConfigJson =>
+        JsonSerializer.Serialize(new { vit = Qwen2VlVisionConfig.Default }, Qwen2VlVisionConfig.Json);
 
     /// <summary>
     /// The frame and token axes are symbolic, so one graph serves every image size, video length and image count; the
-    /// request's image size and batch symbol do not apply (axes <see cref="Qwen2VlBuilder.FrameSymbol"/> and 4*<see cref="Qwen2VlBuilder.TokenSymbol"/>).
+    /// request's image size and batch symbol do not apply (axes <see cref="Qwen2VlBuilder.FrameSymbol"/> and
+    /// 4*<see cref="Qwen2VlBuilder.TokenSymbol"/>).
     /// </summary>
     public override Graph Build(JsonElement? config, BuildRequest request) => Qwen2VlBuilder.Build(Config(config), request.ComputeType);
 
@@ -48,26 +50,21 @@ public sealed class Qwen2VlArchitecture : Architecture
     /// pixel_values [T, H*W, 1176] and that grid's rotary_cos / rotary_sin [H*W, head_dim]. Inputs without grid_thw are
     /// one call, unchanged (the caller already holds the graph's inputs).
     /// </summary>
-    public override IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> PlanCalls(JsonElement? config, IReadOnlyDictionary<string, HostTensor> given)
+    public override IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> PlanCalls(JsonElement? config,
+        IReadOnlyDictionary<string, HostTensor> given)
     {
         if (!given.ContainsKey("grid_thw")) return [given];
         var cfg = Config(config);
-        var pixels = given.GetValueOrDefault("pixel_values");
-        var calls = new List<IReadOnlyDictionary<string, HostTensor>>();
-        foreach (var slot in Qwen2VlCalls.Split(Name, given, cfg.PatchValues))
+        return Qwen2VlCalls.Plan(Name, given, cfg.PatchValues, (pixels, slot) =>
         {
             var table = Qwen2VlPositions.Frame(slot.Grid.H, slot.Grid.W, cfg.HeadDim, cfg.RopeTheta, cfg.SpatialMergeSize);
-            calls.Add(new Dictionary<string, HostTensor>(StringComparer.Ordinal)
-            {
-                ["pixel_values"] = Qwen2VlCalls.Frames(pixels!, slot),
-                ["rotary_cos"] = new HostTensor([table.Patches, table.HeadDim], table.Cos),
-                ["rotary_sin"] = new HostTensor([table.Patches, table.HeadDim], table.Sin),
-            });
-        }
-        return calls;
+            return [Qwen2VlCalls.RotaryCall(Qwen2VlCalls.Frames(pixels, slot), table.Patches, table.HeadDim, table.Cos, table.Sin)];
+        });
     }
 
-    /// <summary>Random pixels for a batch of images of different sizes, with their grid_thw (see <see cref="Qwen2VlCalls.Sample"/>).</summary>
+    /// <summary>
+    /// Random pixels for a batch of images of different sizes, with their grid_thw (see <see cref="Qwen2VlCalls.Sample"/>).
+    /// </summary>
     public override IReadOnlyDictionary<string, HostTensor>? SampleInputs(JsonElement? config, int seed, int batch)
     {
         var cfg = Config(config);
@@ -75,8 +72,10 @@ public sealed class Qwen2VlArchitecture : Architecture
     }
 
     /// <summary>Every output and trace is [F, rows, ...]: flattened and concatenated in processor order.</summary>
-    public override IReadOnlyDictionary<string, HostTensor> CombineCalls(JsonElement? config, IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> results) =>
+    public override IReadOnlyDictionary<string, HostTensor> CombineCalls(JsonElement? config,
+        IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> results) =>
         Qwen2VlCalls.Concatenate(results);
 
-    private static Qwen2VlVisionConfig Config(JsonElement? config) => config is { } c ? Qwen2VlVisionConfig.FromJson(c) : Qwen2VlVisionConfig.Default;
+    private static Qwen2VlVisionConfig Config(JsonElement? config) =>
+        config is { } c ? Qwen2VlVisionConfig.FromJson(c) : Qwen2VlVisionConfig.Default;
 }

@@ -41,22 +41,15 @@ public static class Qwen2VlBuilder
         var cos = b.Input("rotary_cos", n, d);
         var sin = b.Input("rotary_sin", n, d);
 
-        Value x;
-        using (b.Scope("patch_embed.proj"))
-        {
-            // Conv3d with kernel = stride = the whole [3, 2, 14, 14] patch, no bias: one dot product per patch row, i.e.
-            // [F, N, 1176] x [1176, E] with the kernel flattened in the same (c, t, y, x) order as the rows.
-            var w = b.Weight("weight", e, c.InChannels, c.TemporalPatchSize, c.PatchSize, c.PatchSize);
-            x = b.MatMul(pixels, b.Transpose(b.Reshape(w, e, c.PatchValues), 1, 0));       // [F, N, E]
-        }
-        b.Trace("patch_embed", x);
+        var x = PatchEmbed(b, pixels, e, c.InChannels, c.TemporalPatchSize, c.PatchSize);      // [F, N, E]
 
         // The shared attention works on [batch, S, C]: each frame is one sequence, so no mask is needed.
         var opts = new VitBlockOptions(e, c.NumHeads, (long)(e * c.MlpRatio), Activations.Parse(c.Activation), c.LayerNormEps);
         for (int i = 0; i < c.Depth; i++)
         {
             using (b.Scope($"blocks.{i}"))
-                x = VitBlock.Apply(b, x, opts, normed => b.SelfAttention(normed, opts.AttentionOptions, rotary: qk => Rotate(b, qk, cos, sin, d)));
+                x = VitBlock.Apply(b, x, opts,
+                    normed => b.SelfAttention(normed, opts.AttentionOptions, rotary: qk => Rotate(b, qk, cos, sin, d)));
             b.Trace($"blocks.{i}", x);
         }
         var hidden = x;                                                                      // [F, N, E]
@@ -72,6 +65,23 @@ public static class Qwen2VlBuilder
         }
         b.Output("image_features", features);
         return b.Graph;
+    }
+
+    /// <summary>
+    /// patch_embed.proj (traced as "patch_embed"), a Conv3d with kernel = stride = the whole [3, 2, 14, 14] patch and no
+    /// bias: one dot product per patch row, i.e. pixel rows [.., N, 1176] x [1176, E] with the kernel flattened in the same
+    /// (c, t, y, x) order as the rows. Qwen2.5-VL's tower embeds its patches the same way.
+    /// </summary>
+    public static Value PatchEmbed(GraphBuilder b, Value pixels, long embedDim, int inChannels, int temporalPatch, int patch)
+    {
+        Value x;
+        using (b.Scope("patch_embed.proj"))
+        {
+            var w = b.Weight("weight", embedDim, inChannels, temporalPatch, patch, patch);
+            x = b.MatMul(pixels, b.Transpose(b.Reshape(w, embedDim, inChannels * temporalPatch * patch * patch), 1, 0));
+        }
+        b.Trace("patch_embed", x);
+        return x;
     }
 
     /// <summary>

@@ -27,11 +27,13 @@ public static class Qwen2VlCalls
     public static IReadOnlyList<Slot> Split(string family, IReadOnlyDictionary<string, HostTensor> given, int patchValues)
     {
         if (!given.TryGetValue("grid_thw", out var gridThw)) throw new GraphException($"{family} inputs: no grid_thw");
-        if (!given.TryGetValue("pixel_values", out var pixels)) throw new GraphException($"{family} inputs: grid_thw given without pixel_values");
+        if (!given.TryGetValue("pixel_values", out var pixels))
+            throw new GraphException($"{family} inputs: grid_thw given without pixel_values");
         var grids = Qwen2VlPositions.ParseGrid(gridThw);
         long total = grids.Sum(g => (long)g.Patches);
         if (pixels.Floats is null || pixels.Shape.Length != 2 || pixels.Shape[0] != total || pixels.Shape[1] != patchValues)
-            throw new GraphException($"{family} inputs: pixel_values {pixels.DType.ShortName()}{pixels.ShapeText} does not hold the [{total}, {patchValues}] packed patch rows grid_thw describes");
+            throw new GraphException($"{family} inputs: pixel_values {pixels.DType.ShortName()}{pixels.ShapeText} does not hold the " +
+                $"[{total}, {patchValues}] packed patch rows grid_thw describes");
         var slots = new List<Slot>();
         long row = 0;
         foreach (var g in grids)
@@ -41,6 +43,37 @@ public static class Qwen2VlCalls
         }
         return slots;
     }
+
+    /// <summary>
+    /// The calls of a processor batch that holds grid_thw: <paramref name="callsOf"/> gives the calls of each image or
+    /// video (its <see cref="Slot"/> of the packed pixel_values, checked by <see cref="Split"/>), in packed order.
+    /// </summary>
+    public static IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> Plan(string family, IReadOnlyDictionary<string, HostTensor> given,
+        int patchValues, Func<HostTensor, Slot, IEnumerable<IReadOnlyDictionary<string, HostTensor>>> callsOf)
+    {
+        var slots = Split(family, given, patchValues);
+        var pixels = given["pixel_values"];
+        return [.. slots.SelectMany(slot => callsOf(pixels, slot))];
+    }
+
+    /// <summary>The slot of each frame of an image or video (an image is one frame), in order: grid T = 1 each.</summary>
+    public static IEnumerable<Slot> FrameSlots(Slot slot)
+    {
+        var g = slot.Grid;
+        for (int t = 0; t < g.T; t++) yield return new Slot(g with { T = 1 }, slot.FirstRow + (long)t * g.FramePatches);
+    }
+
+    /// <summary>
+    /// The graph inputs every call of both families has: the call's pixel rows and its rotary tables as
+    /// [patches, head_dim] (Qwen2.5-VL adds its window indices to the dictionary).
+    /// </summary>
+    public static Dictionary<string, HostTensor> RotaryCall(HostTensor pixels, long patches, int headDim, float[] cos, float[] sin) =>
+        new(StringComparer.Ordinal)
+        {
+            ["pixel_values"] = pixels,
+            ["rotary_cos"] = new HostTensor([patches, headDim], cos),
+            ["rotary_sin"] = new HostTensor([patches, headDim], sin),
+        };
 
     /// <summary>
     /// Processor-style random inputs: <paramref name="batch"/> images of different sizes (the first 22 x 30 patches, so
@@ -85,9 +118,11 @@ public static class Qwen2VlCalls
         var joined = new Dictionary<string, HostTensor>(StringComparer.Ordinal);
         foreach (var name in results[0].Keys)
         {
-            var parts = results.Select(r => r.TryGetValue(name, out var t) ? t : throw new GraphException($"call result lacks '{name}'")).ToArray();
+            var parts = results.Select(r => r.TryGetValue(name, out var t) ? t : throw new GraphException($"call result lacks '{name}'"))
+                .ToArray();
             var first = parts[0];
-            if (parts.Any(p => p.Shape.Length < 2 || p.Shape.Length != first.Shape.Length || !p.Shape.Skip(2).SequenceEqual(first.Shape.Skip(2))))
+            if (parts.Any(p => p.Shape.Length < 2 || p.Shape.Length != first.Shape.Length
+                || !p.Shape.Skip(2).SequenceEqual(first.Shape.Skip(2))))
                 throw new GraphException($"call results of '{name}' do not share a [frames, rows, ...] layout");
             long rows = parts.Sum(p => p.Shape[0] * p.Shape[1]);
             long[] shape = [rows, .. first.Shape.Skip(2)];

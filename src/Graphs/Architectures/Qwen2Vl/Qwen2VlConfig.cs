@@ -94,11 +94,13 @@ public sealed record Qwen2VlVisionConfig
         {
             if (!ok) throw new GraphException("config: " + message);
         }
-        Require(Depth > 0 && EmbedDim > 0 && NumHeads > 0 && HiddenSize > 0 && MlpRatio > 0, "vit.depth, embed_dim, num_heads, hidden_size and mlp_ratio must be positive");
+        Require(Depth > 0 && EmbedDim > 0 && NumHeads > 0 && HiddenSize > 0 && MlpRatio > 0,
+            "vit.depth, embed_dim, num_heads, hidden_size and mlp_ratio must be positive");
         Require(EmbedDim % NumHeads == 0, $"vit.embed_dim {EmbedDim} must be divisible by vit.num_heads {NumHeads}");
         // The 2D rotary table splits each head in h and w halves of cos/sin pairs: head_dim must be a multiple of 4.
         Require(HeadDim % 4 == 0, $"vit head_dim {HeadDim} must be a multiple of 4 (2D rotary embedding)");
-        Require(PatchSize > 0 && TemporalPatchSize > 0 && SpatialMergeSize > 0 && InChannels > 0, "vit.patch_size, temporal_patch_size, spatial_merge_size and in_channels must be positive");
+        Require(PatchSize > 0 && TemporalPatchSize > 0 && SpatialMergeSize > 0 && InChannels > 0,
+            "vit.patch_size, temporal_patch_size, spatial_merge_size and in_channels must be positive");
         Require(RopeTheta > 0 && LayerNormEps > 0, "vit.rope_theta and vit.layer_norm_eps must be positive");
         Blocks.Activations.Parse(Activation);
         ModelBounds.Check(this);

@@ -41,14 +41,40 @@ public sealed class Qwen2VlHfConfig : IHfConfigReader
         b.Int("vit.in_channels", 3, Vision, "vision_config.in_channels", "vision_config.in_chans");
         _ = embed;
 
-        // The merger feeds the language model: its output must be the LM width when the config states one.
+        CheckMergerWidth(b, "vit.hidden_size", merger);
+
+        var (prePatch, preTemporal, preMerge) = ReadProcessor(b);
+        if (prePatch != patch)
+            throw b.PreError("patch_size", $"is {prePatch} but the vision tower's patch size is {patch} ({b.FieldOf("vit.patch_size")})");
+        if (preTemporal != temporal)
+            throw b.PreError("temporal_patch_size",
+                $"is {preTemporal} but the vision tower's is {temporal} ({b.FieldOf("vit.temporal_patch_size")})");
+        if (preMerge != merge)
+            throw b.PreError("merge_size",
+                $"is {preMerge} but the vision tower's spatial_merge_size is {merge} ({b.FieldOf("vit.spatial_merge_size")})");
+        return new HfResolved(Family, Recognize(folder.Config)!, b.Config, b.Sources, b.Preprocessing);
+    }
+
+    /// <summary>
+    /// The merger feeds the language model: its output (<paramref name="target"/>, <paramref name="merger"/> wide) must be
+    /// the LM width when the config states one (hidden_size or text_config.hidden_size). Qwen2.5-VL checks the same.
+    /// </summary>
+    public static void CheckMergerWidth(HfConfigBuilder b, string target, int merger)
+    {
         foreach (var lm in new[] { "hidden_size", "text_config.hidden_size" })
         {
             if (b.Find(lm) is { ValueKind: JsonValueKind.Number } h && h.TryGetInt32(out int width) && width != merger)
-                throw b.Error(b.FieldOf("vit.hidden_size"),
+                throw b.Error(b.FieldOf(target),
                     $"is {merger} (the merger's output) but {lm} is {width} (the language model's width); they must agree");
         }
+    }
 
+    /// <summary>
+    /// Qwen2VLImageProcessor's fields (both Qwen families use it): patch, temporal patch and merge size (returned), the
+    /// pixel bounds and OpenAI CLIP's mean/std.
+    /// </summary>
+    public static (int Patch, int Temporal, int Merge) ReadProcessor(HfConfigBuilder b)
+    {
         int prePatch = b.PreInt("patch_size", 14, Processor, "patch_size");
         int preTemporal = b.PreInt("temporal_patch_size", 2, Processor, "temporal_patch_size");
         int preMerge = b.PreInt("merge_size", 2, Processor, "merge_size");
@@ -56,12 +82,6 @@ public sealed class Qwen2VlHfConfig : IHfConfigReader
         b.PreInt("max_pixels", 28 * 28 * 1280, Processor, "max_pixels", "size.longest_edge");
         b.Pre("image_mean", new JsonArray(0.48145466, 0.4578275, 0.40821073), Processor + " OPENAI_CLIP_MEAN", "image_mean");
         b.Pre("image_std", new JsonArray(0.26862954, 0.26130258, 0.27577711), Processor + " OPENAI_CLIP_STD", "image_std");
-        if (prePatch != patch)
-            throw b.PreError("patch_size", $"is {prePatch} but the vision tower's patch size is {patch} ({b.FieldOf("vit.patch_size")})");
-        if (preTemporal != temporal)
-            throw b.PreError("temporal_patch_size", $"is {preTemporal} but the vision tower's is {temporal} ({b.FieldOf("vit.temporal_patch_size")})");
-        if (preMerge != merge)
-            throw b.PreError("merge_size", $"is {preMerge} but the vision tower's spatial_merge_size is {merge} ({b.FieldOf("vit.spatial_merge_size")})");
-        return new HfResolved(Family, Recognize(folder.Config)!, b.Config, b.Sources, b.Preprocessing);
+        return (prePatch, preTemporal, preMerge);
     }
 }

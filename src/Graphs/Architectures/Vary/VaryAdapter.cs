@@ -11,4 +11,5 @@ public sealed class VaryAdapter() : PrefixAdapter(
     "transformer.",
     ["transformer.vision_tower.", "transformer.vision_tower_high.", "transformer.mm_projector"],
     // hidden_states[-2] is taken before post_layernorm; older transformers also saved the position_ids buffer.
-    ["vision_tower.vision_model.post_layernorm.weight", "vision_tower.vision_model.post_layernorm.bias", "vision_tower.vision_model.embeddings.position_ids"]);
+    ["vision_tower.vision_model.post_layernorm.weight", "vision_tower.vision_model.post_layernorm.bias",
+        "vision_tower.vision_model.embeddings.position_ids"]);

@@ -19,7 +19,8 @@ public sealed class VaryArchitecture : Architecture
     {
         var cfg = config is { } c ? VaryConfig.FromJson(c) : VaryConfig.Default;
         if (request.ImageSize is { } size && size != cfg.Sam.ImageSize)
-            throw new GraphException($"vary takes fixed input sizes (sam {cfg.Sam.ImageSize}, clip {cfg.Clip.ImageSize}); image size {size} is not supported");
+            throw new GraphException(
+                $"vary takes fixed input sizes (sam {cfg.Sam.ImageSize}, clip {cfg.Clip.ImageSize}); image size {size} is not supported");
         return VaryBuilder.Build(cfg, request.BatchSymbol, request.ComputeType);
     }
 

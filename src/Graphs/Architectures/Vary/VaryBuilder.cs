@@ -35,7 +35,8 @@ public static class VaryBuilder
             var tokens = ClipTower.PatchEmbed(b, cfg.Clip, clipPixels);                        // [B, g², D]
             int selected = cfg.SelectedState;
             // Layers after the selected state are built (their weights are the checkpoint's) and pruned away; not traced.
-            clip = ClipTower.HiddenStates(b, cfg.Clip, tokens, cfg.Clip.PosGrid, ClipLayout.HuggingFace, tracedLayers: selected)[selected]; // [B, 1+g², D]
+            clip = ClipTower.HiddenStates(b, cfg.Clip, tokens, cfg.Clip.PosGrid, ClipLayout.HuggingFace,
+                tracedLayers: selected)[selected]; // [B, 1+g², D]
         }
         var clipFeatures = b.Slice(clip, 1, 1, 1 + cfg.Tokens);                                // [B, g², D] (CLS dropped)
         b.Output("clip_features", clipFeatures);

@@ -78,8 +78,10 @@ public sealed record VaryConfig
         Clip.Validate();
         ModelBounds.Check(this);
         int samGrid = Sam.Grids(Sam.ImageSize).OutputGrid;
-        Require(samGrid * samGrid == Tokens, $"sam gives {samGrid * samGrid} tokens but clip gives {Tokens}: concatenating on channels needs equal counts");
-        Require(VisionSelectLayer >= -(Clip.NumLayers + 1) && VisionSelectLayer <= Clip.NumLayers, $"vision_select_layer {VisionSelectLayer} must index the {Clip.NumLayers + 1} hidden states");
+        Require(samGrid * samGrid == Tokens,
+            $"sam gives {samGrid * samGrid} tokens but clip gives {Tokens}: concatenating on channels needs equal counts");
+        Require(VisionSelectLayer >= -(Clip.NumLayers + 1) && VisionSelectLayer <= Clip.NumLayers,
+            $"vision_select_layer {VisionSelectLayer} must index the {Clip.NumLayers + 1} hidden states");
         Require(Projector.ClipIn == Clip.HiddenSize, $"projector.clip_in {Projector.ClipIn} must equal clip.hidden_size {Clip.HiddenSize}");
         Require(Projector.SamIn == Sam.Net3Channels, $"projector.sam_in {Projector.SamIn} must equal sam.net3_channels {Sam.Net3Channels}");
         Require(Projector.OutputDimEach > 0, "projector.output_dim_each must be positive");

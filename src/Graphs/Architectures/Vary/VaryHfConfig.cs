@@ -26,7 +26,8 @@ public sealed class VaryHfConfig : IHfConfigReader
     {
         var b = new HfConfigBuilder(folder);
         int lm = b.Int("lm_hidden_size", 4096, "QWenConfig", "hidden_size");
-        if (lm <= 0 || lm % 2 != 0) throw b.Error(b.FieldOf("lm_hidden_size"), $"{lm} must be a positive even width (two equal projections are concatenated)");
+        if (lm <= 0 || lm % 2 != 0)
+            throw b.Error(b.FieldOf("lm_hidden_size"), $"{lm} must be a positive even width (two equal projections are concatenated)");
         b.Config.Remove("lm_hidden_size");
         string lmSource = b.Sources["lm_hidden_size"];
         b.Sources.Remove("lm_hidden_size");
