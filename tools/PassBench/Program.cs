@@ -14,7 +14,8 @@ using ModelForge.Validators.Onnx;
 // run interleaved A B A B ...; the ratios compare the best (minimum) of each side, as the shared machines vary ~2x.
 // Also: export time and peak RSS of each export (interleaved with a plain flushed copy of the same number of bytes, once
 // per round; ratios of the minimums), and parity of every graph to the 640 px golden (max abs). B and C take the `onnx`
-// target's pipeline at their opset (below 23 it includes chunk-attention). Run heavy: flock /tmp/modelforge-heavy.lock dotnet PassBench.dll ...
+// target's pipeline at their opset (below 23 it includes chunk-attention).
+// Run heavy: flock /tmp/modelforge-heavy.lock dotnet PassBench.dll ...
 var inv = CultureInfo.InvariantCulture;
 (string Label, string Passes, string Opset)[] Variants = [("A", "none", "17"), ("B", "default", "17"), ("C", "default", "23")];
 if (args.Length > 0 && args[0] == "--child-export") return ChildExport(args[1], args[2], args[3], int.Parse(args[4], inv), int.Parse(args[5], inv));
@@ -44,7 +45,8 @@ for (int r = 0; r < rounds; r++)
     }
     copies.Add(Child("--child-copy", Path.Combine(work, "A", "model.onnx.data"), Path.Combine(work, "copy.bin")));
     File.Delete(Path.Combine(work, "copy.bin"));
-    Console.WriteLine($"  export round {r + 1}: {string.Join(", ", Variants.Select(v => $"{v.Label} {exportRuns[v.Label][r].GetProperty("seconds").GetDouble():F2} s"))}, " +
+    string times = string.Join(", ", Variants.Select(v => $"{v.Label} {exportRuns[v.Label][r].GetProperty("seconds").GetDouble():F2} s"));
+    Console.WriteLine($"  export round {r + 1}: {times}, " +
         $"copy {copies[r].GetProperty("seconds").GetDouble():F2} s");
 }
 var exports = exportRuns.ToDictionary(kv => kv.Key, kv => kv.Value.MinBy(m => m.GetProperty("seconds").GetDouble()));
@@ -61,7 +63,8 @@ for (int r = 0; r < rounds; r++)
 
 double Best(JsonElement m) => m.GetProperty("run_s").EnumerateArray().Min(x => x.GetDouble());
 Console.WriteLine();
-Console.WriteLine("| | A: passes off, opset 17 | B: onnx target's passes, opset 17 (chunk-attention) | B / A | C: passes on, opset 23 (Attention-23) | C / A |");
+Console.WriteLine("| | A: passes off, opset 17 | B: onnx target's passes, opset 17 (chunk-attention) | B / A | " +
+    "C: passes on, opset 23 (Attention-23) | C / A |");
 Console.WriteLine("|---|---|---|---|---|---|");
 void Row(string what, Func<string, double> f, string fmt) =>
     Console.WriteLine($"| {what} | {f("A").ToString(fmt, inv)} | {f("B").ToString(fmt, inv)} | {(f("B") / f("A")).ToString("F3", inv)} | {f("C").ToString(fmt, inv)} | {(f("C") / f("A")).ToString("F3", inv)} |");
@@ -73,9 +76,10 @@ Row("ONNX nodes", l => exports[l].GetProperty("nodes").GetDouble(), "F0");
 Row("export time min (s)", l => exports[l].GetProperty("seconds").GetDouble(), "F2");
 Row("export time median (s)", l => Median(exportRuns[l].Select(m => m.GetProperty("seconds").GetDouble())), "F2");
 Row("export peak RSS (MB)", l => exportRuns[l].Max(m => m.GetProperty("peak_rss_mb").GetDouble()), "F0");
-Console.WriteLine($"plain copy of {copy.GetProperty("bytes").GetInt64():N0} bytes (flushed), min of {rounds}: {copy.GetProperty("seconds").GetDouble():F2} s " +
+double copyMin = copy.GetProperty("seconds").GetDouble();
+Console.WriteLine($"plain copy of {copy.GetProperty("bytes").GetInt64():N0} bytes (flushed), min of {rounds}: {copyMin:F2} s " +
     $"(median {Median(copies.Select(m => m.GetProperty("seconds").GetDouble())):F2} s); export min / copy min: " +
-    string.Join(", ", Variants.Select(v => $"{v.Label} {exports[v.Label].GetProperty("seconds").GetDouble() / copy.GetProperty("seconds").GetDouble():F2}")));
+    string.Join(", ", Variants.Select(v => $"{v.Label} {exports[v.Label].GetProperty("seconds").GetDouble() / copyMin:F2}")));
 
 // Parity to the 640 px golden (the original model's outputs) for both pipelines.
 using var goldenFile = SafetensorsFile.Open(Path.Combine(golden, "golden.safetensors"));

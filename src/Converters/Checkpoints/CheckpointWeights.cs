@@ -22,7 +22,8 @@ public sealed class CheckpointWeights(Checkpoint checkpoint, CheckpointAdapter a
 
     public ReadOnlyMemory<byte> ReadRaw(string key) => Checkpoint.GetBytes(Adapter.ToCheckpointKey(key)).ToArray();
 
-    public void ReadRaw(string key, long byteOffset, Span<byte> destination) => Checkpoint.ReadBytes(Adapter.ToCheckpointKey(key), byteOffset, destination);
+    public void ReadRaw(string key, long byteOffset, Span<byte> destination) =>
+        Checkpoint.ReadBytes(Adapter.ToCheckpointKey(key), byteOffset, destination);
 }
 
 /// <summary>Thrown when a checkpoint does not fit a graph; the message lists every problem at once, on one line.</summary>

@@ -129,7 +129,8 @@ public sealed class SafetensorsFile : IDisposable
     {
         var e = Entry(name);
         if (offset < 0 || offset + destination.Length > e.Info.ByteLength)
-            throw new ArgumentOutOfRangeException(nameof(offset), $"{Path}: bytes {offset}..{offset + destination.Length} are outside tensor '{name}' ({e.Info.ByteLength} bytes)");
+            throw new ArgumentOutOfRangeException(nameof(offset),
+                $"{Path}: bytes {offset}..{offset + destination.Length} are outside tensor '{name}' ({e.Info.ByteLength} bytes)");
         if (destination.Length > 0) ReadAt(e.Begin + offset, destination);
     }
 

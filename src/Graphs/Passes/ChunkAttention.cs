@@ -23,7 +23,8 @@ public sealed class ChunkAttention(long maxScoreElements = ChunkAttention.Defaul
     public string Name => "chunk-attention";
 
     /// <summary>Largest score block (h x rows x T elements) left whole.</summary>
-    public long MaxScoreElements { get; } = maxScoreElements > 0 ? maxScoreElements : throw new ArgumentOutOfRangeException(nameof(maxScoreElements));
+    public long MaxScoreElements { get; } =
+        maxScoreElements > 0 ? maxScoreElements : throw new ArgumentOutOfRangeException(nameof(maxScoreElements));
 
     public bool Run(Graph g)
     {
@@ -58,7 +59,10 @@ public sealed class ChunkAttention(long maxScoreElements = ChunkAttention.Defaul
             var qc = Insert(g, n, at + ".q", new Slice(2, s0, s1), q);
             Value? bc = null;
             if (rel is not null) bc = RelPosBlock(g, n, at, rel, s0 / unit, s1 / unit, bias!);
-            else if (bias is not null) bc = biasAxis < 0 || bias.Shape[biasAxis] == Dim.Of(1) ? bias : Insert(g, n, at + ".bias", new Slice(biasAxis, s0, s1), bias);
+            else if (bias is not null)
+                bc = biasAxis < 0 || bias.Shape[biasAxis] == Dim.Of(1)
+                    ? bias
+                    : Insert(g, n, at + ".bias", new Slice(biasAxis, s0, s1), bias);
             blocks.Add(bc is null ? Insert(g, n, at, op, qc, k, v) : Insert(g, n, at, op, qc, k, v, bc));
         }
         var joined = Insert(g, n, n.Name + ".chunks", new Concat(2), [.. blocks]);
@@ -67,7 +71,8 @@ public sealed class ChunkAttention(long maxScoreElements = ChunkAttention.Defaul
         return true;
     }
 
-    private static Value Insert(Graph g, Node before, string name, Op op, params Value[] inputs) => g.InsertNodeBefore(before, name, op, inputs)[0];
+    private static Value Insert(Graph g, Node before, string name, Op op, params Value[] inputs) =>
+        g.InsertNodeBefore(before, name, op, inputs)[0];
 
     /// <summary>bias = Reshape(Add(a, b)) with the sum [N, h, H, W, kH, kW], H*W = S, kH*kW = T (SAM's rel-pos terms).</summary>
     private sealed record RelPos(Value A, Value B, Shape Target, long Width);

@@ -97,12 +97,14 @@ public class StreamedExportTests
         int checkedCount = 0;
         foreach (var t in model.Graph.Initializer.Where(t => t.DataLocation == TensorProto.Types.DataLocation.External))
         {
-            long offset = long.Parse(t.ExternalData.Single(e => e.Key == "offset").Value, System.Globalization.CultureInfo.InvariantCulture);
-            int length = int.Parse(t.ExternalData.Single(e => e.Key == "length").Value, System.Globalization.CultureInfo.InvariantCulture);
+            var inv = System.Globalization.CultureInfo.InvariantCulture;
+            long offset = long.Parse(t.ExternalData.Single(e => e.Key == "offset").Value, inv);
+            int length = int.Parse(t.ExternalData.Single(e => e.Key == "length").Value, inv);
             var init = graph.Initializers.Single(i => i.Value.Name == t.Name);
             var want = materializer.ReadBytes(init).ToArray();
             length.Should().Be(want.Length, t.Name);
-            data.AsSpan((int)offset, length).SequenceEqual(want).Should().BeTrue($"{t.Name} ({init.Value.Type}, {init.Data.GetType().Name}) equals the reference bytes");
+            data.AsSpan((int)offset, length).SequenceEqual(want).Should()
+                .BeTrue($"{t.Name} ({init.Value.Type}, {init.Data.GetType().Name}) equals the reference bytes");
             checkedCount++;
         }
         checkedCount.Should().BeGreaterThan(0);

@@ -204,7 +204,8 @@ public class PassTests
             return b.Graph;
         }
         var passes = new PassManager([new FuseAttention(), new ChunkAttention(2 * 8 * 20), new EliminateDeadCode()]);
-        var r = PassCheck.Run(Build, w, new Dictionary<string, HostTensor> { ["x"] = PassCheck.Random(8, 2, 2, 20, 16) }, passes, opset: opset);
+        var inputs = new Dictionary<string, HostTensor> { ["x"] = PassCheck.Random(8, 2, 2, 20, 16) };
+        var r = PassCheck.Run(Build, w, inputs, passes, opset: opset);
         var blocks = r.After.Nodes.Where(n => n.Op is ScaledDotProductAttention).ToArray();
         blocks.Select(n => n.Inputs[0].Shape[2].Value).Should().Equal([8L, 8, 4]);
         r.AfterCount("Concat").Should().Be(r.Before("Concat") + 1);
@@ -212,7 +213,8 @@ public class PassTests
         if (relPos)
         {
             // No [N, h, 20, 20] bias is left: each block adds only its rows of the rel-pos terms.
-            r.After.Nodes.Should().NotContain(n => n.Outputs[0].Shape.Rank == 4 && n.Outputs[0].Shape[2] == Dim.Of(20) && n.Outputs[0].Shape[3] == Dim.Of(20));
+            r.After.Nodes.Should().NotContain(n =>
+                n.Outputs[0].Shape.Rank == 4 && n.Outputs[0].Shape[2] == Dim.Of(20) && n.Outputs[0].Shape[3] == Dim.Of(20));
             blocks.Select(n => n.Inputs[3].Shape[2].Value).Should().Equal([8L, 8, 4]);
             r.AfterCount("Add").Should().Be(r.Before("Add") + 1, "three block sums replace the one rel-pos sum; the scores' Add is fused");
         }
