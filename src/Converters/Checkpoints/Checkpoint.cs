@@ -81,6 +81,9 @@ public sealed class Checkpoint : IDisposable
     /// <summary>The tensor's raw little-endian bytes, straight from its shard's map. Valid until Dispose.</summary>
     public ReadOnlySpan<byte> GetBytes(string name) => Owner(name).GetBytes(name);
 
+    /// <summary>Raw bytes of the tensor from byte <paramref name="offset"/> on into <paramref name="destination"/> (reused).</summary>
+    public void ReadBytes(string name, long offset, Span<byte> destination) => Owner(name).ReadBytes(name, offset, destination);
+
     /// <summary>Converts the tensor to float32 into <paramref name="destination"/>, which must hold exactly its element count.</summary>
     public void ReadAsFloat32(string name, Span<float> destination) => Owner(name).ReadAsFloat32(name, destination);
 

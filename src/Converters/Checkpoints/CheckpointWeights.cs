@@ -4,7 +4,7 @@ using ModelForge.Graphs.Ir;
 namespace ModelForge.Converters.Checkpoints;
 
 /// <summary>The builder's view of a checkpoint: builder keys mapped to file tensors by the family's adapter.</summary>
-public sealed class CheckpointWeights(Checkpoint checkpoint, CheckpointAdapter adapter) : IWeightSource
+public sealed class CheckpointWeights(Checkpoint checkpoint, CheckpointAdapter adapter) : IRangeWeightSource
 {
     public Checkpoint Checkpoint { get; } = checkpoint;
 
@@ -24,6 +24,9 @@ public sealed class CheckpointWeights(Checkpoint checkpoint, CheckpointAdapter a
     public void ReadFloat32(string key, Span<float> destination) => Checkpoint.ReadAsFloat32(Adapter.ToCheckpointKey(key), destination);
 
     public ReadOnlyMemory<byte> ReadRaw(string key) => Checkpoint.GetBytes(Adapter.ToCheckpointKey(key)).ToArray();
+
+    public void ReadRaw(string key, long byteOffset, Span<byte> destination) =>
+        Checkpoint.ReadBytes(Adapter.ToCheckpointKey(key), byteOffset, destination);
 }
 
 /// <summary>Thrown when a checkpoint does not fit a graph; the message lists every problem at once, on one line.</summary>

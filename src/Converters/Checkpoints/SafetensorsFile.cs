@@ -122,6 +122,20 @@ public sealed class SafetensorsFile : IDisposable
         return Slice(e.Begin, (int)e.Info.ByteLength);
     }
 
+    /// <summary>
+    /// Fills <paramref name="destination"/> with the tensor's raw bytes from byte <paramref name="offset"/> of the tensor on,
+    /// into a caller's (reused) buffer: how the exporter streams a tensor in chunks without a copy of the whole tensor.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The range runs outside the tensor.</exception>
+    public void ReadBytes(string name, long offset, Span<byte> destination)
+    {
+        var e = Entry(name);
+        if (offset < 0 || offset + destination.Length > e.Info.ByteLength)
+            throw new ArgumentOutOfRangeException(nameof(offset),
+                $"{Path}: bytes {offset}..{offset + destination.Length} are outside tensor '{name}' ({e.Info.ByteLength} bytes)");
+        if (destination.Length > 0) ReadAt(e.Begin + offset, destination);
+    }
+
     /// <summary>Converts the tensor to float32 into <paramref name="destination"/>, which must hold exactly its element count.</summary>
     public void ReadAsFloat32(string name, Span<float> destination)
     {

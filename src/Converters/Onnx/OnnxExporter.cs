@@ -62,7 +62,7 @@ public static class OnnxExporter
             long externalBytes;
             int nodes, inits;
             string? sha = null;
-            using (var data = external ? new ExternalData(dataTemp, Path.GetFileName(dataPath)) : null)
+            using (var data = external ? new ExternalData(dataTemp, Path.GetFileName(dataPath), weights) : null)
             {
                 (nodes, inits) = WriteModel(g, weights, modelPath, o, initializers, data);
                 externalBytes = data?.Finish() ?? 0;
@@ -95,7 +95,7 @@ public static class OnnxExporter
         {
             long externalBytes;
             string sha;
-            using (var data = new ExternalData(dataTemp, Path.GetFileName(dataPath)))
+            using (var data = new ExternalData(dataTemp, Path.GetFileName(dataPath), weights))
             {
                 foreach (var (g, path) in parts)
                 {
@@ -158,7 +158,7 @@ public static class OnnxExporter
             }
             else
             {
-                var (offset, length) = data.Store(init, materializer);
+                var (offset, length) = data.Store(init);
                 t.DataLocation = TensorProto.Types.DataLocation.External;
                 t.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = data.FileName });
                 t.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = offset.ToString(System.Globalization.CultureInfo.InvariantCulture) });
@@ -197,73 +197,38 @@ public static class OnnxExporter
     /// <summary>
     /// An external-data file being written: tensors on 4 KiB boundaries (ONNX Runtime memory-maps them), each distinct
     /// tensor once. Identity of a tensor = its type, shape and where its numbers come from (checkpoint key, literal, or an
-    /// export-time table's description and sources: derived tables are pure functions of those).
+    /// export-time table's description and sources: derived tables are pure functions of those). Tensors are streamed in
+    /// chunks (<see cref="TensorStreamer"/>) through a <see cref="ChunkWriter"/>, which writes and hashes on a second thread.
     /// </summary>
-    private sealed class ExternalData : IDisposable
+    private sealed class ExternalData(string path, string fileName, IWeightSource weights) : IDisposable
     {
-        private readonly FileStream _stream;
+        private readonly ChunkWriter _writer = new(path);
+        private readonly TensorStreamer _streamer = new(weights);
         private readonly Dictionary<string, (long Offset, long Length)> _stored = new(StringComparer.Ordinal);
-        // SHA-256 of everything written, computed on the second core while the first converts and writes (bounded queue).
-        private readonly System.Collections.Concurrent.BlockingCollection<ReadOnlyMemory<byte>> _toHash = new(boundedCapacity: 8);
-        private readonly System.Security.Cryptography.IncrementalHash _hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
-        private readonly Task _hasher;
 
-        public ExternalData(string path, string fileName)
-        {
-            _stream = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20);
-            FileName = fileName;
-            _hasher = Task.Run(() =>
-            {
-                foreach (var chunk in _toHash.GetConsumingEnumerable()) _hash.AppendData(chunk.Span);
-            });
-        }
-
-        public string FileName { get; }
+        public string FileName { get; } = fileName;
 
         /// <summary>The file's SHA-256 (lower-case hex), once <see cref="Finish"/> returned.</summary>
         public string? Sha256 { get; private set; }
 
-        public (long Offset, long Length) Store(Initializer init, TensorMaterializer materializer)
+        public (long Offset, long Length) Store(Initializer init)
         {
             string key = $"{init.Value.Type}|{Describe(init.Data)}";
             if (_stored.TryGetValue(key, out var at)) return at;
-            var bytes = materializer.ReadBytes(init);
-            long offset = (_stream.Position + Alignment - 1) / Alignment * Alignment;
-            if (offset > _stream.Position) Write(new byte[offset - _stream.Position]);
-            Write(bytes);
-            return _stored[key] = (offset, bytes.Length);
-        }
-
-        private void Write(ReadOnlyMemory<byte> bytes)
-        {
-            _stream.Write(bytes.Span);
-            _toHash.Add(bytes);
+            long offset = (_writer.Position + Alignment - 1) / Alignment * Alignment;
+            _writer.WriteZeros(offset - _writer.Position);
+            long length = _streamer.Write(init, _writer);
+            return _stored[key] = (offset, length);
         }
 
         public long Finish()
         {
-            _toHash.CompleteAdding();
-            _stream.Flush(flushToDisk: true);
-            _hasher.Wait();
-            Sha256 = Convert.ToHexStringLower(_hash.GetHashAndReset());
-            return _stream.Length;
+            var (length, sha) = _writer.Finish();
+            Sha256 = sha;
+            return length;
         }
 
-        public void Dispose()
-        {
-            if (!_toHash.IsAddingCompleted) _toHash.CompleteAdding();
-            try
-            {
-                _hasher.Wait();
-            }
-            catch (AggregateException)
-            {
-                // a failed export is being unwound; its hash is not used
-            }
-            _toHash.Dispose();
-            _hash.Dispose();
-            _stream.Dispose();
-        }
+        public void Dispose() => _writer.Dispose();
 
         private static string Describe(TensorData d) => d switch
         {

@@ -67,9 +67,13 @@ public static class Targets
         "LayerNormalization", "Softmax", "Transpose", "Concat", "Slice", "Pad", "Reshape", "Expand", "Shape", "ReduceMean", "Gather",
     ];
 
-    /// <summary>`onnx`: ONNX Runtime friendly, opset 17 by default (17..23 allowed), every op of the opset, default passes.</summary>
+    /// <summary>
+    /// `onnx`: ONNX Runtime friendly, opset 17 by default (17..23 allowed), every op of the opset, default passes; below
+    /// opset 23 (no Attention op, so attention is written as MatMul/Softmax/MatMul) attention is also query-chunked, which
+    /// keeps ONNX Runtime CPU from materializing SAM's [12, 4096, 4096] scores (chunk-attention, src/Graphs/Passes).
+    /// </summary>
     public static Target Onnx(int opset = 17) => new(
-        "onnx", opset, Emitted.ToHashSet(StringComparer.Ordinal), PassRegistry.Default,
+        "onnx", opset, Emitted.ToHashSet(StringComparer.Ordinal), opset >= 23 ? PassRegistry.Default : PassRegistry.ChunkedAttention,
         new PrecisionRules([DataType.Float32, DataType.Float16, DataType.BFloat16], PrecisionPlan.DefaultFp32Ops, StronglyTyped: false),
         null, "ONNX for ONNX Runtime (CPU/CUDA) and other standard runtimes");
 

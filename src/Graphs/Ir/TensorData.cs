@@ -29,7 +29,14 @@ public sealed record LiteralData : TensorData
 public sealed record DerivedData(
     string Description,
     IReadOnlyList<TensorData> Sources,
-    Func<IReadOnlyList<float[]>, float[]> Compute) : TensorData;
+    Func<IReadOnlyList<float[]>, float[]> Compute) : TensorData
+{
+    /// <summary>
+    /// Set when <see cref="Compute"/> is the 2-D transpose of its one source viewed as [Rows, Cols] (a folded weight
+    /// transpose): writers may then stream the result in chunks of output rows instead of materializing it.
+    /// </summary>
+    public (long Rows, long Cols)? Transposes { get; init; }
+}
 
 /// <summary>Read access to checkpoint tensors by the builder's key (implemented over safetensors by the adapter).</summary>
 public interface IWeightSource
@@ -55,4 +62,11 @@ public interface IWeightSource
 
     /// <summary>Raw little-endian bytes in the stored dtype (no copy where the source is memory-mapped).</summary>
     ReadOnlyMemory<byte> ReadRaw(string key);
+}
+
+/// <summary>A weight source that reads byte ranges of a tensor into a caller's buffer (streaming export, no whole copy).</summary>
+public interface IRangeWeightSource : IWeightSource
+{
+    /// <summary>Raw little-endian bytes of <paramref name="key"/> from byte <paramref name="byteOffset"/> on.</summary>
+    void ReadRaw(string key, long byteOffset, Span<byte> destination);
 }

@@ -20,7 +20,10 @@ internal static class Folding
         var outShape = output.Shape.ToLongs();
         var sources = node.Inputs.Select(i => i.Initializer!.Data).ToArray();
         string description = $"{op.Kind} of {string.Join(", ", node.Inputs.Select(i => i.Name))}";
-        var data = new DerivedData(description, sources, src => HostKernels.Evaluate(op, src, shapes, outShape));
+        var data = new DerivedData(description, sources, src => HostKernels.Evaluate(op, src, shapes, outShape))
+        {
+            Transposes = op is Transpose { Perm: [1, 0] } && shapes[0].Length == 2 ? (shapes[0][0], shapes[0][1]) : null,
+        };
         string baseName = node.Inputs.Count == 1 ? node.Inputs[0].Name + suffix : output.Name + suffix;
         var folded = g.AddInitializer(baseName, output.DType, output.Shape, data, makeUnique: true);
         g.ReplaceAllUses(output, folded);

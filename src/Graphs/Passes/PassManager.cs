@@ -88,6 +88,7 @@ public static class PassRegistry
         new FoldConstants(),
         new MergeCommonSubexpressions(),
         new FuseAttention(),
+        new ChunkAttention(),
     ];
 
     public static IReadOnlyList<string> Names { get; } = AllPasses.Select(p => p.Name).ToArray();
@@ -98,6 +99,12 @@ public static class PassRegistry
     /// </summary>
     public static IReadOnlyList<string> Default { get; } =
         ["fold-weight-transposes", "fold-constants", "eliminate-identities", "merge-common-subexpressions", "fuse-attention", "eliminate-dead-code"];
+
+    /// <summary>
+    /// <see cref="Default"/> plus query-chunked attention before the final clean-up: for targets whose runtime has no
+    /// memory-efficient attention kernel (the `onnx` target below opset 23), so no full [h, S, T] score tensor is needed.
+    /// </summary>
+    public static IReadOnlyList<string> ChunkedAttention { get; } = [.. Default.SkipLast(1), "chunk-attention", Default[^1]];
 
     public static IGraphPass Get(string name) =>
         AllPasses.FirstOrDefault(p => p.Name == name)

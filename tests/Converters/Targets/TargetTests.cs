@@ -104,4 +104,17 @@ public class TargetTests
         var act = () => ModelForge.Converters.Targets.Targets.Get(name, opset, trt);
         act.Should().Throw<GraphException>().WithMessage($"*{mention}*");
     }
+
+    [Fact]
+    public void The_onnx_target_chunks_attention_only_where_it_writes_attention_decomposed()
+    {
+        ModelForge.Converters.Targets.Targets.Onnx(17).Passes.Should().Contain("chunk-attention").And.EndWith("eliminate-dead-code");
+        ModelForge.Converters.Targets.Targets.Onnx(22).Passes.Should().Contain("chunk-attention");
+        ModelForge.Converters.Targets.Targets.Onnx(23).Passes.Should()
+            .NotContain("chunk-attention", "Attention-23 runs without materialized scores in ORT");
+        ModelForge.Converters.Targets.Targets.TensorRt("10").Passes.Should()
+            .NotContain("chunk-attention", "TensorRT fuses attention itself");
+        var onnx17 = ModelForge.Converters.Targets.Targets.Onnx(17);
+        onnx17.Describe()["passes"].Should().BeEquivalentTo(onnx17.Passes, "the manifest records the pipeline");
+    }
 }

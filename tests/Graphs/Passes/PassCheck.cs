@@ -24,7 +24,12 @@ public sealed record PassOutcome(PassReport Report, IReadOnlyDictionary<string, 
 public static class PassCheck
 {
     public static PassOutcome Run(Func<Graph> build, IWeightSource weights, IReadOnlyDictionary<string, HostTensor> inputs,
-        IEnumerable<string> passes, Tolerance? tol = null, int opset = 17, bool prune = true)
+        IEnumerable<string> passes, Tolerance? tol = null, int opset = 17, bool prune = true) =>
+        Run(build, weights, inputs, PassManager.For(passes), tol, opset, prune);
+
+    /// <summary>As above with pass instances (passes with parameters, e.g. a small chunk-attention budget).</summary>
+    public static PassOutcome Run(Func<Graph> build, IWeightSource weights, IReadOnlyDictionary<string, HostTensor> inputs,
+        PassManager manager, Tolerance? tol = null, int opset = 17, bool prune = true)
     {
         tol ??= new Tolerance(1e-5, 1e-5);
         TorchRuntime.Initialize(ComputeDevice.Cpu);
@@ -35,7 +40,7 @@ public static class PassCheck
             before.PruneUnused();
             after.PruneUnused();
         }
-        var report = PassManager.For(passes).Run(after);
+        var report = manager.Run(after);
         report.Converged.Should().BeTrue("the passes reach a fixpoint");
         after.Verify();
 

@@ -176,6 +176,54 @@ public class PassTests
         ((ScaledDotProductAttention)fused.Op).Scale.Should().BeApproximately(1 / Math.Sqrt(8), 1e-7);
     }
 
+    [Theory]
+    [MemberData(nameof(AttentionCases))]
+    public void Chunk_attention_splits_queries_into_exact_blocks_and_slices_the_rel_pos_bias_at_its_source(bool relPos, int opset)
+    {
+        // A 5 x 4 grid (S = T = 20), 2 heads: a budget of 2 x 8 x 20 scores gives query blocks of 8, 8 and 4 (whole rows of 4).
+        var w = new MemoryWeights();
+        PassCheck.AddWeight(w, "attn.qkv.weight", 48, 16);
+        PassCheck.AddWeight(w, "attn.qkv.bias", 48);
+        PassCheck.AddWeight(w, "attn.proj.weight", 16, 16);
+        PassCheck.AddWeight(w, "attn.proj.bias", 16);
+        PassCheck.AddWeight(w, "attn.rel_pos_h", 9, 8);
+        PassCheck.AddWeight(w, "attn.rel_pos_w", 7, 8);
+        Graph Build()
+        {
+            var b = new GraphBuilder("attn");
+            var x = b.Input("x", B, 20, 16);
+            using var _ = b.Scope("attn");
+            Func<Value, Value?>? bias = null;
+            if (relPos)
+            {
+                var rh = RelPos.GatheredTable(b, b.Weight("rel_pos_h", 9, 8), 5, "rel_pos_h.gathered");
+                var rw = RelPos.GatheredTable(b, b.Weight("rel_pos_w", 7, 8), 4, "rel_pos_w.gathered");
+                bias = q => RelPos.Bias(b, q, rh, rw, 5, 4);
+            }
+            b.Output("y", b.SelfAttention(x, new AttentionOptions(16, 2), bias));
+            return b.Graph;
+        }
+        var passes = new PassManager([new FuseAttention(), new ChunkAttention(2 * 8 * 20), new EliminateDeadCode()]);
+        var inputs = new Dictionary<string, HostTensor> { ["x"] = PassCheck.Random(8, 2, 2, 20, 16) };
+        var r = PassCheck.Run(Build, w, inputs, passes, opset: opset);
+        var blocks = r.After.Nodes.Where(n => n.Op is ScaledDotProductAttention).ToArray();
+        blocks.Select(n => n.Inputs[0].Shape[2].Value).Should().Equal([8L, 8, 4]);
+        r.AfterCount("Concat").Should().Be(r.Before("Concat") + 1);
+        r.AfterCount("Softmax").Should().Be(0);
+        if (relPos)
+        {
+            // No [N, h, 20, 20] bias is left: each block adds only its rows of the rel-pos terms.
+            r.After.Nodes.Should().NotContain(n =>
+                n.Outputs[0].Shape.Rank == 4 && n.Outputs[0].Shape[2] == Dim.Of(20) && n.Outputs[0].Shape[3] == Dim.Of(20));
+            blocks.Select(n => n.Inputs[3].Shape[2].Value).Should().Equal([8L, 8, 4]);
+            r.AfterCount("Add").Should().Be(r.Before("Add") + 1, "three block sums replace the one rel-pos sum; the scores' Add is fused");
+        }
+        // Small attention (the budget not exceeded) is left alone.
+        var untouched = Build();
+        PassManager.For(["fuse-attention"]).Run(untouched);
+        new ChunkAttention().Run(untouched).Should().BeFalse();
+    }
+
     [Fact]
     public void Pass_manager_iterates_to_a_fixpoint_and_reports_each_pass()
     {
