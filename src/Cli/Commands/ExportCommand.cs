@@ -25,19 +25,43 @@ public static class ExportCommand
         target.AcceptOnlyFromAmong("onnx", "tensorrt");
         var output = new Option<string>("--out", "-o") { Description = "Destination folder (written atomically)", Required = true };
         var force = new Option<bool>("--force") { Description = "Replace an existing destination" };
-        var mode = new Option<string?>("--mode") { Description = "Resolution mode (deepencoder: tiny, small, base, large, gundam, gundam-m; deepencoder2: gundam, base); exclusive with --image-size" };
-        var external = new Option<string>("--external-data") { Description = "auto (above 1 GiB of weights; always above 2 GB) | always | never", DefaultValueFactory = _ => "auto" };
+        var mode = new Option<string?>("--mode")
+        {
+            Description = "Resolution mode (deepencoder: tiny, small, base, large, gundam, gundam-m; deepencoder2: gundam, base); " +
+                "exclusive with --image-size"
+        };
+        var external = new Option<string>("--external-data")
+        {
+            Description = "auto (above 1 GiB of weights; always above 2 GB) | always | never", DefaultValueFactory = _ => "auto"
+        };
         external.AcceptOnlyFromAmong("auto", "always", "never");
-        var precision = new Option<string>("--precision") { Description = "fp32 | fp16 | bf16: weights stored in that type, fp32 islands (norms, softmax/attention) as Casts", DefaultValueFactory = _ => "fp32" };
-        var keepFp32 = new Option<string[]>("--keep-fp32") { Description = "Scope pattern kept in fp32 (e.g. 'sam_model.blocks.0.*'); repeatable", AllowMultipleArgumentsPerToken = true };
-        var ioDtype = new Option<string?>("--io-dtype") { Description = "fp32 | fp16 | bf16 for the graph's inputs and outputs (default fp32)" };
-        var passes = new Option<string?>("--passes") { Description = $"Graph passes: default | none | comma list of {string.Join(", ", PassRegistry.Names)}" };
-        var trtVersion = new Option<string?>("--trt-version") { Description = "TensorRT version the tensorrt target assumes: 10 (opset 17), 10.14 or 11 (opset 23, Attention)" };
+        var precision = new Option<string>("--precision")
+        {
+            Description = "fp32 | fp16 | bf16: weights stored in that type, fp32 islands (norms, softmax/attention) as Casts",
+            DefaultValueFactory = _ => "fp32"
+        };
+        var keepFp32 = new Option<string[]>("--keep-fp32")
+        {
+            Description = "Scope pattern kept in fp32 (e.g. 'sam_model.blocks.0.*'); repeatable", AllowMultipleArgumentsPerToken = true
+        };
+        var ioDtype = new Option<string?>("--io-dtype")
+        {
+            Description = "fp32 | fp16 | bf16 for the graph's inputs and outputs (default fp32)"
+        };
+        var passes = new Option<string?>("--passes")
+        {
+            Description = $"Graph passes: default | none | comma list of {string.Join(", ", PassRegistry.Names)}"
+        };
+        var trtVersion = new Option<string?>("--trt-version")
+        {
+            Description = "TensorRT version the tensorrt target assumes: 10 (opset 17), 10.14 or 11 (opset 23, Attention)"
+        };
         var json = CommonOptions.Json();
 
         var cmd = new Command("export", "Export a vision encoder from a safetensors checkpoint")
         {
-            arch, checkpoint, config, imageSize, mode, target, output, force, opset, external, precision, keepFp32, ioDtype, passes, trtVersion, json,
+            arch, checkpoint, config, imageSize, mode, target, output, force, opset, external, precision, keepFp32, ioDtype, passes,
+            trtVersion, json,
         };
         var bundle = new BundleExportOptions();
         bundle.AddTo(cmd);
@@ -52,7 +76,8 @@ public static class ExportCommand
             // Cheap checks first: nothing below opens the checkpoint or builds a graph before these pass.
             if (parse.GetValue(arch) is { } archName) CommonOptions.GetArchitecture(archName);
             if (parse.GetResult(opset) is { Implicit: false }) CommonOptions.CheckOpset(parse.GetValue(opset));
-            var t = Targets.Get(parse.GetValue(target)!, parse.GetResult(opset) is { Implicit: false } ? parse.GetValue(opset) : null, parse.GetValue(trtVersion));
+            var t = Targets.Get(parse.GetValue(target)!, parse.GetResult(opset) is { Implicit: false } ? parse.GetValue(opset) : null,
+                parse.GetValue(trtVersion));
             var plan = t.Precision.Plan(CommonOptions.ParsePrecision(parse.GetValue(precision)!), parse.GetValue(keepFp32) ?? [],
                 parse.GetValue(ioDtype) is { } ioType ? CommonOptions.ParsePrecision(ioType, "--io-dtype") : null);
             var passList = ParsePasses(parse.GetValue(passes));
@@ -61,9 +86,11 @@ public static class ExportCommand
                 throw new UsageException("--mode fixes the input sizes; drop --image-size");
             string outDir = Path.GetFullPath(parse.GetValue(output)!);
             if (File.Exists(outDir)) throw new UsageException($"--out {outDir}: exists and is a file, not a folder");
-            if (Directory.Exists(outDir) && !parse.GetValue(force)) throw new UsageException($"--out {outDir}: already exists (pass --force to replace it)");
+            if (Directory.Exists(outDir) && !parse.GetValue(force))
+                throw new UsageException($"--out {outDir}: already exists (pass --force to replace it)");
             string ckptPath = parse.GetValue(checkpoint)!;
-            if (!File.Exists(ckptPath) && !Directory.Exists(ckptPath)) throw new UsageException($"--checkpoint {ckptPath}: no such file or folder");
+            if (!File.Exists(ckptPath) && !Directory.Exists(ckptPath))
+                throw new UsageException($"--checkpoint {ckptPath}: no such file or folder");
             using var userCfg = CommonOptions.ReadConfig(parse.GetValue(config));
             // Family + config from --arch, DIR/config.json, the tensor names and --config (overrides), before any build.
             var resolved = ModelResolver.Resolve(ckptPath, parse.GetValue(arch), userCfg?.RootElement);
@@ -100,7 +127,8 @@ public static class ExportCommand
         if (value == "none") return [];
         var names = value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
         foreach (var n in names)
-            if (!PassRegistry.Names.Contains(n)) throw new UsageException($"--passes {value}: unknown pass '{n}' (known: {string.Join(", ", PassRegistry.Names)})");
+            if (!PassRegistry.Names.Contains(n))
+                throw new UsageException($"--passes {value}: unknown pass '{n}' (known: {string.Join(", ", PassRegistry.Names)})");
         return names;
     }
 
@@ -108,7 +136,10 @@ public static class ExportCommand
     private static object Json(ExportSummary s, CliOutput io, double writeSeconds) => new
     {
         out_dir = s.OutDir,
-        parts = s.Parts.Select(p => new { name = p.Name, model = p.ModelPath, external_data = p.ExternalDataPath, nodes = p.Nodes, inputs = p.Inputs, outputs = p.Outputs }),
+        parts = s.Parts.Select(p => new
+        {
+            name = p.Name, model = p.ModelPath, external_data = p.ExternalDataPath, nodes = p.Nodes, inputs = p.Inputs, outputs = p.Outputs
+        }),
         parameters_read = s.Parameters,
         bytes = s.TotalBytes,
         seconds = Math.Round(s.Elapsed.TotalSeconds, 3),

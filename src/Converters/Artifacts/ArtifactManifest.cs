@@ -47,7 +47,8 @@ public sealed class ArtifactManifest
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(SafeFile.ReadAllBytes(path, MaxBytes, path), new JsonDocumentOptions { MaxDepth = 32, AllowDuplicateProperties = false });
+            doc = JsonDocument.Parse(SafeFile.ReadAllBytes(path, MaxBytes, path),
+                new JsonDocumentOptions { MaxDepth = 32, AllowDuplicateProperties = false });
         }
         catch (JsonException e)
         {
@@ -78,7 +79,8 @@ public sealed class ArtifactManifest
             {
                 string name = Str(f, "name", path);
                 if (!listed.TryAdd(name, Resolve(folder, name, path))) Fail($"file '{name}' is listed twice");
-                long bytes = f.TryGetProperty("bytes", out var b) && b.ValueKind == JsonValueKind.Number && b.TryGetInt64(out long n) && n >= 0 ? n : -1;
+                long bytes = f.TryGetProperty("bytes", out var b) && b.ValueKind == JsonValueKind.Number
+                    && b.TryGetInt64(out long n) && n >= 0 ? n : -1;
                 if (bytes < 0) Fail($"file '{name}' has no valid \"bytes\"");
                 Verify(listed[name], bytes, Str(f, "sha256", path));
             }
@@ -91,14 +93,21 @@ public sealed class ArtifactManifest
                 if (result.Any(r => r.Name == name)) Fail($"part '{name}' appears twice");
                 string file = Str(p, "file", path);
                 string model = Resolve(folder, file, path);
-                if (!listed.ContainsKey(file)) Fail($"part '{name}': file '{file}' is not listed in \"files\" (nothing unverified is loaded)");
+                if (!listed.ContainsKey(file))
+                    Fail($"part '{name}': file '{file}' is not listed in \"files\" (nothing unverified is loaded)");
                 int? size = null;
                 if (p.TryGetProperty("image_size", out var s) && s.ValueKind != JsonValueKind.Null)
-                    size = s.ValueKind == JsonValueKind.String && int.TryParse(s.GetString(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int v) && v > 0
-                        ? v : s.ValueKind == JsonValueKind.Number && s.TryGetInt32(out int w) && w > 0 ? w : throw new ArtifactException($"{path}: part '{name}': image_size is not a positive integer");
+                    size = s.ValueKind == JsonValueKind.String
+                        && int.TryParse(s.GetString(), System.Globalization.NumberStyles.None,
+                            System.Globalization.CultureInfo.InvariantCulture, out int v) && v > 0
+                        ? v : s.ValueKind == JsonValueKind.Number && s.TryGetInt32(out int w) && w > 0 ? w
+                        : throw new ArtifactException($"{path}: part '{name}': image_size is not a positive integer");
                 // External data the model refers to must be listed (and so verified) too.
-                foreach (var init in OnnxModelReader.Read(model).Initializers.Where(i => i.Location is not null).Select(i => i.Location!).Distinct())
-                    if (!listed.ContainsKey(init)) throw new ArtifactException($"{Path.Combine(folder, init)}: external data of part '{name}' is not listed in {path} (nothing unverified is loaded)");
+                foreach (var init in OnnxModelReader.Read(model).Initializers.Where(i => i.Location is not null).Select(i => i.Location!)
+                    .Distinct())
+                    if (!listed.ContainsKey(init))
+                        throw new ArtifactException($"{Path.Combine(folder, init)}: external data of part '{name}' " +
+                            $"is not listed in {path} (nothing unverified is loaded)");
                 result.Add(new ManifestPart(name, model, size));
             }
             if (result.Count == 0) Fail("no parts");
@@ -107,14 +116,16 @@ public sealed class ArtifactManifest
     }
 
     private static string Str(JsonElement e, string key, string path) =>
-        e.ValueKind == JsonValueKind.Object && e.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.String && v.GetString() is { Length: > 0 } s
+        e.ValueKind == JsonValueKind.Object && e.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.String
+            && v.GetString() is { Length: > 0 } s
             ? s : throw new ArtifactException($"{path}: an entry has no \"{key}\" string");
 
     /// <summary>A listed name as a full path: a plain file name whose target (after links) stays in the folder.</summary>
     private static string Resolve(string folder, string name, string manifest)
     {
         if (name is "." or ".." || name.Contains('/') || name.Contains('\\') || name.Contains('\0') || Path.IsPathRooted(name))
-            throw new ArtifactException($"{manifest}: file '{name}' is not a plain file name in the artifact folder (it could point outside it)");
+            throw new ArtifactException($"{manifest}: file '{name}' is not a plain file name in the artifact folder " +
+                "(it could point outside it)");
         string full = Path.Combine(folder, name);
         string real = OutputGuard.Canonical(full, full);
         if (Path.GetDirectoryName(real) != folder)
@@ -128,7 +139,8 @@ public sealed class ArtifactManifest
         if (SafeFile.Defect(file) is { } defect) throw new ArtifactException($"{file}: {defect}");
         if (!File.Exists(file)) throw new ArtifactException($"{file}: listed in manifest.json but missing");
         using var s = SafeFile.OpenRead(file, file, FileOptions.SequentialScan);
-        if (s.Length != bytes) throw new ArtifactException($"{file}: {s.Length:N0} bytes, the manifest records {bytes:N0} (truncated or replaced)");
+        if (s.Length != bytes)
+            throw new ArtifactException($"{file}: {s.Length:N0} bytes, the manifest records {bytes:N0} (truncated or replaced)");
         string actual = Convert.ToHexStringLower(SHA256.HashData(s));
         if (!string.Equals(actual, sha256, StringComparison.OrdinalIgnoreCase))
             throw new ArtifactException($"{file}: sha256 {actual} differs from the manifest's {sha256} (the file changed after export)");

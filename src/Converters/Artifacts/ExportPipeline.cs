@@ -50,7 +50,8 @@ public sealed record ExportRequest(
 }
 
 /// <summary>What one part of an export wrote.</summary>
-public sealed record ExportedPart(string Name, string ModelPath, string? ExternalDataPath, IReadOnlyList<string> Inputs, IReadOnlyList<string> Outputs, int Nodes);
+public sealed record ExportedPart(string Name, string ModelPath, string? ExternalDataPath, IReadOnlyList<string> Inputs,
+    IReadOnlyList<string> Outputs, int Nodes);
 
 /// <summary>What an export wrote.</summary>
 public sealed record ExportSummary(string OutDir, IReadOnlyList<ExportedPart> Parts, long TotalBytes, long Parameters, TimeSpan Elapsed);
@@ -80,17 +81,20 @@ public static class ExportPipeline
         {
             progress?.Invoke($"build: {r.Architecture.Name} graph '{part.Name}'");
             var graph = r.Architecture.Build(r.Config, part.Request);
-            progress?.Invoke($"verify: graph '{part.Name}' ({graph.Metadata.GetValueOrDefault("image_size", "?")} px, {graph.Nodes.Count} nodes) against the checkpoint");
+            progress?.Invoke($"verify: graph '{part.Name}' ({graph.Metadata.GetValueOrDefault("image_size", "?")} px, " +
+                $"{graph.Nodes.Count} nodes) against the checkpoint");
             WeightBinder.Verify(graph, checkpoint, adapter);
             parameters = Math.Max(parameters, graph.ParameterCount);
             graph.PruneUnused();
             var report = PassManager.For(r.EffectivePasses).Run(graph);
             passReports[part.Name] = report;
-            if (r.EffectivePasses.Count > 0) progress?.Invoke($"passes on '{part.Name}': {graph.Nodes.Count} nodes ({string.Join("; ", report.Summary())})");
+            if (r.EffectivePasses.Count > 0)
+                progress?.Invoke($"passes on '{part.Name}': {graph.Nodes.Count} nodes ({string.Join("; ", report.Summary())})");
             graph = PrecisionRewriter.Apply(graph, plan);
             var unsupported = OnnxExporter.Unsupported(graph, onnx);
             if (unsupported.Count > 0)
-                throw new ArtifactException($"the ONNX back-end cannot take {unsupported.Count} nodes of '{part.Name}': {string.Join(", ", unsupported.Take(10))}");
+                throw new ArtifactException($"the ONNX back-end cannot take {unsupported.Count} nodes of '{part.Name}': " +
+                    $"{string.Join(", ", unsupported.Take(10))}");
             graphs.Add((part, graph));
         }
 
@@ -102,8 +106,10 @@ public static class ExportPipeline
             if (graphs.Count > 1 && graphs.Any(g => ExternalBytes(g.Graph) > onnx.ExternalDataThreshold))
             {
                 // The parts of one artifact share ONE external-data file: weights both parts read are written once.
-                progress?.Invoke($"write: {string.Join(" + ", graphs.Select(g => g.Part.Name + ".onnx"))} against {SharedDataFile} (weights converted and streamed)");
-                var results = OnnxExporter.ExportShared(graphs.Select(g => (g.Graph, Path.Combine(staging.Staging, g.Part.Name + ".onnx"))).ToArray(),
+                progress?.Invoke($"write: {string.Join(" + ", graphs.Select(g => g.Part.Name + ".onnx"))} against {SharedDataFile} " +
+                    "(weights converted and streamed)");
+                var results = OnnxExporter.ExportShared(
+                    graphs.Select(g => (g.Graph, Path.Combine(staging.Staging, g.Part.Name + ".onnx"))).ToArray(),
                     weights, Path.Combine(staging.Staging, SharedDataFile), onnx);
                 written.AddRange(graphs.Select((g, i) => (g.Part, g.Graph, results[i])));
             }
@@ -112,13 +118,16 @@ public static class ExportPipeline
                 foreach (var (part, graph) in graphs)
                 {
                     progress?.Invoke($"write: {part.Name}.onnx (weights converted and streamed)");
-                    written.Add((part, graph, OnnxExporter.Export(graph, weights, Path.Combine(staging.Staging, part.Name + ".onnx"), onnx)));
+                    written.Add((part, graph,
+                        OnnxExporter.Export(graph, weights, Path.Combine(staging.Staging, part.Name + ".onnx"), onnx)));
                 }
             }
             var known = written.Where(w => w.Result.ExternalDataSha256 is not null)
-                .GroupBy(w => Path.GetFileName(w.Result.ExternalDataPath!)).ToDictionary(g => g.Key, g => g.First().Result.ExternalDataSha256!);
+                .GroupBy(w => Path.GetFileName(w.Result.ExternalDataPath!))
+                .ToDictionary(g => g.Key, g => g.First().Result.ExternalDataSha256!);
             progress?.Invoke("manifest: sha256 of every file");
-            WriteManifest(Path.Combine(staging.Staging, "manifest.json"), r, written.Select(w => (w.Part, w.Graph)).ToList(), parameters, staging.Staging, passReports, known);
+            WriteManifest(Path.Combine(staging.Staging, "manifest.json"), r, written.Select(w => (w.Part, w.Graph)).ToList(), parameters,
+                staging.Staging, passReports, known);
         }
         catch (IOException e) when (e is not IO.InputFileException)
         {
@@ -129,8 +138,10 @@ public static class ExportPipeline
 
         string Final(string p) => Path.Combine(staging.Destination, Path.GetFileName(p));
         long bytes = Directory.EnumerateFiles(staging.Destination).Sum(f => new FileInfo(f).Length);
-        var parts = written.Select(w => new ExportedPart(w.Part.Name, Final(w.Result.ModelPath), w.Result.ExternalDataPath is null ? null : Final(w.Result.ExternalDataPath),
-            w.Graph.Inputs.Select(i => $"{i.Name} {i.Type}").ToArray(), w.Graph.Outputs.Select(o => $"{o.Name} {o.Type}").ToArray(), w.Graph.Nodes.Count)).ToArray();
+        var parts = written.Select(w => new ExportedPart(w.Part.Name, Final(w.Result.ModelPath),
+            w.Result.ExternalDataPath is null ? null : Final(w.Result.ExternalDataPath),
+            w.Graph.Inputs.Select(i => $"{i.Name} {i.Type}").ToArray(), w.Graph.Outputs.Select(o => $"{o.Name} {o.Type}").ToArray(),
+            w.Graph.Nodes.Count)).ToArray();
         return new ExportSummary(staging.Destination, parts, bytes, parameters, clock.Elapsed);
     }
 
@@ -140,12 +151,17 @@ public static class ExportPipeline
     private static long ExternalBytes(Graph g) => g.Initializers.Sum(i => i.Value.Shape.ElementCount.Value * i.Value.DType.SizeOf());
 
     /// <summary>manifest.json: what the artifact is and how it was made; deterministic (no timestamps).</summary>
-    private static void WriteManifest(string path, ExportRequest r, IReadOnlyList<(ArtifactPart Part, Graph Graph)> graphs, long parameters, string dir,
+    private static void WriteManifest(string path, ExportRequest r, IReadOnlyList<(ArtifactPart Part, Graph Graph)> graphs, long parameters,
+        string dir,
         IReadOnlyDictionary<string, PassReport> passes, IReadOnlyDictionary<string, string> knownSha256)
     {
         var plan = r.Precision ?? PrecisionPlan.Fp32;
         var files = Directory.EnumerateFiles(dir).Where(f => Path.GetFileName(f) != "manifest.json").OrderBy(f => f, StringComparer.Ordinal)
-            .Select(f => new Dictionary<string, object> { ["name"] = Path.GetFileName(f), ["bytes"] = new FileInfo(f).Length, ["sha256"] = knownSha256.GetValueOrDefault(Path.GetFileName(f)) ?? Sha256(f) })
+            .Select(f => new Dictionary<string, object>
+            {
+                ["name"] = Path.GetFileName(f), ["bytes"] = new FileInfo(f).Length,
+                ["sha256"] = knownSha256.GetValueOrDefault(Path.GetFileName(f)) ?? Sha256(f)
+            })
             .ToArray();
         var manifest = new Dictionary<string, object?>
         {
@@ -169,7 +185,9 @@ public static class ExportPipeline
                 ["inputs"] = g.Graph.Inputs.Select(Describe).ToArray(),
                 ["outputs"] = g.Graph.Outputs.Select(Describe).ToArray(),
             }).ToArray(),
-            ["config"] = r.Config is { } c ? JsonSerializer.Deserialize<JsonElement>(c.GetRawText()) : JsonSerializer.Deserialize<JsonElement>(r.Architecture.DefaultConfigJson),
+            ["config"] = r.Config is { } c
+                ? JsonSerializer.Deserialize<JsonElement>(c.GetRawText())
+                : JsonSerializer.Deserialize<JsonElement>(r.Architecture.DefaultConfigJson),
             ["files"] = files,
         };
         // Where each hyperparameter came from (config.json field, original class default, --config, checkpoint keys).
