@@ -67,21 +67,30 @@ public static class OnnxModelReader
         if (t.DataLocation != TensorProto.Types.DataLocation.External)
             return new OnnxInitializerSummary(t.Name, dtype, t.Dims.ToArray(), t.RawData.Length, null, 0);
         var entries = t.ExternalData.ToDictionary(e => e.Key, e => e.Value);
-        string location = entries.GetValueOrDefault("location") ?? throw new OnnxFormatException(modelPath, $"initializer '{t.Name}' is external but names no location");
+        string location = entries.GetValueOrDefault("location")
+            ?? throw new OnnxFormatException(modelPath, $"initializer '{t.Name}' is external but names no location");
         if (System.IO.Path.IsPathRooted(location) || location.Split('/', '\\').Contains(".."))
-            throw new OnnxFormatException(modelPath, $"initializer '{t.Name}': external data location '{location}' leaves the model's folder");
+            throw new OnnxFormatException(modelPath,
+                $"initializer '{t.Name}': external data location '{location}' leaves the model's folder");
         string file = System.IO.Path.GetFullPath(System.IO.Path.Combine(folder, location));
         if (!file.StartsWith(folder + System.IO.Path.DirectorySeparatorChar, StringComparison.Ordinal))
-            throw new OnnxFormatException(modelPath, $"initializer '{t.Name}': external data location '{location}' leaves the model's folder");
-        long Number(string key) => entries.TryGetValue(key, out var s) ? (long.TryParse(s, out long v) && v >= 0 ? v : throw new OnnxFormatException(modelPath, $"initializer '{t.Name}': bad external {key} '{s}'")) : 0;
+            throw new OnnxFormatException(modelPath,
+                $"initializer '{t.Name}': external data location '{location}' leaves the model's folder");
+        long Number(string key) => entries.TryGetValue(key, out var s)
+            ? (long.TryParse(s, out long v) && v >= 0 ? v
+                : throw new OnnxFormatException(modelPath, $"initializer '{t.Name}': bad external {key} '{s}'"))
+            : 0;
         long offset = Number("offset"), length = Number("length");
-        if (!File.Exists(file)) throw new OnnxFormatException(modelPath, $"initializer '{t.Name}': external data file {location} is missing");
-        if (IO.SafeFile.Defect(file) is { } defect) throw new OnnxFormatException(modelPath, $"initializer '{t.Name}': external data file {location} {defect}");
+        if (!File.Exists(file))
+            throw new OnnxFormatException(modelPath, $"initializer '{t.Name}': external data file {location} is missing");
+        if (IO.SafeFile.Defect(file) is { } defect)
+            throw new OnnxFormatException(modelPath, $"initializer '{t.Name}': external data file {location} {defect}");
         // The length of what a symbolic link points to (validate links external data into its private folder).
         var info = new FileInfo(file);
         if (info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is FileInfo target) info = target;
         if (info.Length < offset + length)
-            throw new OnnxFormatException(modelPath, $"initializer '{t.Name}': external data file {location} is shorter than offset {offset} + length {length}");
+            throw new OnnxFormatException(modelPath,
+                $"initializer '{t.Name}': external data file {location} is shorter than offset {offset} + length {length}");
         return new OnnxInitializerSummary(t.Name, dtype, t.Dims.ToArray(), length, location, offset);
     }
 }
