@@ -80,7 +80,8 @@ public sealed partial class AtomicDirectory : IDisposable
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             // A mount point (EBUSY), a read-only parent...: the old export is untouched.
-            throw new ArtifactException($"{Destination}: cannot be replaced ({e.Message}; is it a mount point?); the existing export was kept");
+            throw new ArtifactException(
+                $"{Destination}: cannot be replaced ({e.Message}; is it a mount point?); the existing export was kept");
         }
         Directory.Move(Staging, Destination);
         _committed = true;
@@ -110,7 +111,8 @@ public sealed partial class AtomicDirectory : IDisposable
                 int errno = Marshal.GetLastPInvokeError();
                 if (errno == 17) return false; // EEXIST
                 if (errno is not (22 or 38 or 95)) // not EINVAL / ENOSYS / EOPNOTSUPP (file system without the flag)
-                    throw new ArtifactException($"{to}: cannot move the finished export into place ({Marshal.GetPInvokeErrorMessage(errno)})");
+                    throw new ArtifactException(
+                        $"{to}: cannot move the finished export into place ({Marshal.GetPInvokeErrorMessage(errno)})");
             }
             catch (EntryPointNotFoundException)
             {

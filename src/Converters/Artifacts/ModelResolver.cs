@@ -69,7 +69,8 @@ public static class ModelResolver
         if (byKeys is not null && byKeys != family)
         {
             string said = familySource == "--arch" ? "--arch is" : $"{folder?.PathOf("config.json")} {hf?.Recognized} says";
-            throw new CheckpointMismatchException($"{full}: the tensor names are {byKeys} names ({Signature(byKeys)}), but {said} {family}");
+            throw new CheckpointMismatchException(
+                $"{full}: the tensor names are {byKeys} names ({Signature(byKeys)}), but {said} {family}");
         }
         var architecture = ArchitectureRegistry.Get(family);
 

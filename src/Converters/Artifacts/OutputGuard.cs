@@ -100,7 +100,8 @@ public static class OutputGuard
                 why = "manifest.json is not readable JSON";
             }
         }
-        throw new ArtifactException($"{label}: exists and is not a ModelForge artifact ({why}); --force only replaces an earlier export, so move it away yourself");
+        throw new ArtifactException(
+            $"{label}: exists and is not a ModelForge artifact ({why}); --force only replaces an earlier export, so move it away yourself");
     }
 
     /// <summary>Whether <paramref name="path"/> is <paramref name="folder"/> or lies below it (both canonical).</summary>

@@ -87,7 +87,8 @@ public static class ExecutionProviders
         string lib = ProviderLibrary(p)!;
         string? providerPath = FindBesideOrt(lib);
         if (!Available().Contains(OrtName(p)) || providerPath is null)
-            throw new ExecutionProviderUnavailableException($"{ep}: this build's ONNX Runtime has no {OrtName(p)} (missing {lib}; the CPU flavour has only "
+            throw new ExecutionProviderUnavailableException(
+                $"{ep}: this build's ONNX Runtime has no {OrtName(p)} (missing {lib}; the CPU flavour has only "
                 + $"CPUExecutionProvider): build ModelForge with -p:OrtFlavor=gpu (Microsoft.ML.OnnxRuntime.Gpu.Linux 1.31.0)");
         var missing = SystemLibraries(p).Where(l => !CanLoad(l)).ToList();
         if (missing.Count == 0 && !NativeLibrary.TryLoad(providerPath, out _))

@@ -37,17 +37,20 @@ public sealed class OrtBoundRun : IDisposable
             foreach (var (name, meta) in session.InputMetadata)
             {
                 if (!inputs.TryGetValue(name, out var t))
-                    throw new ArgumentException($"{runner.ModelPath}: input '{name}' not given (inputs: {string.Join(", ", session.InputMetadata.Keys)})");
+                    throw new ArgumentException(
+                        $"{runner.ModelPath}: input '{name}' not given (inputs: {string.Join(", ", session.InputMetadata.Keys)})");
                 var dims = meta.Dimensions;
                 if (dims.Length != t.Shape.Length || dims.Where((d, i) => d > 0 && d != t.Shape[i]).Any())
-                    throw new ArgumentException($"{runner.ModelPath}: input '{name}' has shape {t.ShapeText}, the model expects rank {dims.Length} [{string.Join(", ", dims)}]");
+                    throw new ArgumentException(
+                        $"{runner.ModelPath}: input '{name}' has shape {t.ShapeText}, the model expects rank {dims.Length} [{string.Join(", ", dims)}]");
                 var value = OrtRunner.ToOrt(name, t, meta.ElementDataType);
                 bound._inputs.Add(value);
                 bound._binding.BindInput(name, value);
             }
             foreach (var o in (outputs ?? session.OutputMetadata.Keys).Distinct())
             {
-                if (!session.OutputMetadata.ContainsKey(o)) throw new ArgumentException($"{runner.ModelPath}: the model has no output '{o}'");
+                if (!session.OutputMetadata.ContainsKey(o)) throw new ArgumentException(
+                    $"{runner.ModelPath}: the model has no output '{o}'");
                 bound._binding.BindOutputToDevice(o, bound._deviceMemory ?? OrtMemoryInfo.DefaultInstance);
             }
             bound._binding.SynchronizeBoundInputs();

@@ -60,10 +60,12 @@ public sealed record ToleranceOverride(double? Atol, double? Rtol)
     {
         var result = new Dictionary<string, ToleranceOverride>(StringComparer.Ordinal);
         if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("tolerances", out var t)) return result;
-        if (t.ValueKind != JsonValueKind.Object) throw new ArgumentException($"{source}: \"tolerances\" must be an object of output -> {{atol, rtol}}");
+        if (t.ValueKind != JsonValueKind.Object) throw new ArgumentException(
+            $"{source}: \"tolerances\" must be an object of output -> {{atol, rtol}}");
         foreach (var p in t.EnumerateObject())
         {
-            if (p.Value.ValueKind != JsonValueKind.Object) throw new ArgumentException($"{source}: tolerances.{p.Name} must be an object {{\"atol\": .., \"rtol\": ..}}");
+            if (p.Value.ValueKind != JsonValueKind.Object) throw new ArgumentException(
+                $"{source}: tolerances.{p.Name} must be an object {{\"atol\": .., \"rtol\": ..}}");
             double? Read(string key)
             {
                 if (!p.Value.TryGetProperty(key, out var v)) return null;
