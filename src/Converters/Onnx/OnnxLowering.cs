@@ -232,7 +232,11 @@ internal sealed class OnnxLowering(Graph graph, GraphProto proto, int opset, IRe
         Node("Add", name, [Temp("Mul", name, [Temp("Div", name, [centered, std]), ins[1]]), ins[2]], [y]);
     }
 
-    /// <summary>GELU: the Gelu op from opset 20; below, exact = 0.5 x (1 + erf(x / sqrt 2)), tanh form likewise.</summary>
+    /// <summary>
+    /// GELU: the Gelu op from opset 20; below, exact = 0.5 x (1 + erf(x / sqrt 2)), tanh form likewise. The exact form is
+    /// written as Mul(Mul(x, 0.5), Add(Erf(Div(x, sqrt 2)), 1)), the pattern ONNX Runtime's GeluFusion matches (it wants
+    /// Div by sqrt 2, not Mul by 1/sqrt 2): fused, the five element-wise sweeps of [N, 3072] become one Gelu kernel.
+    /// </summary>
     private void EmitGelu(Gelu g, string name, string x, string y, DataType dtype)
     {
         if (opset >= 20 && Allows("Gelu"))
@@ -243,7 +247,7 @@ internal sealed class OnnxLowering(Graph graph, GraphProto proto, int opset, IRe
         string inner;
         if (!g.Tanh)
         {
-            inner = Temp("Erf", name, [Temp("Mul", name, [x, Scalar(name, "inv_sqrt2", (float)(1 / Math.Sqrt(2)), dtype)])]);
+            inner = Temp("Erf", name, [Temp("Div", name, [x, Scalar(name, "sqrt2", (float)Math.Sqrt(2), dtype)])]);
         }
         else
         {
