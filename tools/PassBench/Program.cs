@@ -21,6 +21,7 @@ var inv = CultureInfo.InvariantCulture;
 if (args.Length > 0 && args[0] == "--child-export") return ChildExport(args[1], args[2], args[3], int.Parse(args[4], inv), int.Parse(args[5], inv));
 if (args.Length > 0 && args[0] == "--child-run") return ChildRun(args[1], int.Parse(args[2], inv), int.Parse(args[3], inv));
 if (args.Length > 0 && args[0] == "--child-copy") return ChildCopy(args[1], args[2]);
+if (args.Length > 0 && args[0] == "--child-gemm") return ChildGemm(int.Parse(args[1], inv));
 if (args.Length < 3)
 {
     Console.Error.WriteLine("usage: PassBench CHECKPOINT GOLDEN_DIR WORK_DIR [--size 1024] [--threads 2] [--rounds 3]");
@@ -53,11 +54,13 @@ var exports = exportRuns.ToDictionary(kv => kv.Key, kv => kv.Value.MinBy(m => m.
 var copy = copies.MinBy(m => m.GetProperty("seconds").GetDouble());
 
 var runs = new Dictionary<string, List<JsonElement>> { ["A"] = [], ["B"] = [], ["C"] = [] };
+var gemms = new List<JsonElement>();   // the machine's MatMul rate, measured once per round between the runs
 for (int r = 0; r < rounds; r++)
     foreach (var label in new[] { "A", "B", "C" })
     {
         var m = Child("--child-run", Path.Combine(work, label, "model.onnx"), threads.ToString(inv), size.ToString(inv));
         runs[label].Add(m);
+        if (label == "C") gemms.Add(Child("--child-gemm", threads.ToString(inv)));
         Console.WriteLine($"  round {r + 1} {label}: create {m.GetProperty("create_s").GetDouble():F2} s, runs {string.Join(" / ", m.GetProperty("run_s").EnumerateArray().Select(x => x.GetDouble().ToString("F2", inv)))} s, peak RSS {m.GetProperty("peak_rss_mb").GetDouble():F0} MB");
     }
 
@@ -80,6 +83,8 @@ double copyMin = copy.GetProperty("seconds").GetDouble();
 Console.WriteLine($"plain copy of {copy.GetProperty("bytes").GetInt64():N0} bytes (flushed), min of {rounds}: {copyMin:F2} s " +
     $"(median {Median(copies.Select(m => m.GetProperty("seconds").GetDouble())):F2} s); export min / copy min: " +
     string.Join(", ", Variants.Select(v => $"{v.Label} {exports[v.Label].GetProperty("seconds").GetDouble() / copyMin:F2}")));
+
+Roofline(runs["A"].Min(Best), runs["B"].Min(Best), gemms.Max(m => m.GetProperty("gflops").GetDouble()));
 
 // Parity to the 640 px golden (the original model's outputs) for both pipelines.
 using var goldenFile = SafetensorsFile.Open(Path.Combine(golden, "golden.safetensors"));
@@ -131,6 +136,54 @@ static int ChildExport(string checkpoint, string outDir, string passes, int size
     var s = ExportPipeline.Run(new ExportRequest(arch, checkpoint, null, [new ArtifactPart("model", new BuildRequest(size))], outDir,
         new OnnxExportOptions(opset), Force: true, Passes: passes == "none" ? [] : null));
     Console.WriteLine(JsonSerializer.Serialize(new { seconds = sw.Elapsed.TotalSeconds, peak_rss_mb = PeakRssMb(), nodes = OnnxModelReader.Read(s.Parts[0].ModelPath).OpCounts.Values.Sum(), bytes = s.TotalBytes }));
+    return 0;
+}
+
+// What the arithmetic alone costs here: the graph's MatMul/Conv/attention FLOPs (GraphCost, the IR before passes) at the
+// best ORT MatMul rate measured in this run. Time above that floor is what passes can win without changing the arithmetic.
+void Roofline(double a, double b, double gflops)
+{
+    var graph = ArchitectureRegistry.Get("deepencoder").Build(null, new BuildRequest(size));
+    var byKind = ModelForge.Graphs.Analysis.GraphCost.Analyze(graph, new Dictionary<string, long> { ["B"] = 1 }).ByKind;
+    double gemm = new[] { "MatMul", "Conv2d", "ScaledDotProductAttention" }.Sum(k => byKind.GetValueOrDefault(k)) / 1e9;
+    double floor = gemm / gflops;
+    Console.WriteLine($"roofline: MatMul/Conv/attention {gemm:F0} GFLOP (of {byKind.Values.Sum() / 1e9:F0}); best ORT MatMul rate " +
+        $"here {gflops:F1} GFLOP/s ({threads} threads, SAM shapes) -> {floor:F2} s = {floor / a:F3} of A's min, {floor / b:F3} of B's; " +
+        $"B / A <= 0.75 needs B <= {0.75 * a:F2} s, i.e. at most {0.75 * a - floor:F2} s beside the arithmetic (A has {a - floor:F2} s, " +
+        $"B {b - floor:F2} s)");
+}
+
+// ORT CPU MatMul throughput on the linear shapes of a SAM block at 1024 px (x [1, 4096, K] @ W [K, N], W constant and
+// pre-packed as in the model): best of 8 runs per shape, the fastest shape's GFLOP/s.
+static int ChildGemm(int threads)
+{
+    double best = 0;
+    foreach (var (k, n) in new[] { (768L, 3072L), (3072L, 768L), (768L, 2304L) })
+    {
+        var b = new ModelForge.Graphs.Builder.GraphBuilder("gemm");
+        b.Output("y", b.MatMul(b.Input("x", 1, 4096, k), b.Weight("w", k, n)));
+        string dir = Directory.CreateTempSubdirectory("passbench-gemm").FullName;
+        try
+        {
+            var weights = ModelForge.Converters.Compare.SyntheticWeights.For(b.Graph);
+            var path = OnnxExporter.Export(b.Graph, weights, Path.Combine(dir, "gemm.onnx"), new OnnxExportOptions(17)).ModelPath;
+            using var ort = new OrtRunner(path, new OrtRunnerOptions(IntraOpThreads: threads));
+            var x = new float[4096 * k];
+            for (int i = 0; i < x.Length; i++) x[i] = (i % 17) / 17f - 0.5f;
+            var inputs = new Dictionary<string, HostTensor> { ["x"] = new([1, 4096, k], x) };
+            for (int r = 0; r < 8; r++)
+            {
+                var sw = Stopwatch.StartNew();
+                ort.Run(inputs);
+                best = Math.Max(best, 2.0 * 4096 * k * n / sw.Elapsed.TotalSeconds / 1e9);
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+    Console.WriteLine(JsonSerializer.Serialize(new { gflops = best }));
     return 0;
 }
 
