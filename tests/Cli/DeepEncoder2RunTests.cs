@@ -113,6 +113,34 @@ public class DeepEncoder2RunTests(ITestOutputHelper output, DeepEncoder2RunTests
     }
 
     [Fact]
+    public void Json_output_describes_the_run()
+    {
+        using var tmp = new TempDir();
+        string imagePath = Repo.Fixture("golden", "preprocess", "wide_1600x900.png");
+        var r = Support.Cli.Run("run", "--onnx", _exports.Gundam, "--image", imagePath, "--out", tmp.File("t.safetensors"), "--json");
+        r.ExitCode.Should().Be(0, r.ToString());
+        var pre = DeepSeekOcr2Preprocessor.Preprocess(ImageLoader.Load(imagePath), Tiny(DeepSeekOcr2Mode.Gundam));
+        using var doc = JsonDocument.Parse(r.Stdout);
+        var root = doc.RootElement;
+        root.GetProperty("architecture").GetString().Should().Be("deepencoder2");
+        root.GetProperty("tokens").GetInt64().Should().Be(DeepSeekOcr2TokenLayout.TokenCount(16, 9, pre.Tiles.Count));
+        root.GetProperty("mode").GetString().Should().Be("gundam");
+        root.GetProperty("crops").GetString().Should().Be($"{pre.TilesWide}x{pre.TilesHigh}");
+        root.GetProperty("out_path").GetString().Should().Be(Path.GetFullPath(tmp.File("t.safetensors")));
+        root.GetProperty("phases").EnumerateObject().Select(p => p.Name).Should().Contain(["preprocess", "inference"]);
+    }
+
+    [Fact]
+    public void A_missing_image_is_one_line()
+    {
+        using var tmp = new TempDir();
+        var r = Support.Cli.Run("run", "--onnx", _exports.Base, "--image", tmp.File("nope.png"), "--out", tmp.File("t.safetensors"));
+        r.ExitCode.Should().Be(2, r.ToString());
+        r.Stderr.Trim().Should().Be($"modelforge: error: --image {tmp.File("nope.png")}: file not found");
+        File.Exists(tmp.File("t.safetensors")).Should().BeFalse();
+    }
+
+    [Fact]
     public void Archs_and_inspect_show_the_family()
     {
         var archs = Support.Cli.Run("archs");

@@ -75,8 +75,8 @@ public static class RunCommand
                 throw new UsageException(
                     $"--min-pixels / --max-pixels: apply to qwen2vl and qwen25vl artifacts; {parse.GetValue(onnx)} is a {family} artifact");
             if (family == "deepencoder2")
-                return RunDeepEncoder2.Execute(parse.GetValue(onnx)!, parse.GetValue(image)!, parse.GetValue(mode), parse.GetValue(output)!,
-                    max, ort);
+                return RunDeepEncoder2.Execute(io, parse.GetValue(onnx)!, parse.GetValue(image)!, parse.GetValue(mode),
+                    parse.GetValue(output)!, max, ort);
             if (max < DeepSeekOcrMode.MinTiles || max > DeepSeekOcrMode.MaxTiles)
                 throw new UsageException($"--max-tiles {max}: must be between {DeepSeekOcrMode.MinTiles} and {DeepSeekOcrMode.MaxTiles}");
             string imagePath = parse.GetValue(image)!;

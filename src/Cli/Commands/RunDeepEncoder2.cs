@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text.Json;
+using ModelForge.Cli.Output;
 using ModelForge.Converters.Checkpoints;
 using ModelForge.Converters.Images;
 using ModelForge.Graphs.Architectures.DeepEncoder2;
@@ -18,7 +19,7 @@ namespace ModelForge.Cli.Commands;
 internal static class RunDeepEncoder2
 {
     /// <summary>Runs the artifact on the image and writes the tokens; returns the exit code.</summary>
-    public static int Execute(string path, string imagePath, string? modeOverride, string outPath, int maxCrops,
+    public static int Execute(CliOutput io, string path, string imagePath, string? modeOverride, string outPath, int maxCrops,
         OrtRunnerOptions? ort = null)
     {
         // A single file is refused: the view sizes and the local-crop model live in the folder's manifest.
@@ -32,23 +33,30 @@ internal static class RunDeepEncoder2
         if (maxCrops < views.MinCrops || maxCrops > views.MaxCrops)
             throw new UsageException(
                 $"--max-tiles {maxCrops}: DeepSeek-OCR 2 cuts {views.MinCrops}..{views.MaxCrops} crops (views.min_crops / max_crops)");
+        if (!File.Exists(imagePath)) throw new UsageException($"--image {imagePath}: file not found");
         var clock = Stopwatch.StartNew();
+        io.Step($"preprocess: {Path.GetFileName(imagePath)} for mode {mode.Name}");
         var picture = ImageLoader.Load(imagePath);
         var input = DeepSeekOcr2Preprocessor.Preprocess(picture, mode, views.MinCrops, maxCrops);
-        double preprocess = clock.Elapsed.TotalSeconds;
 
         HostTensor globalTokens;
+        io.Step("session: ONNX Runtime, global view");
         using (var runner = new OrtRunner(global, ort))
+        {
+            io.Step("inference: global view");
             globalTokens = runner.Run(
                 new Dictionary<string, HostTensor> { ["pixel_values"] = DeepSeekOcrPreprocessor.Batch([input.Global]) },
                 ["image_tokens"])["image_tokens"];
+        }
         long p = globalTokens.Shape[^1];
         float[] tokens = globalTokens.Data;
         if (input.Tiles.Count > 0)
         {
             if (local is null)
                 throw new UsageException($"--onnx {path}: mode {mode.Name} crops this image but the artifact has no local model");
+            io.Step("session: ONNX Runtime, local crops");
             using var runner = new OrtRunner(local, ort);
+            io.Step($"inference: {input.Tiles.Count} local crops");
             var projected = runner.Run(
                 new Dictionary<string, HostTensor> { ["pixel_values"] = DeepSeekOcrPreprocessor.Batch(input.Tiles) },
                 ["projected"])["projected"];
@@ -56,13 +64,21 @@ internal static class RunDeepEncoder2
         }
         long n = tokens.LongLength / p;
         string crops = input.Tiles.Count > 0 ? $"{input.TilesWide}x{input.TilesHigh}" : "none";
+        io.Step($"write: {outPath}");
         var written = new WritableTensor("tokens", DataType.Float32, [n, p], () => MemoryMarshal.AsBytes(tokens.AsSpan()).ToArray());
         SafetensorsWriter.Write(outPath, [written], new Dictionary<string, string>
         {
             ["architecture"] = "deepencoder2", ["mode"] = mode.Name, ["crops"] = crops, ["image"] = Path.GetFileName(imagePath),
         });
-        AnsiConsole.MarkupLine($"{n} tokens [[{n}, {p}]] (deepencoder2, mode {mode.Name}, crops {crops}) -> {Markup.Escape(outPath)}");
-        AnsiConsole.MarkupLine($"time: preprocess {preprocess:F3} s, total {clock.Elapsed.TotalSeconds:F3} s");
+        io.EndStep();
+        io.Human.MarkupLine($"{n} tokens [[{n}, {p}]] (deepencoder2, mode {mode.Name}, crops {crops}) -> {Markup.Escape(outPath)}");
+        io.Human.MarkupLine($"time: total {clock.Elapsed.TotalSeconds:F3} s ({Markup.Escape(io.PhaseSummary())})");
+        if (io.Json)
+            io.WriteJson(new
+            {
+                architecture = "deepencoder2", tokens = n, width = p, shape = new[] { n, p }, mode = mode.Name, crops,
+                out_path = Path.GetFullPath(outPath), seconds = Math.Round(clock.Elapsed.TotalSeconds, 3), phases = io.PhaseSeconds(),
+            });
         return ExitCodes.Ok;
     }
 
