@@ -121,5 +121,6 @@ public static class ModelResolver
         }
     }
 
-    private static string Signature(string family) => string.Join(", ", FamilySignatures.All.First(f => f.Family == family).Prefixes.Select(p => p + "*"));
+    private static string Signature(string family) =>
+        string.Join(", ", FamilySignatures.All.First(f => f.Family == family).Prefixes.Select(p => p + "*"));
 }

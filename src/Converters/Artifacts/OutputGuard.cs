@@ -20,7 +20,8 @@ public static class OutputGuard
     /// (which deletes what is there), the folder must also not lie inside an input folder, and an existing folder is
     /// replaced only when it holds a ModelForge manifest.
     /// </summary>
-    public static void CheckFolder(string option, string output, IEnumerable<string> inputFiles, IEnumerable<string> inputFolders, bool force)
+    public static void CheckFolder(string option, string output, IEnumerable<string> inputFiles, IEnumerable<string> inputFolders,
+        bool force)
     {
         string label = $"{option} {output}";
         string dest = Canonical(output, label);

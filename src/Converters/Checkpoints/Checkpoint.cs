@@ -48,7 +48,9 @@ public sealed class Checkpoint : IDisposable
         if (File.Exists(full))
         {
             RefusePickle(full);
-            return full.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? OpenIndexed(full, full, limits) : OpenSingle(full, full, limits);
+            return full.EndsWith(".json", StringComparison.OrdinalIgnoreCase)
+                ? OpenIndexed(full, full, limits)
+                : OpenSingle(full, full, limits);
         }
         throw new CheckpointFormatException(full, "no such file or folder");
     }
@@ -68,7 +70,8 @@ public sealed class Checkpoint : IDisposable
         bool pickle = !named && n == 2 && head[0] == 0x80 && head[1] is >= 2 and <= 5;
         bool zip = !named && n == 2 && head[0] == (byte)'P' && head[1] == (byte)'K';
         if (ext is ".bin" or ".pt" or ".pth" or ".ckpt" or ".pkl" || pickle || zip)
-            throw new CheckpointFormatException(file, "looks like a PyTorch pickle/zip checkpoint, which can run code when loaded and is never read; convert it to .safetensors (e.g. with the safetensors convert script) and pass that");
+            throw new CheckpointFormatException(file, "looks like a PyTorch pickle/zip checkpoint, which can run code when loaded "
+                + "and is never read; convert it to .safetensors (e.g. with the safetensors convert script) and pass that");
     }
 
     /// <summary>Whether any shard holds a tensor called <paramref name="name"/>.</summary>
@@ -111,11 +114,13 @@ public sealed class Checkpoint : IDisposable
         var indexes = Sorted(Directory.GetFiles(folder, "*.safetensors.index.json"));
         if (indexes.Length == 1) return (indexes[0], true);
         if (indexes.Length > 1)
-            throw new CheckpointFormatException(folder, $"several index files ({string.Join(", ", indexes.Select(System.IO.Path.GetFileName))}); open one of them");
+            throw new CheckpointFormatException(folder,
+                $"several index files ({string.Join(", ", indexes.Select(System.IO.Path.GetFileName))}); open one of them");
         var files = Sorted(Directory.GetFiles(folder, "*.safetensors"));
         if (files.Length == 1) return (files[0], false);
         if (files.Length > 1)
-            throw new CheckpointFormatException(folder, $"several .safetensors files and no *.safetensors.index.json ({string.Join(", ", files.Select(System.IO.Path.GetFileName))})");
+            throw new CheckpointFormatException(folder, "several .safetensors files and no *.safetensors.index.json "
+                + $"({string.Join(", ", files.Select(System.IO.Path.GetFileName))})");
         throw new CheckpointFormatException(folder, "no model.safetensors, *.safetensors.index.json or *.safetensors file in this folder");
     }
 
@@ -175,12 +180,14 @@ public sealed class Checkpoint : IDisposable
                 if (ownerShard.TryGetValue(t.Name, out string? other))
                     throw new CheckpointFormatException(indexPath, $"tensor '{t.Name}' is in two shards, '{other}' and '{shard}'");
                 if (!weightMap.TryGetValue(t.Name, out string? mapped))
-                    throw new CheckpointFormatException(indexPath, $"tensor '{t.Name}' is in shard '{shard}' but not in the weight_map (mismatch)");
+                    throw new CheckpointFormatException(indexPath,
+                        $"tensor '{t.Name}' is in shard '{shard}' but not in the weight_map (mismatch)");
                 if (mapped != shard)
                 {
                     if (shards[mapped].Contains(t.Name))
                         throw new CheckpointFormatException(indexPath, $"tensor '{t.Name}' is in two shards, '{shard}' and '{mapped}'");
-                    throw new CheckpointFormatException(indexPath, $"tensor '{t.Name}' is in shard '{shard}' but the weight_map puts it in '{mapped}' (mismatch)");
+                    throw new CheckpointFormatException(indexPath,
+                        $"tensor '{t.Name}' is in shard '{shard}' but the weight_map puts it in '{mapped}' (mismatch)");
                 }
                 ownerShard.Add(t.Name, shard);
                 owner.Add(t.Name, file);
@@ -189,7 +196,8 @@ public sealed class Checkpoint : IDisposable
         foreach (var (name, shard) in weightMap.OrderBy(kv => kv.Key, StringComparer.Ordinal))
         {
             if (!owner.ContainsKey(name))
-                throw new CheckpointFormatException(indexPath, $"tensor '{name}' is listed in the weight_map for shard '{shard}', but that shard does not hold it (mismatch)");
+                throw new CheckpointFormatException(indexPath,
+                    $"tensor '{name}' is listed in the weight_map for shard '{shard}', but that shard does not hold it (mismatch)");
         }
         return owner;
     }

@@ -26,7 +26,8 @@ public sealed class CheckpointFormatException : Exception
 /// <param name="MaxTensors">Largest accepted number of tensors in one file.</param>
 /// <param name="MaxRank">Largest accepted tensor rank.</param>
 /// <param name="MaxJsonDepth">Deepest accepted JSON nesting (the valid layout needs 3).</param>
-public sealed record SafetensorsLimits(long MaxHeaderBytes = 100L << 20, int MaxTensors = 1_000_000, int MaxRank = 16, int MaxJsonDepth = 64)
+public sealed record SafetensorsLimits(long MaxHeaderBytes = 100L << 20, int MaxTensors = 1_000_000, int MaxRank = 16,
+    int MaxJsonDepth = 64)
 {
     /// <summary>The defaults: 100 MiB header, a million tensors, rank 16, JSON depth 64.</summary>
     public static SafetensorsLimits Default { get; } = new();

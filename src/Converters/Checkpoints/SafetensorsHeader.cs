@@ -29,7 +29,9 @@ internal sealed class SafetensorsHeader
 
     public List<TensorEntry> Tensors { get; } = [];
 
-    /// <summary>Parses <paramref name="json"/> and checks every entry against a data section of <paramref name="dataLength"/> bytes.</summary>
+    /// <summary>
+    /// Parses <paramref name="json"/> and checks every entry against a data section of <paramref name="dataLength"/> bytes.
+    /// </summary>
     public static SafetensorsHeader Parse(string path, ReadOnlySpan<byte> json, long dataLength, SafetensorsLimits limits)
     {
         var h = new SafetensorsHeader(path, limits);
@@ -89,7 +91,9 @@ internal sealed class SafetensorsHeader
             if (r.TokenType == JsonTokenType.EndObject) break;
             string key = r.GetString()!;
             if (!seen.Add(key))
-                throw key == MetadataKey ? Fail("header has a duplicate __metadata__ entry") : Fail(key, "duplicate tensor name in the header");
+                throw key == MetadataKey
+                    ? Fail("header has a duplicate __metadata__ entry")
+                    : Fail(key, "duplicate tensor name in the header");
             NextOrFail(ref r);
             if (key == MetadataKey)
             {
@@ -174,7 +178,8 @@ internal sealed class SafetensorsHeader
             throw Fail(name, $"element count of shape [{string.Join(", ", dims)}] overflows");
         }
         if (end - begin != byteLength)
-            throw Fail(name, $"data_offsets [{begin}, {end}] span {end - begin} bytes, but shape [{string.Join(", ", dims)}] of {dtypeName} needs {byteLength} (length mismatch)");
+            throw Fail(name, $"data_offsets [{begin}, {end}] span {end - begin} bytes, "
+                + $"but shape [{string.Join(", ", dims)}] of {dtypeName} needs {byteLength} (length mismatch)");
         return new TensorEntry(new TensorInfo(name, dtype, dims, byteLength), begin);
     }
 
@@ -210,7 +215,8 @@ internal sealed class SafetensorsHeader
         {
             long end = t.Begin + t.Info.ByteLength;
             if (end > dataLength)
-                throw Fail(t.Info.Name, $"data_offsets end {end} is beyond the end of the data section ({dataLength} bytes; file truncated?)");
+                throw Fail(t.Info.Name,
+                    $"data_offsets end {end} is beyond the end of the data section ({dataLength} bytes; file truncated?)");
         }
         var occupied = Tensors.Where(t => t.Info.ByteLength > 0)
             .OrderBy(t => t.Begin).ThenBy(t => t.Info.Name, StringComparer.Ordinal).ToList();
@@ -219,7 +225,8 @@ internal sealed class SafetensorsHeader
             var prev = occupied[i - 1];
             var cur = occupied[i];
             if (cur.Begin < prev.Begin + prev.Info.ByteLength)
-                throw Fail(cur.Info.Name, $"data overlaps tensor '{prev.Info.Name}' (bytes [{cur.Begin}, {cur.Begin + cur.Info.ByteLength}) and [{prev.Begin}, {prev.Begin + prev.Info.ByteLength}))");
+                throw Fail(cur.Info.Name, $"data overlaps tensor '{prev.Info.Name}' "
+                    + $"(bytes [{cur.Begin}, {cur.Begin + cur.Info.ByteLength}) and [{prev.Begin}, {prev.Begin + prev.Info.ByteLength}))");
         }
     }
 }

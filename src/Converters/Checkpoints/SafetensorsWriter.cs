@@ -39,7 +39,8 @@ public static class SafetensorsWriter
                     var data = sorted[i].Data();
                     if (data.Length != lengths[i])
                         throw new ArgumentException(
-                            $"tensor '{sorted[i].Name}': data is {data.Length} bytes, but shape [{string.Join(", ", sorted[i].Shape)}] of {sorted[i].DType.ShortName()} needs {lengths[i]}",
+                            $"tensor '{sorted[i].Name}': data is {data.Length} bytes, but shape [{string.Join(", ", sorted[i].Shape)}] "
+                                + $"of {sorted[i].DType.ShortName()} needs {lengths[i]}",
                             nameof(tensors));
                     stream.Write(data.Span);
                 }
@@ -61,13 +62,15 @@ public static class SafetensorsWriter
         {
             var t = sorted[i];
             if (string.IsNullOrEmpty(t.Name)) throw new ArgumentException("a tensor has an empty name", nameof(sorted));
-            if (t.Name == "__metadata__") throw new ArgumentException("'__metadata__' is reserved and cannot name a tensor", nameof(sorted));
+            if (t.Name == "__metadata__")
+                throw new ArgumentException("'__metadata__' is reserved and cannot name a tensor", nameof(sorted));
             if (i > 0 && sorted[i - 1].Name == t.Name) throw new ArgumentException($"tensor '{t.Name}' is given twice", nameof(sorted));
             _ = SafetensorsDTypes.ToName(t.DType);
             long count = 1;
             foreach (long d in t.Shape)
             {
-                if (d < 0) throw new ArgumentException($"tensor '{t.Name}': negative dimension in [{string.Join(", ", t.Shape)}]", nameof(sorted));
+                if (d < 0)
+                    throw new ArgumentException($"tensor '{t.Name}': negative dimension in [{string.Join(", ", t.Shape)}]", nameof(sorted));
                 count = checked(count * d);
             }
             lengths[i] = checked(count * t.DType.SizeOf());
@@ -78,7 +81,8 @@ public static class SafetensorsWriter
     private static byte[] Header(List<WritableTensor> sorted, long[] lengths, IReadOnlyDictionary<string, string>? metadata)
     {
         using var buffer = new MemoryStream();
-        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = false, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        using (var w = new Utf8JsonWriter(buffer,
+            new JsonWriterOptions { Indented = false, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             w.WriteStartObject();
             if (metadata is { Count: > 0 })

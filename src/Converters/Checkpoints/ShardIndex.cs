@@ -52,7 +52,8 @@ internal static class ShardIndex
                     if (r.TokenType != JsonTokenType.String)
                         throw new CheckpointFormatException(indexPath, $"tensor '{tensor}': weight_map value is not a shard file name");
                     if (map.Count >= limits.MaxTensors)
-                        throw new CheckpointFormatException(indexPath, $"weight_map has more than the limit of {limits.MaxTensors} tensors");
+                        throw new CheckpointFormatException(indexPath,
+                            $"weight_map has more than the limit of {limits.MaxTensors} tensors");
                     if (!map.TryAdd(tensor, r.GetString()!))
                         throw new CheckpointFormatException(indexPath, $"tensor '{tensor}' appears twice in the weight_map");
                 }
@@ -76,7 +77,8 @@ internal static class ShardIndex
         string Why(string defect) => $"shard '{shard}' (holding tensor '{forTensor}') {defect}";
         if (shard.Length == 0 || shard is "." or ".." || System.IO.Path.IsPathRooted(shard)
             || shard.Contains('/') || shard.Contains('\\') || shard.Contains('\0'))
-            throw new CheckpointFormatException(indexPath, Why("is not a plain file name inside the index's folder (refused: it could escape the folder)"));
+            throw new CheckpointFormatException(indexPath,
+                Why("is not a plain file name inside the index's folder (refused: it could escape the folder)"));
         string prefix = System.IO.Path.TrimEndingDirectorySeparator(folder) + System.IO.Path.DirectorySeparatorChar;
         string full = System.IO.Path.GetFullPath(System.IO.Path.Combine(folder, shard));
         if (!full.StartsWith(prefix, StringComparison.Ordinal))

@@ -23,7 +23,8 @@ public sealed record OnnxExportOptions(int Opset = 17, long ExternalDataThreshol
 }
 
 /// <summary>What an ONNX export wrote (with a shared data file, <see cref="ExternalBytes"/> is that file's size).</summary>
-public sealed record OnnxExportResult(string ModelPath, string? ExternalDataPath, long ModelBytes, long ExternalBytes, int NodeCount, int InitializerCount)
+public sealed record OnnxExportResult(string ModelPath, string? ExternalDataPath, long ModelBytes, long ExternalBytes, int NodeCount,
+    int InitializerCount)
 {
     /// <summary>SHA-256 (lower-case hex) of the external-data file, hashed while it was written (saves re-reading it).</summary>
     public string? ExternalDataSha256 { get; init; }
@@ -70,7 +71,10 @@ public static class OnnxExporter
             }
             if (external) File.Move(dataTemp, dataPath, overwrite: true);
             else if (File.Exists(dataPath)) File.Delete(dataPath);
-            return new OnnxExportResult(modelPath, external ? dataPath : null, new FileInfo(modelPath).Length, externalBytes, nodes, inits) { ExternalDataSha256 = sha };
+            return new OnnxExportResult(modelPath, external ? dataPath : null, new FileInfo(modelPath).Length, externalBytes, nodes, inits)
+            {
+                ExternalDataSha256 = sha
+            };
         }
         finally
         {
@@ -129,15 +133,19 @@ public static class OnnxExporter
         return g.Initializers.Where(i => used.Contains(i.Value.Name)).ToArray();
     }
 
-    /// <summary>Lowers and writes one model (atomically: temp file + rename); initializers inline or into <paramref name="data"/>.</summary>
+    /// <summary>
+    /// Lowers and writes one model (atomically: temp file + rename); initializers inline or into <paramref name="data"/>.
+    /// </summary>
     private static (int Nodes, int Initializers) WriteModel(Graph g, IWeightSource weights, string modelPath, OnnxExportOptions o,
         Initializer[] initializers, ExternalData? data)
     {
         var graph = new GraphProto { Name = g.Name };
         var lowering = new OnnxLowering(g, graph, o.Opset, o.AllowedOps);
         foreach (var n in g.Nodes) lowering.Emit(n);
-        if (o.AllowedOps is { } allowed && graph.Node.Select(n => n.OpType).Where(t => !allowed.Contains(t)).Distinct().ToArray() is { Length: > 0 } bad)
-            throw new NotSupportedException($"cannot export {g.Name}: ONNX ops {string.Join(", ", bad)} are outside the target's allowed set");
+        if (o.AllowedOps is { } allowed
+            && graph.Node.Select(n => n.OpType).Where(t => !allowed.Contains(t)).Distinct().ToArray() is { Length: > 0 } bad)
+            throw new NotSupportedException(
+                $"cannot export {g.Name}: ONNX ops {string.Join(", ", bad)} are outside the target's allowed set");
         foreach (var i in g.Inputs) graph.Input.Add(OnnxTypes.ValueInfo(i.Name, i.Type));
         foreach (var v in g.Outputs) graph.Output.Add(OnnxTypes.ValueInfo(v.Name, v.Type));
         foreach (var extra in o.ExtraOutputs.Distinct())
@@ -161,8 +169,14 @@ public static class OnnxExporter
                 var (offset, length) = data.Store(init);
                 t.DataLocation = TensorProto.Types.DataLocation.External;
                 t.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = data.FileName });
-                t.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = offset.ToString(System.Globalization.CultureInfo.InvariantCulture) });
-                t.ExternalData.Add(new StringStringEntryProto { Key = "length", Value = length.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+                t.ExternalData.Add(new StringStringEntryProto
+                {
+                    Key = "offset", Value = offset.ToString(System.Globalization.CultureInfo.InvariantCulture)
+                });
+                t.ExternalData.Add(new StringStringEntryProto
+                {
+                    Key = "length", Value = length.ToString(System.Globalization.CultureInfo.InvariantCulture)
+                });
             }
             graph.Initializer.Add(t);
         }

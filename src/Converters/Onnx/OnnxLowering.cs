@@ -33,7 +33,8 @@ internal sealed class OnnxLowering(Graph graph, GraphProto proto, int opset, IRe
             string? why = n.Op switch
             {
                 Add or Sub or Mul or Div or Neg or Sqrt or Sigmoid or Gelu or Identity or Cast or MatMul or Conv2d
-                    or LayerNorm or Softmax or Transpose or Concat or Slice or Pad or RmsNorm or Gather or ScaledDotProductAttention => null,
+                    or LayerNorm or Softmax or Transpose or Concat or Slice or Pad or RmsNorm or Gather
+                    or ScaledDotProductAttention => null,
                 // One dim that no input defines (or -1) is written as -1 (see ShapeTensor); every other symbol needs a source input.
                 Reshape r => r.Target.Dims.Count(d => Unresolvable(g, d)) <= 1 ? null : SymbolsResolvable(g, r.Target),
                 Expand e => SymbolsResolvable(g, e.Target),
@@ -45,7 +46,9 @@ internal sealed class OnnxLowering(Graph graph, GraphProto proto, int opset, IRe
     }
 
     private static string? SymbolsResolvable(Graph g, Shape target) =>
-        target.Symbols.FirstOrDefault(s => SymbolSource(g, s) is null) is { } missing ? $"symbol '{missing}' is not a dimension of any graph input" : null;
+        target.Symbols.FirstOrDefault(s => SymbolSource(g, s) is null) is { } missing
+            ? $"symbol '{missing}' is not a dimension of any graph input"
+            : null;
 
     /// <summary>A target dim no Shape sub-graph can produce: -1, or a symbol that no graph input has as a whole axis.</summary>
     private static bool Unresolvable(Graph g, Dim d) => d == Dim.Of(-1) || (!d.IsKnown && SymbolSource(g, d.Symbol!) is null);
@@ -73,7 +76,8 @@ internal sealed class OnnxLowering(Graph graph, GraphProto proto, int opset, IRe
             if (_names.Add($"{name}_{i}")) return $"{name}_{i}";
     }
 
-    private NodeProto Node(string opType, string name, IEnumerable<string> inputs, IEnumerable<string> outputs, params AttributeProto[] attributes)
+    private NodeProto Node(string opType, string name, IEnumerable<string> inputs, IEnumerable<string> outputs,
+        params AttributeProto[] attributes)
     {
         var n = new NodeProto { OpType = opType, Name = name };
         n.Input.AddRange(inputs);
@@ -93,7 +97,12 @@ internal sealed class OnnxLowering(Graph graph, GraphProto proto, int opset, IRe
     private string Int64s(string owner, string what, params long[] values)
     {
         string name = Fresh($"{owner}/{what}");
-        var t = new TensorProto { Name = name, DataType = OnnxTypes.Code(DataType.Int64), RawData = ByteString.CopyFrom(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan())) };
+        var t = new TensorProto
+        {
+            Name = name,
+            DataType = OnnxTypes.Code(DataType.Int64),
+            RawData = ByteString.CopyFrom(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()))
+        };
         t.Dims.Add(values.Length);
         proto.Initializer.Add(t);
         return name;
@@ -102,7 +111,12 @@ internal sealed class OnnxLowering(Graph graph, GraphProto proto, int opset, IRe
     private string Scalar(string owner, string what, float value, DataType dtype)
     {
         string name = Fresh($"{owner}/{what}");
-        proto.Initializer.Add(new TensorProto { Name = name, DataType = OnnxTypes.Code(dtype), RawData = ByteString.CopyFrom(TensorMaterializer.Encode([value], dtype)) });
+        proto.Initializer.Add(new TensorProto
+        {
+            Name = name,
+            DataType = OnnxTypes.Code(dtype),
+            RawData = ByteString.CopyFrom(TensorMaterializer.Encode([value], dtype))
+        });
         return name;
     }
 
@@ -115,7 +129,9 @@ internal sealed class OnnxLowering(Graph graph, GraphProto proto, int opset, IRe
         // Several unknown dims: each symbol read from the input that defines it; a reshape may leave one dim whose symbol
         // no input defines as a whole axis (Qwen2-VL's 4*M next to the frame axis F) to ONNX's -1.
         int inferAt = allowInfer ? target.Dims.ToList().FindIndex(d => Unresolvable(graph, d)) : -1;
-        var parts = target.Dims.Select((d, i) => i == inferAt ? Int64s(owner, "dim", -1) : d.IsKnown ? Int64s(owner, "dim", d.Value) : SymbolDim(owner, d)).ToArray();
+        var parts = target.Dims.Select((d, i) => i == inferAt ? Int64s(owner, "dim", -1)
+            : d.IsKnown ? Int64s(owner, "dim", d.Value)
+            : SymbolDim(owner, d)).ToArray();
         return Temp("Concat", owner, parts, OnnxTypes.Int("axis", 0));
     }
 
@@ -154,7 +170,9 @@ internal sealed class OnnxLowering(Graph graph, GraphProto proto, int opset, IRe
             case Concat c: Node("Concat", name, ins, outs, OnnxTypes.Int("axis", c.Axis)); break;
             case Gelu g: EmitGelu(g, name, ins[0], outs[0], dtype); break;
             case ScaledDotProductAttention a: EmitAttention(a, name, ins, outs[0], dtype); break;
-            case LayerNorm ln when ln.Statistics != DataType.Float32 && ln.Statistics == dtype: EmitLowPrecisionLayerNorm(ln, name, ins, outs[0], dtype); break;
+            case LayerNorm ln when ln.Statistics != DataType.Float32 && ln.Statistics == dtype:
+                EmitLowPrecisionLayerNorm(ln, name, ins, outs[0], dtype);
+                break;
             case LayerNorm ln:
                 Node("LayerNormalization", name, ins, outs, OnnxTypes.Int("axis", -1), OnnxTypes.Float("epsilon", (float)ln.Epsilon));
                 break;
@@ -170,7 +188,8 @@ internal sealed class OnnxLowering(Graph graph, GraphProto proto, int opset, IRe
             case RmsNorm rn: EmitRmsNorm(rn, name, ins, outs[0], dtype); break;
             case Gather g: Node("Gather", name, ins, outs, OnnxTypes.Int("axis", g.Axis)); break;
             case Slice s:
-                Node("Slice", name, [ins[0], Int64s(name, "starts", s.Start), Int64s(name, "ends", s.End), Int64s(name, "axes", s.Axis)], outs);
+                Node("Slice", name,
+                    [ins[0], Int64s(name, "starts", s.Start), Int64s(name, "ends", s.End), Int64s(name, "axes", s.Axis)], outs);
                 break;
             case Pad p: Node("Pad", name, [ins[0], Int64s(name, "pads", p.Pads)], outs, OnnxTypes.Str("mode", "constant")); break;
             case Reshape r: Node("Reshape", name, [ins[0], ShapeTensor(name, r.Target, allowInfer: true)], outs); break;

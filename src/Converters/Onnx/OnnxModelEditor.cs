@@ -29,7 +29,9 @@ public static class OnnxModelEditor
         if (!File.Exists(modelPath)) throw new OnnxFormatException(modelPath, "not found");
         if (IO.SafeFile.Defect(modelPath) is { } defect) throw new OnnxFormatException(modelPath, defect);
         var info = new FileInfo(modelPath);
-        if (info.Length >= int.MaxValue) throw new OnnxFormatException(modelPath, "larger than 2 GiB: not a valid ONNX protobuf (large weights belong in external data)");
+        if (info.Length >= int.MaxValue)
+            throw new OnnxFormatException(modelPath,
+                "larger than 2 GiB: not a valid ONNX protobuf (large weights belong in external data)");
         try
         {
             using var s = IO.SafeFile.OpenRead(modelPath, modelPath);

@@ -47,7 +47,9 @@ public static class OnnxTypes
     {
         var shape = new TensorShapeProto();
         foreach (var d in type.Shape.Dims)
-            shape.Dim.Add(d.IsKnown ? new TensorShapeProto.Types.Dimension { DimValue = d.Value } : new TensorShapeProto.Types.Dimension { DimParam = d.ToString() });
+            shape.Dim.Add(d.IsKnown
+                ? new TensorShapeProto.Types.Dimension { DimValue = d.Value }
+                : new TensorShapeProto.Types.Dimension { DimParam = d.ToString() });
         return new ValueInfoProto
         {
             Name = name,
@@ -57,9 +59,11 @@ public static class OnnxTypes
 
     public static AttributeProto Int(string name, long v) => new() { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = v };
 
-    public static AttributeProto Float(string name, float v) => new() { Name = name, Type = AttributeProto.Types.AttributeType.Float, F = v };
+    public static AttributeProto Float(string name, float v) =>
+        new() { Name = name, Type = AttributeProto.Types.AttributeType.Float, F = v };
 
-    public static AttributeProto Str(string name, string v) => new() { Name = name, Type = AttributeProto.Types.AttributeType.String, S = Google.Protobuf.ByteString.CopyFromUtf8(v) };
+    public static AttributeProto Str(string name, string v) =>
+        new() { Name = name, Type = AttributeProto.Types.AttributeType.String, S = Google.Protobuf.ByteString.CopyFromUtf8(v) };
 
     public static AttributeProto Ints(string name, IEnumerable<long> v)
     {

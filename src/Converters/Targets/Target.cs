@@ -14,7 +14,8 @@ public sealed record PrecisionRules(IReadOnlyList<DataType> Precisions, IReadOnl
     public PrecisionPlan Plan(DataType precision, IReadOnlyList<string>? keepFp32 = null, DataType? io = null)
     {
         if (!Precisions.Contains(precision))
-            throw new GraphException($"--precision {precision.ShortName()}: this target takes {string.Join(", ", Precisions.Select(p => p.ShortName()))}");
+            throw new GraphException(
+                $"--precision {precision.ShortName()}: this target takes {string.Join(", ", Precisions.Select(p => p.ShortName()))}");
         return new PrecisionPlan { Precision = precision, Fp32Ops = Fp32Ops, KeepFp32 = keepFp32 ?? [], IoDType = io };
     }
 }
@@ -90,7 +91,8 @@ public static class Targets
         if (attention) allowed.Add("Attention");
         return new Target(
             "tensorrt", attention ? 23 : 17, allowed, PassRegistry.Default,
-            new PrecisionRules([DataType.Float32, DataType.Float16, DataType.BFloat16], PrecisionPlan.DefaultFp32Ops, StronglyTyped: major >= 11),
+            new PrecisionRules([DataType.Float32, DataType.Float16, DataType.BFloat16], PrecisionPlan.DefaultFp32Ops,
+                StronglyTyped: major >= 11),
             version, $"ONNX for the TensorRT {version} ONNX parser (opset {(attention ? 23 : 17)}{(attention ? ", Attention-23" : "")})");
     }
 

@@ -17,15 +17,18 @@ public interface IGraphPass
 }
 
 /// <summary>What one pass did in one round: node and initializer counts before and after.</summary>
-public sealed record PassStep(string Pass, int Round, bool Changed, int NodesBefore, int NodesAfter, int InitializersBefore, int InitializersAfter);
+public sealed record PassStep(string Pass, int Round, bool Changed, int NodesBefore, int NodesAfter, int InitializersBefore,
+    int InitializersAfter);
 
 /// <summary>The steps of a pipeline run, whether it reached a fixpoint, and per-op-kind counts before and after.</summary>
-public sealed record PassReport(IReadOnlyList<PassStep> Steps, bool Converged, IReadOnlyDictionary<string, int> OpsBefore, IReadOnlyDictionary<string, int> OpsAfter)
+public sealed record PassReport(IReadOnlyList<PassStep> Steps, bool Converged, IReadOnlyDictionary<string, int> OpsBefore,
+    IReadOnlyDictionary<string, int> OpsAfter)
 {
     /// <summary>One line per pass that changed something, e.g. "fuse-attention: 1210 -> 1162 nodes".</summary>
     public IEnumerable<string> Summary() => Steps.Where(s => s.Changed)
         .GroupBy(s => s.Pass)
-        .Select(g => $"{g.Key}: {g.First().NodesBefore} -> {g.Last().NodesAfter} nodes, {g.First().InitializersBefore} -> {g.Last().InitializersAfter} initializers");
+        .Select(g => $"{g.Key}: {g.First().NodesBefore} -> {g.Last().NodesAfter} nodes, "
+            + $"{g.First().InitializersBefore} -> {g.Last().InitializersAfter} initializers");
 }
 
 /// <summary>
@@ -98,7 +101,8 @@ public static class PassRegistry
     /// constants), then clean up, then fuse attention on the simplified graph, then drop what became dead.
     /// </summary>
     public static IReadOnlyList<string> Default { get; } =
-        ["fold-weight-transposes", "fold-constants", "eliminate-identities", "merge-common-subexpressions", "fuse-attention", "eliminate-dead-code"];
+        ["fold-weight-transposes", "fold-constants", "eliminate-identities", "merge-common-subexpressions", "fuse-attention",
+            "eliminate-dead-code"];
 
     /// <summary>
     /// <see cref="Default"/> plus query-chunked attention before the final clean-up: for targets whose runtime has no

@@ -54,9 +54,11 @@ public static class PrecisionRewriter
 {
     public static Graph Apply(Graph g, PrecisionPlan plan)
     {
-        if (!plan.Precision.IsFloat() || !plan.Io.IsFloat()) throw new GraphException("precision and io dtype must be floating-point types");
+        if (!plan.Precision.IsFloat() || !plan.Io.IsFloat())
+            throw new GraphException("precision and io dtype must be floating-point types");
         if (plan.Precision == DataType.Float32 && plan.Io == DataType.Float32) return g;
-        var patterns = plan.KeepFp32.Select(p => new Regex("^" + Regex.Escape(p).Replace("\\*", ".*") + "$", RegexOptions.CultureInvariant)).ToArray();
+        var patterns = plan.KeepFp32
+            .Select(p => new Regex("^" + Regex.Escape(p).Replace("\\*", ".*") + "$", RegexOptions.CultureInvariant)).ToArray();
         var islands = Islands(g, plan, patterns);
         DataType ComputeType(Node n) => islands.Contains(n) ? DataType.Float32 : plan.Precision;
 

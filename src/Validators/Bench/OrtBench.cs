@@ -29,7 +29,8 @@ public sealed record BenchSettings(int Warmup = 2, int? Iterations = null, doubl
 /// peak while it was created, after the inputs were made, and the peak over warm-up and timed runs. "Run peak minus RSS
 /// before the runs" is what inference added: activations, the runtime's arena and scratch.
 /// </summary>
-public sealed record BenchMemory(long RssBeforeSession, long PeakDuringSession, long RssAfterSession, long RssBeforeRuns, long PeakDuringRuns, bool PhasePeaks)
+public sealed record BenchMemory(long RssBeforeSession, long PeakDuringSession, long RssAfterSession, long RssBeforeRuns,
+    long PeakDuringRuns, bool PhasePeaks)
 {
     /// <summary>Peak during the runs minus the RSS just before them.</summary>
     public long RunIncrease => Math.Max(0, PeakDuringRuns - RssBeforeRuns);
@@ -64,8 +65,8 @@ public interface IBenchTarget : IDisposable
 /// </summary>
 public static class BenchLoop
 {
-    public static BenchResult Run(string model, string provider, int threads, Func<IBenchTarget> create, BenchSettings settings, long batch = 1,
-        Action<string>? progress = null)
+    public static BenchResult Run(string model, string provider, int threads, Func<IBenchTarget> create, BenchSettings settings,
+        long batch = 1, Action<string>? progress = null)
     {
         bool phases = ProcessMemory.ResetPeak();
         long before = ProcessMemory.Rss;
@@ -108,11 +109,14 @@ public static class BenchLoop
     }
 }
 
-/// <summary>Timing of one ONNX model on ONNX Runtime over inputs converted once (outputs computed and released, nothing copied back).</summary>
+/// <summary>
+/// Timing of one ONNX model on ONNX Runtime over inputs converted once (outputs computed and released, nothing copied back).
+/// </summary>
 public static class OrtBench
 {
-    public static BenchResult Run(string modelPath, OrtRunnerOptions options, Func<OrtRunner, IReadOnlyDictionary<string, HostTensor>> makeInputs,
-        BenchSettings settings, long batch = 1, Action<string>? progress = null) =>
+    public static BenchResult Run(string modelPath, OrtRunnerOptions options,
+        Func<OrtRunner, IReadOnlyDictionary<string, HostTensor>> makeInputs, BenchSettings settings, long batch = 1,
+        Action<string>? progress = null) =>
         BenchLoop.Run(Path.GetFullPath(modelPath), options.Provider.ToString().ToLowerInvariant(), options.IntraOpThreads,
             () => new Target(new OrtRunner(modelPath, options), makeInputs), settings, batch, progress);
 

@@ -10,8 +10,8 @@ namespace ModelForge.Validators.Bench;
 /// </summary>
 public static class TorchBench
 {
-    public static BenchResult Run(Graph graph, IWeightSource weights, string device, int threads, IReadOnlyDictionary<string, HostTensor> inputs,
-        BenchSettings settings, long batch = 1, Action<string>? progress = null)
+    public static BenchResult Run(Graph graph, IWeightSource weights, string device, int threads,
+        IReadOnlyDictionary<string, HostTensor> inputs, BenchSettings settings, long batch = 1, Action<string>? progress = null)
     {
         if (threads > 0) TorchSharp.torch.set_num_threads(threads);
         return BenchLoop.Run($"{graph.Name} (TorchSharp reference)", "torchsharp-" + device, threads,

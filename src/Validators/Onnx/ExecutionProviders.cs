@@ -69,7 +69,8 @@ public static class ExecutionProviders
     public static IReadOnlyList<string> SystemLibraries(OrtProvider p) => p switch
     {
         OrtProvider.Cuda => ["libcuda.so.1", "libcudart.so.13", "libcublas.so.13", "libcublasLt.so.13", "libcurand.so.10", "libcudnn.so.9"],
-        OrtProvider.TensorRt => ["libcuda.so.1", "libcudart.so.13", "libcublas.so.13", "libcudnn.so.9", "libnvinfer.so.10", "libnvonnxparser.so.10"],
+        OrtProvider.TensorRt =>
+            ["libcuda.so.1", "libcudart.so.13", "libcublas.so.13", "libcudnn.so.9", "libnvinfer.so.10", "libnvonnxparser.so.10"],
         _ => [],
     };
 
@@ -98,7 +99,9 @@ public static class ExecutionProviders
                 + $"({Needs(p)}; put their folders on LD_LIBRARY_PATH)");
     }
 
-    private static string Needs(OrtProvider p) => p == OrtProvider.TensorRt ? "TensorRT 10, CUDA 13 and cuDNN 9 libraries" : "CUDA 13 and cuDNN 9 libraries, and an NVIDIA driver";
+    private static string Needs(OrtProvider p) => p == OrtProvider.TensorRt
+        ? "TensorRT 10, CUDA 13 and cuDNN 9 libraries"
+        : "CUDA 13 and cuDNN 9 libraries, and an NVIDIA driver";
 
     private static bool CanLoad(string soname)
     {
@@ -125,7 +128,10 @@ public static class ExecutionProviders
             if (p == OrtProvider.Cuda)
             {
                 using var cuda = new OrtCUDAProviderOptions();
-                cuda.UpdateOptions(new Dictionary<string, string> { ["device_id"] = deviceId.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+                cuda.UpdateOptions(new Dictionary<string, string>
+                {
+                    ["device_id"] = deviceId.ToString(System.Globalization.CultureInfo.InvariantCulture)
+                });
                 options.AppendExecutionProvider_CUDA(cuda);
                 return;
             }
@@ -135,7 +141,8 @@ public static class ExecutionProviders
         }
         catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)
         {
-            var libs = System.Text.RegularExpressions.Regex.Matches(e.Message, @"lib[A-Za-z0-9_+\-]+\.so(\.[0-9]+)*").Select(m => m.Value).Distinct().ToArray();
+            var libs = System.Text.RegularExpressions.Regex.Matches(e.Message, @"lib[A-Za-z0-9_+\-]+\.so(\.[0-9]+)*")
+                .Select(m => m.Value).Distinct().ToArray();
             throw new ExecutionProviderUnavailableException($"--ep {CliName(p)}: {OrtName(p)} cannot load"
                 + (libs.Length > 0 ? $": missing {string.Join(", ", libs)}" : "") + $" ({e.Message.ReplaceLineEndings(" ").Trim()})");
         }

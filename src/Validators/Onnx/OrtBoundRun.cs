@@ -21,7 +21,8 @@ public sealed class OrtBoundRun : IDisposable
         _runner = runner;
         _binding = runner.Session.CreateIoBinding();
         if (runner.Provider is OrtProvider.Cuda or OrtProvider.TensorRt)
-            _deviceMemory = new OrtMemoryInfo(OrtMemoryInfo.allocatorCUDA, OrtAllocatorType.DeviceAllocator, runner.DeviceId, OrtMemType.Default);
+            _deviceMemory = new OrtMemoryInfo(OrtMemoryInfo.allocatorCUDA, OrtAllocatorType.DeviceAllocator, runner.DeviceId,
+                OrtMemType.Default);
     }
 
     /// <summary>Whether outputs are kept in device memory (CUDA / TensorRT) rather than host memory.</summary>
@@ -42,7 +43,8 @@ public sealed class OrtBoundRun : IDisposable
                 var dims = meta.Dimensions;
                 if (dims.Length != t.Shape.Length || dims.Where((d, i) => d > 0 && d != t.Shape[i]).Any())
                     throw new ArgumentException(
-                        $"{runner.ModelPath}: input '{name}' has shape {t.ShapeText}, the model expects rank {dims.Length} [{string.Join(", ", dims)}]");
+                        $"{runner.ModelPath}: input '{name}' has shape {t.ShapeText}, "
+                            + $"the model expects rank {dims.Length} [{string.Join(", ", dims)}]");
                 var value = OrtRunner.ToOrt(name, t, meta.ElementDataType);
                 bound._inputs.Add(value);
                 bound._binding.BindInput(name, value);

@@ -19,7 +19,8 @@ public enum ValidationPath
 /// result while the golden is not ("the golden is the outlier"). Null for every passing or still-failing comparison.
 /// </param>
 /// <param name="Informational">Reported but never decides the verdict (the "X vs fp64" rows of the arbiter).</param>
-public sealed record OutputReport(string Case, string Output, string Comparison, ComparisonResult Result, string? Waived = null, bool Informational = false)
+public sealed record OutputReport(string Case, string Output, string Comparison, ComparisonResult Result, string? Waived = null,
+    bool Informational = false)
 {
     /// <summary>Counts as passed: within tolerance, waived, or informational.</summary>
     public bool Ok => Result.Passed || Waived is not null || Informational;
@@ -69,7 +70,8 @@ public sealed record ValidationReport(
 /// <summary>Options of a validation run.</summary>
 public sealed record ValidationOptions
 {
-    public IReadOnlySet<ValidationPath> Paths { get; init; } = new HashSet<ValidationPath> { ValidationPath.Reference, ValidationPath.Exported };
+    public IReadOnlySet<ValidationPath> Paths { get; init; } =
+        new HashSet<ValidationPath> { ValidationPath.Reference, ValidationPath.Exported };
 
     public string Device { get; init; } = "cpu";
 

@@ -38,7 +38,8 @@ public sealed record ComparisonResult(
     double OutOfToleranceShare,
     long WorstIndex)
 {
-    public static ComparisonResult Fail(string name, string why) => new(name, false, why, 0, double.NaN, double.NaN, double.NaN, double.NaN, double.NaN, 1, -1);
+    public static ComparisonResult Fail(string name, string why) =>
+        new(name, false, why, 0, double.NaN, double.NaN, double.NaN, double.NaN, double.NaN, 1, -1);
 }
 
 /// <summary>Compares an actual tensor to an expected one; NaN/Inf, empty tensors and shape mismatches always fail.</summary>
@@ -80,7 +81,9 @@ public static class TensorComparator
         long n = a.LongLength;
         double cosine = na == 0 && ne == 0 ? 1 : dot / Math.Sqrt(na * ne);
         double nmse = ne == 0 ? (se == 0 ? 0 : double.PositiveInfinity) : se / ne;
-        string? statFailure = stat.Kind == ErrorStatKind.Elementwise || nonFiniteActual + nonFiniteExpected > 0 ? null : StatFailure(a, e, tol, stat);
+        string? statFailure = stat.Kind == ErrorStatKind.Elementwise || nonFiniteActual + nonFiniteExpected > 0
+            ? null
+            : StatFailure(a, e, tol, stat);
         string? failure = nonFiniteActual > 0 ? $"{nonFiniteActual} NaN/Inf values"
             : nonFiniteExpected > 0 ? $"{nonFiniteExpected} NaN/Inf values in the reference"
             : stat.Kind != ErrorStatKind.Elementwise ? statFailure
@@ -89,7 +92,9 @@ public static class TensorComparator
             (bad + nonFiniteActual + nonFiniteExpected) / (double)n, worst);
     }
 
-    /// <summary>Fails (returns why) when stat(|a-b|) &gt; atol AND stat(|a-b|/|b|) &gt; rtol, as Polygraphy's non-elementwise checks.</summary>
+    /// <summary>
+    /// Fails (returns why) when stat(|a-b|) &gt; atol AND stat(|a-b|/|b|) &gt; rtol, as Polygraphy's non-elementwise checks.
+    /// </summary>
     private static string? StatFailure(float[] a, float[] e, Tolerance tol, ErrorStat stat)
     {
         var abs = new double[a.LongLength];

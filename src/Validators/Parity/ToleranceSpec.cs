@@ -73,7 +73,8 @@ public sealed record ToleranceOverride(double? Atol, double? Rtol)
                     : throw new ArgumentException($"{source}: tolerances.{p.Name}.{key} must be a finite number >= 0");
             }
             foreach (var k in p.Value.EnumerateObject())
-                if (k.Name is not ("atol" or "rtol")) throw new ArgumentException($"{source}: tolerances.{p.Name}.{k.Name}: only atol and rtol are known");
+                if (k.Name is not ("atol" or "rtol"))
+                    throw new ArgumentException($"{source}: tolerances.{p.Name}.{k.Name}: only atol and rtol are known");
             result[p.Name] = new ToleranceOverride(Read("atol"), Read("rtol"));
         }
         return result;

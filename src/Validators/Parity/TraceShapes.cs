@@ -16,7 +16,8 @@ public static class TraceShapes
         var a = Squeeze(actual.Shape);
         var e = Squeeze(expected.Shape);
         if (!a.AsSpan().SequenceEqual(e))
-            return ComparisonResult.Fail(trace, $"trace {trace}: shape {actual.ShapeText} differs from the golden's {expected.ShapeText} (beyond leading size-1 axes)");
+            return ComparisonResult.Fail(trace,
+                $"trace {trace}: shape {actual.ShapeText} differs from the golden's {expected.ShapeText} (beyond leading size-1 axes)");
         var rule = stat ?? ErrorStat.Elementwise;
         if (actual.Shape.AsSpan().SequenceEqual(expected.Shape)) return TensorComparator.Compare(trace, actual, expected, tol, rule);
         return TensorComparator.Compare(trace, Reshape(actual, a), Reshape(expected, e), tol, rule);

@@ -50,10 +50,12 @@ internal static class TorchEvalValidation
                 }
                 string sym = want.Symbol!;
                 if (n < want.Factor || n % want.Factor != 0)
-                    throw new ArgumentException(Mismatch($"axis {axis} is {n}, not a positive multiple of {want.Factor} for {want}"), nameof(inputs));
+                    throw new ArgumentException(
+                        Mismatch($"axis {axis} is {n}, not a positive multiple of {want.Factor} for {want}"), nameof(inputs));
                 long value = n / want.Factor;
                 if (bindings.TryGetValue(sym, out long bound) && bound != value)
-                    throw new ArgumentException(Mismatch($"axis {axis} gives {sym} = {value}, but {boundBy[sym]} gave {sym} = {bound}"), nameof(inputs));
+                    throw new ArgumentException(
+                        Mismatch($"axis {axis} gives {sym} = {value}, but {boundBy[sym]} gave {sym} = {bound}"), nameof(inputs));
                 bindings[sym] = value;
                 boundBy.TryAdd(sym, $"input '{input.Name}'");
             }

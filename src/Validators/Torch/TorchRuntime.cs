@@ -37,7 +37,9 @@ public static class TorchRuntime
     private static readonly object Gate = new();
     private static bool _cpuReady, _cudaReady;
 
-    /// <summary>True once <see cref="Initialize"/> succeeded for <see cref="ComputeDevice.Cuda"/>; false (never throws) otherwise.</summary>
+    /// <summary>
+    /// True once <see cref="Initialize"/> succeeded for <see cref="ComputeDevice.Cuda"/>; false (never throws) otherwise.
+    /// </summary>
     public static bool CudaAvailable
     {
         get { lock (Gate) return _cudaReady; }
@@ -71,9 +73,11 @@ public static class TorchRuntime
         {
             torch.InitializeDeviceType(DeviceType.CPU);
         }
-        catch (Exception e) when (e is DllNotFoundException or TypeInitializationException or NotSupportedException or InvalidOperationException)
+        catch (Exception e) when (e is DllNotFoundException or TypeInitializationException or NotSupportedException
+            or InvalidOperationException)
         {
-            throw new TorchUnavailableException($"TorchSharp could not load libtorch for the CPU: {FirstSentence(e.GetBaseException().Message)}");
+            throw new TorchUnavailableException(
+                $"TorchSharp could not load libtorch for the CPU: {FirstSentence(e.GetBaseException().Message)}");
         }
         _cpuReady = true;
     }
@@ -90,7 +94,8 @@ public static class TorchRuntime
         if (!File.Exists(cudaLib))
             throw new TorchUnavailableException(CudaPrefix + $"{cudaLib} not found");
         if (_cpuReady)
-            throw new TorchUnavailableException(CudaPrefix + "TorchSharp already runs on the CPU libtorch in this process (initialise CUDA first)");
+            throw new TorchUnavailableException(
+                CudaPrefix + "TorchSharp already runs on the CPU libtorch in this process (initialise CUDA first)");
         string bridge = new[]
             {
                 Path.Combine(AppContext.BaseDirectory, "libLibTorchSharp.so"),
