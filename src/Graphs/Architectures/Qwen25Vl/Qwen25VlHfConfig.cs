@@ -40,6 +40,6 @@ public sealed class Qwen25VlHfConfig : IHfConfigReader
         b.Ints("vit.fullatt_block_indexes", [7, 15, 23, 31], Vision, "vision_config.fullatt_block_indexes");
         Qwen2VlHfConfig.CheckMergerWidth(b, "vit.out_hidden_size", merger);
         Qwen2VlHfConfig.ReadProcessor(b);
-        return new HfResolved(Family, Recognize(folder.Config)!, b.Config, b.Sources, b.Preprocessing);
+        return b.Resolved(this);
     }
 }

@@ -52,7 +52,7 @@ public sealed class Qwen2VlHfConfig : IHfConfigReader
         if (preMerge != merge)
             throw b.PreError("merge_size",
                 $"is {preMerge} but the vision tower's spatial_merge_size is {merge} ({b.FieldOf("vit.spatial_merge_size")})");
-        return new HfResolved(Family, Recognize(folder.Config)!, b.Config, b.Sources, b.Preprocessing);
+        return b.Resolved(this);
     }
 
     /// <summary>
