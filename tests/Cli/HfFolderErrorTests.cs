@@ -13,6 +13,22 @@ public class HfFolderErrorTests
          "vision_config": {"depth": 3, "embed_dim": 64, "num_heads": 4, "mlp_ratio": 4, "hidden_size": 96}}
         """;
 
+    // qwen25vl-tiny's fixture.json in hub form (patch 14, temporal 2, merge 2 are the class defaults, as in the tiny fixture).
+    private const string Qwen25 = """
+        {"architectures": ["Qwen2_5_VLForConditionalGeneration"], "model_type": "qwen2_5_vl", "hidden_size": 80,
+         "vision_config": {"depth": 4, "hidden_size": 64, "num_heads": 4, "intermediate_size": 96, "out_hidden_size": 80,
+           "window_size": 56, "fullatt_block_indexes": [1, 3]}}
+        """;
+
+    /// <summary>The real Qwen2.5-VL-3B preprocessor_config.json, optionally with one field changed.</summary>
+    private static string Qwen25Processor(string? field = null, int value = 0)
+    {
+        string file = Repo.Fixture("hf-configs", "Qwen__Qwen2.5-VL-3B-Instruct", "preprocessor_config.json");
+        var pre = JsonNode.Parse(File.ReadAllText(file))!;
+        if (field is not null) pre[field] = value;
+        return pre.ToJsonString();
+    }
+
     private static CliResult Export(TempDir tmp, string config, string weightsOf = "qwen2vl-tiny", string? preprocessor = null, params string[] extra)
     {
         string dir = tmp.File("model");
@@ -74,6 +90,33 @@ public class HfFolderErrorTests
         using var tmp = new TempDir();
         RefusedWith(Export(tmp, Qwen, preprocessor: """{"merge_size": 3, "patch_size": 14, "temporal_patch_size": 2}"""), tmp,
             "preprocessor_config.json: merge_size is 3", "spatial_merge_size is 2");
+    }
+
+    [Fact]
+    public void The_hub_form_of_the_tiny_qwen2_5_config_exports_with_the_real_processor_file()
+    {
+        using var tmp = new TempDir();
+        var r = Export(tmp, Qwen25, weightsOf: "qwen25vl-tiny", preprocessor: Qwen25Processor());
+        r.ExitCode.Should().Be(0, r.ToString());
+        var manifest = JsonNode.Parse(File.ReadAllText(tmp.File("out/manifest.json")))!;
+        manifest["config_sources"]!["preprocessing.merge_size"]!.GetValue<string>().Should().Be("preprocessor_config.json:merge_size");
+    }
+
+    [Theory]
+    [InlineData("patch_size", 16,
+        "patch_size is 16 but the vision tower's patch size is 14 (vit.patch_size (default (Qwen2_5_VLVisionConfig)))")]
+    [InlineData("temporal_patch_size", 1,
+        "temporal_patch_size is 1 but the vision tower's is 2 (vit.temporal_patch_size (default (Qwen2_5_VLVisionConfig)))")]
+    [InlineData("merge_size", 3,
+        "merge_size is 3 but the vision tower's spatial_merge_size is 2 (vit.spatial_merge_size (default (Qwen2_5_VLVisionConfig)))")]
+    public void A_qwen2_5_processor_that_disagrees_with_the_tower_is_one_line_exit_2_and_writes_nothing(string field, int value,
+        string problem)
+    {
+        using var tmp = new TempDir();
+        var r = Export(tmp, Qwen25, weightsOf: "qwen25vl-tiny", preprocessor: Qwen25Processor(field, value));
+        RefusedWith(r, tmp);
+        r.Stderr.Trim().Should().Be($"modelforge: error: {Path.Combine(tmp.File("model"), "preprocessor_config.json")}: {problem}");
+        Directory.GetFileSystemEntries(tmp.Path).Select(Path.GetFileName).Should().Equal(["model"], "not even a .partial folder is left");
     }
 
     [Fact]

@@ -115,6 +115,53 @@ public class HfConfigReaderTests
     }
 
     [Fact]
+    public void Qwen2_5_vl_3b_folder_on_disk_reads_and_accepts_its_processor()
+    {
+        // The real files as a folder (HfFolder.Open, as export reads them), not as text: the processor's patch 14,
+        // temporal patch 2 and merge 2 agree with vision_config's, so the folder is accepted.
+        string dir = Repo.Fixture("hf-configs", "Qwen__Qwen2.5-VL-3B-Instruct");
+        var r = HfConfigReaders.Read(HfFolder.Open(dir)!);
+        r.Family.Should().Be("qwen25vl");
+        (At(r.Config, "vit.patch_size").GetValue<int>(), At(r.Config, "vit.temporal_patch_size").GetValue<int>(),
+            At(r.Config, "vit.spatial_merge_size").GetValue<int>()).Should().Be((14, 2, 2));
+        foreach (var (field, value) in new[] { ("patch_size", 14), ("temporal_patch_size", 2), ("merge_size", 2) })
+        {
+            r.Preprocessing[field]!.GetValue<int>().Should().Be(value);
+            r.Sources["preprocessing." + field].Should().Be("preprocessor_config.json:" + field);
+        }
+        r.Sources["vit.patch_size"].Should().Be("config.json:vision_config.patch_size");
+        r.Preprocessing["max_pixels"]!.GetValue<int>().Should().Be(12_845_056);
+    }
+
+    /// <summary>
+    /// Both Qwen families go through one processor check (Qwen2VlHfConfig.ReadProcessor): the real folder with one
+    /// processor field changed is refused, naming the processor file, its field and the vision_config field it contradicts.
+    /// </summary>
+    [Theory]
+    [InlineData("Qwen__Qwen2.5-VL-3B-Instruct", "preprocessor_config.json", "patch_size", 16,
+        "patch_size is 16 but the vision tower's patch size is 14 (vision_config.patch_size)")]
+    [InlineData("Qwen__Qwen2.5-VL-3B-Instruct", "preprocessor_config.json", "temporal_patch_size", 1,
+        "temporal_patch_size is 1 but the vision tower's is 2 (vision_config.temporal_patch_size)")]
+    [InlineData("Qwen__Qwen2.5-VL-3B-Instruct", "preprocessor_config.json", "merge_size", 3,
+        "merge_size is 3 but the vision tower's spatial_merge_size is 2 (vision_config.spatial_merge_size)")]
+    [InlineData("Qwen__Qwen2-VL-7B-Instruct", "preprocessor_config.partial.json", "patch_size", 16,
+        "patch_size is 16 but the vision tower's patch size is 14 (vision_config.patch_size)")]
+    [InlineData("Qwen__Qwen2-VL-7B-Instruct", "preprocessor_config.partial.json", "temporal_patch_size", 1,
+        "temporal_patch_size is 1 but the vision tower's is 2 (vision_config.temporal_patch_size)")]
+    [InlineData("Qwen__Qwen2-VL-7B-Instruct", "preprocessor_config.partial.json", "merge_size", 3,
+        "merge_size is 3 but the vision tower's spatial_merge_size is 2 (vision_config.spatial_merge_size)")]
+    public void A_qwen_processor_that_disagrees_with_the_tower_is_refused(string dir, string processor, string field, int value,
+        string problem)
+    {
+        string folder = Repo.Fixture("hf-configs", dir);
+        var pre = JsonNode.Parse(File.ReadAllText(Path.Combine(folder, processor)))!.AsObject();
+        pre[field] = value;
+        var read = () => HfConfigReaders.Read(HfFolder.FromText(folder, File.ReadAllText(Path.Combine(folder, "config.json")),
+            "preprocessor_config.json", pre.ToJsonString()));
+        read.Should().Throw<GraphException>().Which.Message.Should().Be($"{Path.Combine(folder, "preprocessor_config.json")}: {problem}");
+    }
+
+    [Fact]
     public void Deepseek_ocr_2_is_told_apart_from_ocr_1_by_the_vision_model_name()
     {
         var r = Read("deepseek-ai__DeepSeek-OCR-2", "config.partial.json", "processor_config.partial.json", "processor_config.json");

@@ -1,8 +1,6 @@
 using FluentAssertions;
 using ModelForge.Tests.Support;
-using ModelForge.Validators.Fixtures;
 using ModelForge.Validators.Parity;
-using ModelForge.Validators.Torch;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -14,9 +12,9 @@ public class DeepEncoder2GoldenTests(ITestOutputHelper output)
     [Fact]
     public void Both_paths_match_every_original_output_and_trace()
     {
-        TorchRuntime.Initialize(ComputeDevice.Cpu);
-        using var f = GoldenFixture.Load(Repo.Golden("deepencoder2-tiny"));
-        var report = new ParityRunner(new ValidationOptions()).RunFixture(f);
+        using var run = GoldenRun.Open("deepencoder2-tiny");
+        var f = run.Fixture;
+        var report = run.Parity();
         foreach (var o in report.AllOutputs)
             output.WriteLine($"{o.Case} {o.Comparison,-22} {o.Output,-30} max_abs={o.Result.MaxAbs:E2} max_rel={o.Result.MaxRel:E2} " +
                 $"cos={o.Result.Cosine:F7} {(o.Result.Passed ? "ok" : o.Result.Failure)}");
@@ -41,14 +39,14 @@ public class DeepEncoder2GoldenTests(ITestOutputHelper output)
     [Fact]
     public void A_shipped_global_part_validates_its_case_and_skips_the_others_with_a_reason()
     {
-        TorchRuntime.Initialize(ComputeDevice.Cpu);
-        using var f = GoldenFixture.Load(Repo.Golden("deepencoder2-tiny"));
+        using var run = GoldenRun.Open("deepencoder2-tiny");
+        var f = run.Fixture;
         using var tmp = new TempDir();
         var graph = f.Architecture.Build(f.Config, new ModelForge.Graphs.Architectures.BuildRequest(64));
         graph.PruneUnused();
-        var weights = new ModelForge.Converters.Checkpoints.CheckpointWeights(f.Checkpoint, f.Architecture.Adapter);
-        var export = ModelForge.Converters.Onnx.OnnxExporter.Export(graph, weights, tmp.File("global.onnx"), new ModelForge.Converters.Onnx.OnnxExportOptions());
-        var report = new ParityRunner(new ValidationOptions { ExportedModel = export.ModelPath }).RunFixture(f);
+        var export = ModelForge.Converters.Onnx.OnnxExporter.Export(graph, run.Weights(), tmp.File("global.onnx"),
+            new ModelForge.Converters.Onnx.OnnxExportOptions());
+        var report = run.Parity(new ValidationOptions { ExportedModel = export.ModelPath });
         report.Cases.Select(c => (c.Case, c.Skipped)).Should().Equal(
             ("case0", null),
             ("case1", "skipped: input pixel_values [2, 3, 48, 48] does not fit the artifact's [1, 3, 64, 64]"),

@@ -8,7 +8,6 @@ using ModelForge.Graphs.Architectures.Qwen2Vl;
 using ModelForge.Graphs.Ir;
 using ModelForge.Tests.Support;
 using ModelForge.Validators.Fixtures;
-using ModelForge.Validators.Parity;
 using ModelForge.Validators.Torch;
 using Xunit;
 using Xunit.Abstractions;
@@ -25,9 +24,9 @@ public class Qwen25VlGoldenTests(ITestOutputHelper output)
     [Fact]
     public void Both_paths_match_the_original_pytorch_outputs_and_every_trace()
     {
-        TorchRuntime.Initialize(ComputeDevice.Cpu);
-        using var f = GoldenFixture.Load(Repo.Golden("qwen25vl-tiny"));
-        var report = new ParityRunner(new ValidationOptions()).RunFixture(f);
+        using var run = GoldenRun.Open("qwen25vl-tiny");
+        var f = run.Fixture;
+        var report = run.Parity();
         foreach (var g in report.AllOutputs.GroupBy(o => (o.Case, o.Comparison)))
             output.WriteLine($"{g.Key.Case} {g.Key.Comparison,-22} {g.Count()} tensors, max_abs={g.Max(o => o.Result.MaxAbs):E2} "
                 + $"(image_features {g.Single(o => o.Output == "image_features").Result.MaxAbs:E2}) {(g.All(o => o.Result.Passed) ? "ok" : "FAIL")}");
@@ -71,13 +70,13 @@ public class Qwen25VlGoldenTests(ITestOutputHelper output)
     {
         // The fixture's block 0 is a window block; the variant makes it a full block. Same weights, same inputs.
         // What a port with the wrong block kinds (or windows that never take effect) would get wrong.
-        TorchRuntime.Initialize(ComputeDevice.Cpu);
-        using var f = GoldenFixture.Load(Repo.Golden("qwen25vl-tiny"));
+        using var run = GoldenRun.Open("qwen25vl-tiny");
+        var f = run.Fixture;
         var node = JsonNode.Parse(f.Config.GetRawText())!;
         node["vit"]!["fullatt_block_indexes"] = new JsonArray(0, 1, 3);
         using var fullDoc = JsonDocument.Parse(node.ToJsonString());
-        var window = Block0(f, f.Config);
-        var full = Block0(f, fullDoc.RootElement);
+        var window = Block0(run, f.Config);
+        var full = Block0(run, fullDoc.RootElement);
 
         // case0: 6 windows in one frame; block 0 must differ clearly (the original's own check saw 1.8).
         MaxAbs(window["case0"], full["case0"], 0, 96).Should().BeGreaterThan(0.1);
@@ -90,14 +89,15 @@ public class Qwen25VlGoldenTests(ITestOutputHelper output)
     }
 
     /// <summary>blocks.0 [N, 64] (window order, all calls joined) per case, on the TorchSharp path.</summary>
-    private static Dictionary<string, HostTensor> Block0(GoldenFixture f, JsonElement config)
+    private static Dictionary<string, HostTensor> Block0(GoldenRun run, JsonElement config)
     {
+        var f = run.Fixture;
         var arch = f.Architecture;
         var graph = arch.Build(config, new BuildRequest());
         WeightBinder.Verify(graph, f.Checkpoint, arch.Adapter);
         string block0 = graph.Traces["blocks.0"].Name;
         graph.PruneUnused();
-        using var ev = new TorchEvaluator(graph, new CheckpointWeights(f.Checkpoint, arch.Adapter), new TorchEvalOptions());
+        using var ev = new TorchEvaluator(graph, run.Weights(), new TorchEvalOptions());
         return f.Cases.ToDictionary(c => c.Name, c =>
         {
             var results = arch.PlanCalls(config, c.Inputs).Select(i => ev.Run(i, [block0])).ToList();

@@ -62,7 +62,7 @@ public sealed class DeepEncoderHfConfig : IHfConfigReader
         ReadProcessor(b, Processor);
         b.Pre("tile_tag", "2D", Processor, "tile_tag");
         b.Pre("global_view_pos", "head", Processor, "global_view_pos");
-        return new HfResolved(Family, Recognize(folder.Config)!, b.Config, b.Sources, b.Preprocessing);
+        return b.Resolved(this);
     }
 
     // The deepseek_vl_v2 config fields DeepSeek-OCR and DeepSeek-OCR 2 share (DeepEncoder2HfConfig reads them here too).
@@ -87,9 +87,7 @@ public sealed class DeepEncoderHfConfig : IHfConfigReader
     /// </summary>
     public static string DownsampleToNet2(HfConfigBuilder b, int[] down)
     {
-        string downSource = b.Sources["sam.downsample_channels"];
-        ((JsonObject)b.Config["sam"]!).Remove("downsample_channels");
-        b.Sources.Remove("sam.downsample_channels");
+        string downSource = b.Drop("sam.downsample_channels");
         b.Derived("sam.net2_channels", down[0], $"{downSource}[0]");
         return downSource;
     }

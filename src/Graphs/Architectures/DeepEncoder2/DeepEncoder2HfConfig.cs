@@ -48,6 +48,6 @@ public sealed class DeepEncoder2HfConfig : IHfConfigReader
         b.Int("projector.input_dim", 896, Released, "projector_config.input_dim");
         b.Int("projector.output_dim", 1280, Released, "projector_config.n_embed");
         DeepEncoderHfConfig.ReadProcessor(b, Released);
-        return new HfResolved(Family, Recognize(folder.Config)!, b.Config, b.Sources, b.Preprocessing);
+        return b.Resolved(this);
     }
 }

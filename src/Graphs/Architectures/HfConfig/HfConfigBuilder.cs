@@ -105,6 +105,29 @@ public sealed class HfConfigBuilder(HfFolder folder)
         Sources[target] = $"derived ({how})";
     }
 
+    /// <summary>
+    /// Removes a value that was read only to check it or to derive others from (it is not a field of the family's config,
+    /// so the builder must not see it) from the config and the sources; returns where it came from, for the derived
+    /// fields' sources.
+    /// </summary>
+    public string Drop(string target)
+    {
+        var parts = target.Split('.');
+        var o = Config;
+        foreach (var p in parts[..^1]) o = (JsonObject)o[p]!;
+        o.Remove(parts[^1]);
+        string source = Sources[target];
+        Sources.Remove(target);
+        return source;
+    }
+
+    /// <summary>
+    /// The reader's result: its family, the config.json field that named the family, and what was built here. Every reader
+    /// ends with this, so the result always carries the same config, sources and preprocessing the builder recorded.
+    /// </summary>
+    public HfResolved Resolved(IHfConfigReader reader) =>
+        new(reader.Family, reader.Recognize(Folder.Config)!, Config, Sources, Preprocessing);
+
     /// <summary>The raw element at a dotted config.json path ("vision_config.width.sam_vit_b"), or null.</summary>
     public JsonElement? Find(string path) => Find(Folder.Config, path);
 

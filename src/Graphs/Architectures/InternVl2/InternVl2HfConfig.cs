@@ -69,8 +69,7 @@ public sealed class InternVl2HfConfig : IHfConfigReader
             b.Int("mlp1.hidden", 4096, HfChat + " text_config = Qwen2Config", "text_config.hidden_size");
             string act = b.Str("projector_hidden_act", "gelu", HfChat, "projector_hidden_act");
             if (act != "gelu") throw b.Error("projector_hidden_act", $"'{act}' is not supported (mlp1 is LayerNorm, Linear, GELU, Linear)");
-            b.Config.Remove("projector_hidden_act");
-            b.Sources.Remove("projector_hidden_act");
+            b.Drop("projector_hidden_act");
             b.Derived("tile_size", image, "vision_config.image_size (the -hf processor crops tiles of that size)");
             b.Pre("tile_size", new JsonObject { ["height"] = image, ["width"] = image }, "GotOcr2ImageProcessor", "size");
             b.Pre("crop_to_patches", false, "GotOcr2ImageProcessor", "crop_to_patches");
@@ -126,7 +125,7 @@ public sealed class InternVl2HfConfig : IHfConfigReader
             throw b.Error(b.FieldOf("downsample_ratio"), $"{HfConfigBuilder.Text(ratio)} must be 1/k for an integer k");
         ratioK = (int)Math.Round(1 / ratio);
         b.Derived("mlp1.in", (long)hidden * ratioK * ratioK, $"vit.hidden_size {hidden} * (1/downsample_ratio)^2");
-        return new HfResolved(Family, Recognize(folder.Config)!, b.Config, b.Sources, b.Preprocessing);
+        return b.Resolved(this);
     }
 
     /// <summary>An int or a square [h, w] pair (transformers-native image_size / patch_size).</summary>

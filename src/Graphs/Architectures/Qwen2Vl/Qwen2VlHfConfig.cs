@@ -42,17 +42,8 @@ public sealed class Qwen2VlHfConfig : IHfConfigReader
         _ = embed;
 
         CheckMergerWidth(b, "vit.hidden_size", merger);
-
-        var (prePatch, preTemporal, preMerge) = ReadProcessor(b);
-        if (prePatch != patch)
-            throw b.PreError("patch_size", $"is {prePatch} but the vision tower's patch size is {patch} ({b.FieldOf("vit.patch_size")})");
-        if (preTemporal != temporal)
-            throw b.PreError("temporal_patch_size",
-                $"is {preTemporal} but the vision tower's is {temporal} ({b.FieldOf("vit.temporal_patch_size")})");
-        if (preMerge != merge)
-            throw b.PreError("merge_size",
-                $"is {preMerge} but the vision tower's spatial_merge_size is {merge} ({b.FieldOf("vit.spatial_merge_size")})");
-        return new HfResolved(Family, Recognize(folder.Config)!, b.Config, b.Sources, b.Preprocessing);
+        ReadProcessor(b, patch, temporal, merge);
+        return b.Resolved(this);
     }
 
     /// <summary>
@@ -70,10 +61,14 @@ public sealed class Qwen2VlHfConfig : IHfConfigReader
     }
 
     /// <summary>
-    /// Qwen2VLImageProcessor's fields (both Qwen families use it): patch, temporal patch and merge size (returned), the
-    /// pixel bounds and OpenAI CLIP's mean/std.
+    /// Qwen2VLImageProcessor's fields (both Qwen families use it): patch, temporal patch and merge size, the pixel bounds
+    /// and OpenAI CLIP's mean/std. The processor cuts the pixel_values rows the tower's patch embedding and merger consume,
+    /// so its patch / temporal patch / merge size must be the tower's (<paramref name="patch"/>, <paramref name="temporal"/>,
+    /// <paramref name="merge"/>, read before as vit.patch_size, vit.temporal_patch_size, vit.spatial_merge_size): a
+    /// mismatch would export a graph whose inputs the runtime's preprocessing cannot produce, so it is refused naming the
+    /// processor file and field. Qwen2.5-VL calls this too.
     /// </summary>
-    public static (int Patch, int Temporal, int Merge) ReadProcessor(HfConfigBuilder b)
+    public static void ReadProcessor(HfConfigBuilder b, int patch, int temporal, int merge)
     {
         int prePatch = b.PreInt("patch_size", 14, Processor, "patch_size");
         int preTemporal = b.PreInt("temporal_patch_size", 2, Processor, "temporal_patch_size");
@@ -82,6 +77,13 @@ public sealed class Qwen2VlHfConfig : IHfConfigReader
         b.PreInt("max_pixels", 28 * 28 * 1280, Processor, "max_pixels", "size.longest_edge");
         b.Pre("image_mean", new JsonArray(0.48145466, 0.4578275, 0.40821073), Processor + " OPENAI_CLIP_MEAN", "image_mean");
         b.Pre("image_std", new JsonArray(0.26862954, 0.26130258, 0.27577711), Processor + " OPENAI_CLIP_STD", "image_std");
-        return (prePatch, preTemporal, preMerge);
+        if (prePatch != patch)
+            throw b.PreError("patch_size", $"is {prePatch} but the vision tower's patch size is {patch} ({b.FieldOf("vit.patch_size")})");
+        if (preTemporal != temporal)
+            throw b.PreError("temporal_patch_size",
+                $"is {preTemporal} but the vision tower's is {temporal} ({b.FieldOf("vit.temporal_patch_size")})");
+        if (preMerge != merge)
+            throw b.PreError("merge_size",
+                $"is {preMerge} but the vision tower's spatial_merge_size is {merge} ({b.FieldOf("vit.spatial_merge_size")})");
     }
 }

@@ -28,9 +28,7 @@ public sealed class VaryHfConfig : IHfConfigReader
         int lm = b.Int("lm_hidden_size", 4096, "QWenConfig", "hidden_size");
         if (lm <= 0 || lm % 2 != 0)
             throw b.Error(b.FieldOf("lm_hidden_size"), $"{lm} must be a positive even width (two equal projections are concatenated)");
-        b.Config.Remove("lm_hidden_size");
-        string lmSource = b.Sources["lm_hidden_size"];
-        b.Sources.Remove("lm_hidden_size");
+        string lmSource = b.Drop("lm_hidden_size");
         b.Derived("projector.output_dim_each", lm / 2, $"{lmSource} / 2: two projections concatenated to the language model width");
         b.Int("vision_select_layer", -2, "Vary vary_qwen_vary.py", "vision_select_layer");
         b.Pre("sam_image_size", 1024, "Vary image_processor_high (1024)");
@@ -38,6 +36,6 @@ public sealed class VaryHfConfig : IHfConfigReader
         b.Pre("image_token_len", 256, "Vary vary_qwen_vary.py", "image_token_len");
         b.Pre("image_mean", new JsonArray(0.48145466, 0.4578275, 0.40821073), "CLIPImageProcessor OPENAI_CLIP_MEAN", "image_mean");
         b.Pre("image_std", new JsonArray(0.26862954, 0.26130258, 0.27577711), "CLIPImageProcessor OPENAI_CLIP_STD", "image_std");
-        return new HfResolved(Family, Recognize(folder.Config)!, b.Config, b.Sources, b.Preprocessing);
+        return b.Resolved(this);
     }
 }
