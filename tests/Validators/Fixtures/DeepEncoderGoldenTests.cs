@@ -16,9 +16,9 @@ public class DeepEncoderGoldenTests(ITestOutputHelper output)
     [InlineData("deepencoder-tiny-bf16")]
     public void Both_paths_match_the_original_pytorch_outputs(string fixture)
     {
-        TorchRuntime.Initialize(ComputeDevice.Cpu);
-        using var f = GoldenFixture.Load(Repo.Golden(fixture));
-        var report = new ParityRunner(new ValidationOptions()).RunFixture(f);
+        using var run = GoldenRun.Open(fixture);
+        var f = run.Fixture;
+        var report = run.Parity();
         foreach (var o in report.AllOutputs.Where(o => !o.Output.StartsWith("trace.", StringComparison.Ordinal)))
             output.WriteLine($"{o.Case} {o.Comparison,-22} {o.Output,-20} max_abs={o.Result.MaxAbs:E2} max_rel={o.Result.MaxRel:E2} cos={o.Result.Cosine:F7} {(o.Result.Passed ? "ok" : o.Result.Failure)}");
         report.Cases.Select(c => c.Case).Should().Equal(f.Cases.Select(c => c.Name));
@@ -31,9 +31,9 @@ public class DeepEncoderGoldenTests(ITestOutputHelper output)
     [Fact]
     public void Every_golden_output_and_trace_is_compared()
     {
-        TorchRuntime.Initialize(ComputeDevice.Cpu);
-        using var f = GoldenFixture.Load(Repo.Golden("deepencoder-tiny"));
-        var report = new ParityRunner(new ValidationOptions { Paths = new HashSet<ValidationPath> { ValidationPath.Exported } }).RunFixture(f);
+        using var run = GoldenRun.Open("deepencoder-tiny");
+        var f = run.Fixture;
+        var report = run.Parity(new ValidationOptions { Paths = new HashSet<ValidationPath> { ValidationPath.Exported } });
         foreach (var c in f.Cases)
         {
             var compared = report.AllOutputs.Where(o => o.Case == c.Name).Select(o => o.Output).ToHashSet();

@@ -18,9 +18,9 @@ public class FamilyGoldenTests(ITestOutputHelper output)
     [InlineData("internvit6b-tiny-hf")]   // the same weights under transformers' "-hf" names, q/k/v split
     public void Both_paths_match_the_original_pytorch_outputs(string fixture)
     {
-        TorchRuntime.Initialize(ComputeDevice.Cpu);
-        using var f = GoldenFixture.Load(Repo.Golden(fixture));
-        var report = new ParityRunner(new ValidationOptions()).RunFixture(f);
+        using var run = GoldenRun.Open(fixture);
+        var f = run.Fixture;
+        var report = run.Parity();
         foreach (var o in report.AllOutputs)
             output.WriteLine($"{o.Case} {o.Comparison,-22} {o.Output,-24} max_abs={o.Result.MaxAbs:E2} max_rel={o.Result.MaxRel:E2} cos={o.Result.Cosine:F7} {(o.Result.Passed ? "ok" : o.Result.Failure)}");
         report.Cases.Select(c => c.Case).Should().Equal(f.Cases.Select(c => c.Name));

@@ -18,9 +18,9 @@ public class Qwen2VlGoldenTests(ITestOutputHelper output)
     [Fact]
     public void Both_paths_match_the_original_pytorch_outputs()
     {
-        TorchRuntime.Initialize(ComputeDevice.Cpu);
-        using var f = GoldenFixture.Load(Repo.Golden("qwen2vl-tiny"));
-        var report = new ParityRunner(new ValidationOptions()).RunFixture(f);
+        using var run = GoldenRun.Open("qwen2vl-tiny");
+        var f = run.Fixture;
+        var report = run.Parity();
         foreach (var o in report.AllOutputs.Where(o => !o.Output.StartsWith("trace.", StringComparison.Ordinal)))
             output.WriteLine($"{o.Case} {o.Comparison,-22} {o.Output,-18} max_abs={o.Result.MaxAbs:E2} max_rel={o.Result.MaxRel:E2} cos={o.Result.Cosine:F7} {(o.Result.Passed ? "ok" : o.Result.Failure)}");
         report.Cases.Select(c => c.Case).Should().Equal("case0", "case1", "case2");
