@@ -14,12 +14,15 @@ public class BundlePlanTests
     public void Profiles_parse_default_and_refuse_mistakes()
     {
         var given = TrtProfiles.Parse(["B=1:4:16"]);
-        TrtProfiles.Resolve(given, ["B", "T"]).Should().BeEquivalentTo(new Dictionary<string, AxisRange> { ["B"] = new(1, 4, 16), ["T"] = new(2, 6, 9) });
+        TrtProfiles.Resolve(given, ["B", "T"])
+            .Should().BeEquivalentTo(new Dictionary<string, AxisRange> { ["B"] = new(1, 4, 16), ["T"] = new(2, 6, 9) });
         TrtProfiles.Resolve(new Dictionary<string, AxisRange>(), ["B"])["B"].Should().Be(new AxisRange(1, 1, 8));
         foreach (var bad in new[] { "B=1:2", "B=0:1:2", "B=3:2:4", "B=1:2:99999", "=1:2:3", "B=a:b:c" })
             FluentActions.Invoking(() => TrtProfiles.Parse([bad])).Should().Throw<ArgumentException>().WithMessage($"--profile {bad}:*");
-        FluentActions.Invoking(() => TrtProfiles.Parse(["B=1:2:3", "B=1:2:4"])).Should().Throw<ArgumentException>().WithMessage("*given twice*");
-        FluentActions.Invoking(() => TrtProfiles.Resolve(TrtProfiles.Parse(["T=2:3:4"]), ["B"])).Should().Throw<ArgumentException>().WithMessage("*no dynamic axis 'T'*");
+        FluentActions.Invoking(() => TrtProfiles.Parse(["B=1:2:3", "B=1:2:4"]))
+            .Should().Throw<ArgumentException>().WithMessage("*given twice*");
+        FluentActions.Invoking(() => TrtProfiles.Resolve(TrtProfiles.Parse(["T=2:3:4"]), ["B"]))
+            .Should().Throw<ArgumentException>().WithMessage("*no dynamic axis 'T'*");
     }
 
     [Theory]
@@ -36,8 +39,10 @@ public class BundlePlanTests
         plan.Arguments.Should().Contain(flag).And.Contain("--builderOptimizationLevel=5").And.Contain("--memPoolSize=workspace:1024M")
             .And.Contain("--minShapes=x:1x3x8x8").And.Contain("--optShapes=x:2x3x8x8").And.Contain("--maxShapes=x:4x3x8x8");
         plan.Arguments.Count(a => a is "--stronglyTyped" or "--fp16" or "--bf16").Should().Be(1);
-        var fixedShape = TrtBuildPlan.Part("m", "m.onnx", [new TrtInput("x", "f32", ["1", "3"], [1, 3], [1, 3], [1, 3])], new TrtBuildSettings(trt, precision, planInOnnx));
-        fixedShape.Arguments.Should().NotContain(a => a.StartsWith("--minShapes", StringComparison.Ordinal)); // trtexec refuses shapes of static inputs
+        var fixedShape = TrtBuildPlan.Part("m", "m.onnx", [new TrtInput("x", "f32", ["1", "3"], [1, 3], [1, 3], [1, 3])],
+            new TrtBuildSettings(trt, precision, planInOnnx));
+        // trtexec refuses shapes of static inputs
+        fixedShape.Arguments.Should().NotContain(a => a.StartsWith("--minShapes", StringComparison.Ordinal));
         TrtBuildPlan.Quote("--shapes=a:1x2").Should().Be("--shapes=a:1x2");
         TrtBuildPlan.Quote("it's here").Should().Be("'it'\\''s here'");
     }
@@ -56,7 +61,8 @@ public class BundlePlanTests
                        {"name": "{{tmp.File("outside.txt")}}", "bytes": 1, "sha256": "{{shaX}}"}]}
             """);
         var (problems, unlisted) = BundleFiles.Verify(tmp.File("b"), doc.RootElement);
-        problems.Should().HaveCount(2).And.OnlyContain(p => p.Name == "manifest.json" && p.Problem.StartsWith("malformed file entry", StringComparison.Ordinal));
+        problems.Should().HaveCount(2)
+            .And.OnlyContain(p => p.Name == "manifest.json" && p.Problem.StartsWith("malformed file entry", StringComparison.Ordinal));
         unlisted.Should().BeEmpty();
         File.WriteAllText(tmp.File("b/extra.plan"), "later");
         BundleFiles.Verify(tmp.File("b"), doc.RootElement).Unlisted.Should().Equal("extra.plan");
@@ -76,16 +82,20 @@ public class BundlePlanTests
     {
         using var tmp = new TempDir();
         // The layout trtexec's exportJSONOutput writes (sampleReporting.cpp): name, "AxB" dimensions, flat values.
-        File.WriteAllText(tmp.File("o.json"), "[\n  { \"name\" : \"y\"\n  , \"dimensions\" : \"2x3\"\n  , \"values\" : [ 1, 2, 3, 4, 5, -6.5 ]\n  }\n]\n");
+        File.WriteAllText(tmp.File("o.json"),
+            "[\n  { \"name\" : \"y\"\n  , \"dimensions\" : \"2x3\"\n  , \"values\" : [ 1, 2, 3, 4, 5, -6.5 ]\n  }\n]\n");
         var outputs = BundleEngine.ReadOutputs(tmp.File("o.json"));
         outputs["y"].Shape.Should().Equal(2, 3);
         outputs["y"].Floats.Should().Equal(1, 2, 3, 4, 5, -6.5f);
         File.WriteAllText(tmp.File("bad.json"), "[{\"name\":\"y\",\"dimensions\":\"2x3\",\"values\":[1]}]");
-        FluentActions.Invoking(() => BundleEngine.ReadOutputs(tmp.File("bad.json"))).Should().Throw<FormatException>().WithMessage("*1 values for dimensions 2x3*");
+        FluentActions.Invoking(() => BundleEngine.ReadOutputs(tmp.File("bad.json")))
+            .Should().Throw<FormatException>().WithMessage("*1 values for dimensions 2x3*");
 
         var t = new HostTensor([3], [1f, -2.5f, 3.140625f]);
-        BundleEngine.RawBytes(t, "f32").Should().Equal(BitConverter.GetBytes(1f).Concat(BitConverter.GetBytes(-2.5f)).Concat(BitConverter.GetBytes(3.140625f)));
-        BundleEngine.RawBytes(t, "f16").Should().Equal(new[] { (Half)1f, (Half)(-2.5f), (Half)3.140625f }.SelectMany(BitConverter.GetBytes));
+        BundleEngine.RawBytes(t, "f32")
+            .Should().Equal(BitConverter.GetBytes(1f).Concat(BitConverter.GetBytes(-2.5f)).Concat(BitConverter.GetBytes(3.140625f)));
+        BundleEngine.RawBytes(t, "f16")
+            .Should().Equal(new[] { (Half)1f, (Half)(-2.5f), (Half)3.140625f }.SelectMany(BitConverter.GetBytes));
         // bf16 = the high half of the f32 bits, rounded to nearest even: 1.0 -> 0x3F80, -2.5 -> 0xC020, 3.140625 -> 0x4049.
         BundleEngine.RawBytes(t, "bf16").Should().Equal(0x80, 0x3F, 0x20, 0xC0, 0x49, 0x40);
     }

@@ -16,7 +16,8 @@ public class TensorRtBundleTests
     private static readonly string Ckpt = Path.Combine(Tiny, "model.safetensors");
 
     private static string[] ExportArgs(string outDir, params string[] extra) =>
-        ["export", "--arch", "deepencoder", "--checkpoint", Ckpt, "--config", Path.Combine(Tiny, "fixture.json"), "--target", "tensorrt", "--out", outDir, .. extra];
+        ["export", "--arch", "deepencoder", "--checkpoint", Ckpt, "--config", Path.Combine(Tiny, "fixture.json"), "--target", "tensorrt",
+            "--out", outDir, .. extra];
 
     private static CliResult Export(string outDir, params string[] extra) => Support.Cli.Run(ExportArgs(outDir, extra));
 
@@ -31,8 +32,10 @@ public class TensorRtBundleTests
         a.Stdout.Should().Contain("engine: not built: no trtexec on PATH").And.Contain("bash build_engine.sh");
         Export(tmp.File("b"), "--precision", "fp16").ExitCode.Should().Be(0);
 
-        string[] Files(string d) => Directory.GetFiles(d, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(d, f)).Order(StringComparer.Ordinal).ToArray();
-        Files(tmp.File("a")).Should().Equal("README.md", "build_engine.sh", "build_plan.json", "manifest.json", "onnx/manifest.json", "onnx/model.onnx");
+        string[] Files(string d) => Directory.GetFiles(d, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(d, f))
+            .Order(StringComparer.Ordinal).ToArray();
+        Files(tmp.File("a")).Should()
+            .Equal("README.md", "build_engine.sh", "build_plan.json", "manifest.json", "onnx/manifest.json", "onnx/model.onnx");
         Files(tmp.File("b")).Should().Equal(Files(tmp.File("a")));
         foreach (var f in Files(tmp.File("a")))
             File.ReadAllBytes(Path.Combine(tmp.File("a"), f)).Should().Equal(File.ReadAllBytes(Path.Combine(tmp.File("b"), f)), f);
@@ -52,19 +55,23 @@ public class TensorRtBundleTests
         parity.GetProperty("passed").GetBoolean().Should().BeTrue();
         parity.GetProperty("inputs").GetString().Should().Contain("golden case0").And.Contain("golden case1");
         var comparisons = parity.GetProperty("comparisons").EnumerateArray().ToArray();
-        comparisons.Select(c => c.GetProperty("comparison").GetString()).Distinct().Should().BeEquivalentTo("onnx vs reference", "onnx vs golden", "reference vs golden");
+        comparisons.Select(c => c.GetProperty("comparison").GetString()).Distinct()
+            .Should().BeEquivalentTo("onnx vs reference", "onnx vs golden", "reference vs golden");
         comparisons.Should().OnlyContain(c => c.GetProperty("cosine").GetDouble() > 0.999);
         // Every file's hash; the checkpoint digest over the tensors used.
         foreach (var f in root.GetProperty("files").EnumerateArray())
             Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(Path.Combine(tmp.File("a"), f.GetProperty("name").GetString()!))))
                 .Should().Be(f.GetProperty("sha256").GetString());
         var ckpt = root.GetProperty("checkpoint");
-        ckpt.GetProperty("tensor_sha256").EnumerateObject().Count().Should().Be(ckpt.GetProperty("tensors_used").GetInt32()).And.BeGreaterThan(50);
+        ckpt.GetProperty("tensor_sha256").EnumerateObject().Count()
+            .Should().Be(ckpt.GetProperty("tensors_used").GetInt32()).And.BeGreaterThan(50);
 
         File.ReadAllText(tmp.File("a/README.md")).Should().Contain("engine: not built");
         string script = File.ReadAllText(tmp.File("a/build_engine.sh"));
-        script.Should().Contain("--onnx=onnx/model.onnx").And.Contain("--minShapes=pixel_values:1x3x256x256").And.Contain("--maxShapes=pixel_values:8x3x256x256")
-            .And.Contain("--stronglyTyped").And.Contain("--timingCacheFile=engine/timing.cache").And.Contain("--builderOptimizationLevel=3").And.NotContain("--fp16");
+        script.Should().Contain("--onnx=onnx/model.onnx").And.Contain("--minShapes=pixel_values:1x3x256x256")
+            .And.Contain("--maxShapes=pixel_values:8x3x256x256")
+            .And.Contain("--stronglyTyped").And.Contain("--timingCacheFile=engine/timing.cache").And.Contain("--builderOptimizationLevel=3")
+            .And.NotContain("--fp16");
         var check = System.Diagnostics.Process.Start("bash", ["-n", tmp.File("a/build_engine.sh")])!;
         check.WaitForExit();
         check.ExitCode.Should().Be(0);
@@ -104,13 +111,15 @@ public class TensorRtBundleTests
         Export(tmp.File("b"), "--precision", "fp16").ExitCode.Should().Be(0);
         var ok = Support.Cli.Run("validate", "--bundle", tmp.File("b"), "--checkpoint", Ckpt, "--shapes", "min,max");
         ok.ExitCode.Should().Be(0, ok.ToString());
-        ok.Stdout.Should().Contain("5 files verified").And.Contain("2 input set(s)").And.Contain("onnx vs reference: pass").And.Contain("no engine in the bundle");
+        ok.Stdout.Should().Contain("5 files verified").And.Contain("2 input set(s)").And.Contain("onnx vs reference: pass")
+            .And.Contain("no engine in the bundle");
 
         var golden = Support.Cli.Run("validate", "--bundle", tmp.File("b"), "--fixture", Tiny);
         golden.ExitCode.Should().Be(0, golden.ToString());
         golden.Stdout.Should().Contain("onnx vs golden: pass");
 
-        var other = Support.Cli.Run("validate", "--bundle", tmp.File("b"), "--checkpoint", Repo.Golden("deepencoder-tiny-bf16") + "/model.safetensors");
+        var other = Support.Cli.Run("validate", "--bundle", tmp.File("b"), "--checkpoint",
+            Repo.Golden("deepencoder-tiny-bf16") + "/model.safetensors");
         other.ExitCode.Should().Be(2, other.ToString());
         other.Stderr.Should().Contain("differs from the one the bundle was exported from");
 
@@ -140,7 +149,8 @@ public class TensorRtBundleTests
         {
             var t = m.RootElement.GetProperty("profiles").GetProperty("T");
             (t.GetProperty("min").GetInt64(), t.GetProperty("opt").GetInt64(), t.GetProperty("max").GetInt64()).Should().Be((2, 6, 9));
-            File.ReadAllText(tmp.File("m/build_engine.sh")).Should().Contain("--saveEngine=engine/local.plan").And.Contain("--optShapes=pixel_values:6x3x");
+            File.ReadAllText(tmp.File("m/build_engine.sh"))
+                .Should().Contain("--saveEngine=engine/local.plan").And.Contain("--optShapes=pixel_values:6x3x");
         }
         Support.Cli.Run("inspect", tmp.File("m")).ExitCode.Should().Be(0);
     }
@@ -155,13 +165,15 @@ public class TensorRtBundleTests
         using var tmp = new TempDir();
         string dir = Repo.Golden(family + "-tiny");
         string[] modeArgs = mode.Length > 0 ? ["--mode", mode] : [];
-        var r = Support.Cli.Run(["export", "--arch", family, "--checkpoint", Path.Combine(dir, "model.safetensors"), "--config", Path.Combine(dir, "fixture.json"),
+        var r = Support.Cli.Run(["export", "--arch", family, "--checkpoint", Path.Combine(dir, "model.safetensors"), "--config",
+            Path.Combine(dir, "fixture.json"),
             "--target", "tensorrt", "--precision", "fp16", "--out", tmp.File("f"), .. modeArgs]);
         r.ExitCode.Should().Be(0, r.ToString());
         using var m = Manifest(tmp.File("f"));
         var parity = m.RootElement.GetProperty("parity");
         parity.GetProperty("passed").GetBoolean().Should().BeTrue();
-        parity.GetProperty("comparisons").EnumerateArray().Should().Contain(c => c.GetProperty("comparison").GetString() == "onnx vs golden");
+        parity.GetProperty("comparisons").EnumerateArray()
+            .Should().Contain(c => c.GetProperty("comparison").GetString() == "onnx vs golden");
         Support.Cli.Run("inspect", tmp.File("f")).ExitCode.Should().Be(0);
     }
 
@@ -170,14 +182,16 @@ public class TensorRtBundleTests
     {
         using var tmp = new TempDir();
         using var trtexec = new StandInTrtexec();
-        var r = trtexec.Run(ExportArgs(tmp.File("s"), "--trtexec", trtexec.Path, "--trt-version", "11", "--precision", "fp16", "--profile", "B=1:4:16"));
+        var r = trtexec.Run(ExportArgs(tmp.File("s"), "--trtexec", trtexec.Path, "--trt-version", "11", "--precision", "fp16", "--profile",
+            "B=1:4:16"));
         r.ExitCode.Should().Be(0, r.ToString());
         r.Stdout.Should().Contain("engine: not built").And.Contain("stand-in");
 
         var calls = trtexec.Calls();
         calls.Should().HaveCount(3); // one build, then one engine run per golden case (case0, case1)
         calls[0].Should().Equal("--onnx=onnx/model.onnx", "--saveEngine=engine/model.plan", "--minShapes=pixel_values:1x3x256x256",
-            "--optShapes=pixel_values:4x3x256x256", "--maxShapes=pixel_values:16x3x256x256", "--stronglyTyped", "--timingCacheFile=engine/timing.cache",
+            "--optShapes=pixel_values:4x3x256x256", "--maxShapes=pixel_values:16x3x256x256", "--stronglyTyped",
+                "--timingCacheFile=engine/timing.cache",
             "--builderOptimizationLevel=3", "--memPoolSize=workspace:4096M", "--skipInference");
         calls[1].Should().Contain("--loadEngine=engine/model.plan").And.Contain("--shapes=pixel_values:1x3x256x256");
         calls[1].Should().Contain("input-bytes " + (3 * 256 * 256 * 4)); // raw f32 input file of case0
@@ -212,7 +226,8 @@ public class TensorRtBundleTests
         using var trtexec = new StandInTrtexec(exitCode: 1);
         var r = trtexec.Run(ExportArgs(tmp.File("f"), "--trtexec", trtexec.Path, "--no-parity"));
         r.ExitCode.Should().Be(3, r.ToString());
-        r.Stdout.Should().Contain("engine: failed: trtexec exited 1").And.Contain("stand-in parse failure").And.Contain("engine/build-model.log");
+        r.Stdout.Should().Contain("engine: failed: trtexec exited 1").And.Contain("stand-in parse failure")
+            .And.Contain("engine/build-model.log");
         File.Exists(tmp.File("f/engine/build-model.log")).Should().BeTrue();
         Support.Cli.Run("inspect", tmp.File("f")).ExitCode.Should().Be(0);
     }
@@ -253,7 +268,8 @@ public class TensorRtBundleTests
     public void Bundle_options_need_the_tensorrt_target()
     {
         using var tmp = new TempDir();
-        var r = Support.Cli.Run("export", "--arch", "deepencoder", "--checkpoint", Ckpt, "--config", Path.Combine(Tiny, "fixture.json"), "--out", tmp.File("o"), "--trt-version", "11");
+        var r = Support.Cli.Run("export", "--arch", "deepencoder", "--checkpoint", Ckpt, "--config", Path.Combine(Tiny, "fixture.json"),
+            "--out", tmp.File("o"), "--trt-version", "11");
         r.ExitCode.Should().Be(2);
         r.Stderr.Should().Contain("--trt-version applies to --target tensorrt");
     }

@@ -23,7 +23,8 @@ public class DeepEncoder2GraphTests
     {
         var c = DeepEncoder2Config.Default;
         (c.Sam.ImageSize, c.Sam.EmbedDim, c.Sam.Depth, c.Sam.Net2Channels, c.Sam.Net3Channels).Should().Be((1024, 768, 12, 512, 896));
-        (c.Qwen2.NumLayers, c.Qwen2.HiddenSize, c.Qwen2.NumHeads, c.Qwen2.NumKvHeads, c.Qwen2.IntermediateSize).Should().Be((24, 896, 14, 2, 4864));
+        (c.Qwen2.NumLayers, c.Qwen2.HiddenSize, c.Qwen2.NumHeads, c.Qwen2.NumKvHeads, c.Qwen2.IntermediateSize)
+            .Should().Be((24, 896, 14, 2, 4864));
         (c.Qwen2.ResolvedHeadDim, c.Qwen2.RmsNormEps, c.Qwen2.RopeTheta).Should().Be((64, 1e-6, 1e6));
         (c.Queries.Query768, c.Queries.Query1024, c.Projector.InputDim, c.Projector.OutputDim).Should().Be((144, 256, 896, 1280));
         (c.Views.BaseSize, c.Views.ImageSize, c.Views.MinCrops, c.Views.MaxCrops).Should().Be((1024, 768, 2, 6));
@@ -48,7 +49,8 @@ public class DeepEncoder2GraphTests
             "qwen2_model.model.model.layers.23.self_attn.k_proj.bias", "qwen2_model.model.model.norm.weight",
             "qwen2_model.query_768.weight", "qwen2_model.query_1024.weight", "projector.layers.weight", "view_seperator");
         Global().DeclaredWeights["qwen2_model.model.model.layers.0.self_attn.k_proj.weight"].Should().Be(Shape.Known(128, 896));
-        Global().DeclaredWeights.Keys.Should().NotContain(k => k.Contains("o_proj.bias") || k.Contains("embed_tokens") || k.Contains("image_newline"));
+        Global().DeclaredWeights.Keys.Should()
+            .NotContain(k => k.Contains("o_proj.bias") || k.Contains("embed_tokens") || k.Contains("image_newline"));
     }
 
     [Fact]
@@ -65,7 +67,8 @@ public class DeepEncoder2GraphTests
         for (int k = 2; k <= 6; k++)
         {
             var image = DeepEncoder2Builder.Build(DeepEncoder2Config.Default, new DeepEncoder2BuildOptions(1024, Crops: k));
-            image.Inputs.Select(i => (i.Name, i.Shape)).Should().Equal(("pixel_values", new Shape(1, 3, 1024, 1024)), ("images_crop", new Shape(k, 3, 768, 768)));
+            image.Inputs.Select(i => (i.Name, i.Shape))
+                .Should().Equal(("pixel_values", new Shape(1, 3, 1024, 1024)), ("images_crop", new Shape(k, 3, 768, 768)));
             image.Outputs.Single().Shape.Should().Be(new Shape(144 * k + 257, 1280));
             DeepSeekOcr2TokenLayout.TokenCount(256, 144, k).Should().Be(144 * k + 257);
         }
@@ -77,7 +80,8 @@ public class DeepEncoder2GraphTests
     {
         var g = DeepEncoder2Builder.Build(DeepEncoder2Config.Default, new DeepEncoder2BuildOptions(1024, Crops: 2));
         var weights = g.Initializers.Where(i => i.Data is WeightData).Select(i => ((WeightData)i.Data).Key).ToList();
-        weights.Should().OnlyHaveUniqueItems().And.Contain("sam_model.pos_embed").And.Contain("qwen2_model.model.model.layers.0.mlp.up_proj.weight");
+        weights.Should().OnlyHaveUniqueItems().And.Contain("sam_model.pos_embed")
+            .And.Contain("qwen2_model.model.model.layers.0.mlp.up_proj.weight");
         g.ParameterCount.Should().Be(454_385_280);
         // The two views differ only in export-time constants: SAM's resized position table (64 -> 48) and the masks.
         g.Initializers.Select(i => i.Value.Name).Should().Contain(n => n.Contains("pos_embed.resized"));
@@ -99,7 +103,8 @@ public class DeepEncoder2GraphTests
             0, 0, 0, 0, 0, 0);
         // finfo(dtype).min of the compute type stays finite when stored in that type.
         ((float)(Half)DeepEncoder2Builder.MaskValue(DataType.Float16)).Should().Be(-65504f);
-        float.IsFinite(DataTypes.BFloat16ToSingle((ushort)(BitConverter.SingleToUInt32Bits(DeepEncoder2Builder.MaskValue(DataType.BFloat16)) >> 16)))
+        float.IsFinite(DataTypes.BFloat16ToSingle(
+            (ushort)(BitConverter.SingleToUInt32Bits(DeepEncoder2Builder.MaskValue(DataType.BFloat16)) >> 16)))
             .Should().BeTrue();
         DeepEncoder2Builder.MaskValue(DataType.Float32).Should().Be(float.MinValue);
     }
@@ -127,11 +132,14 @@ public class DeepEncoder2GraphTests
         foreach (var (size, tiles) in new[] { (768, false), (640, false), (1024, true), (1280, false) })
             c.Invoking(x => DeepEncoder2Builder.Build(x, new DeepEncoder2BuildOptions(size, Tiles: tiles)))
                 .Should().Throw<GraphException>().WithMessage($"*size {size} gives*visual tokens*");
-        c.Invoking(x => DeepEncoder2Builder.Build(x, new DeepEncoder2BuildOptions(1024, Crops: 1))).Should().Throw<GraphException>().WithMessage("*min_crops 2*");
-        c.Invoking(x => DeepEncoder2Builder.Build(x, new DeepEncoder2BuildOptions(1024, Crops: 7))).Should().Throw<GraphException>().WithMessage("*max_crops*");
+        c.Invoking(x => DeepEncoder2Builder.Build(x, new DeepEncoder2BuildOptions(1024, Crops: 1)))
+            .Should().Throw<GraphException>().WithMessage("*min_crops 2*");
+        c.Invoking(x => DeepEncoder2Builder.Build(x, new DeepEncoder2BuildOptions(1024, Crops: 7)))
+            .Should().Throw<GraphException>().WithMessage("*max_crops*");
         (c with { Sam = c.Sam with { Net3Channels = 1024 } }).Invoking(x => x.Validate())
             .Should().Throw<GraphException>().WithMessage("*net3_channels 1024*qwen2.hidden_size 896*");
-        (c with { Qwen2 = c.Qwen2 with { NumKvHeads = 3 } }).Invoking(x => x.Validate()).Should().Throw<GraphException>().WithMessage("*num_kv_heads 3*");
+        (c with { Qwen2 = c.Qwen2 with { NumKvHeads = 3 } }).Invoking(x => x.Validate())
+            .Should().Throw<GraphException>().WithMessage("*num_kv_heads 3*");
         (c with { Queries = new QueryTables { Query768 = 100 } }).Invoking(x => x.Validate())
             .Should().Throw<GraphException>().WithMessage("*views.image_size 768 must give 100*");
     }
@@ -149,7 +157,8 @@ public class DeepEncoder2GraphTests
         var g = arch.Build(doc.RootElement, new BuildRequest(64));
         g.Outputs.Single(o => o.Name == "image_tokens").Shape.Should().Be(new Shape(17, 80));
         using var released = JsonDocument.Parse(arch.DefaultConfigJson);
-        arch.Build(released.RootElement, new BuildRequest()).ParameterCount.Should().Be(454_385_280, "the printed default config is the released one");
+        arch.Build(released.RootElement, new BuildRequest()).ParameterCount.Should()
+            .Be(454_385_280, "the printed default config is the released one");
     }
 
     [Fact]

@@ -30,7 +30,8 @@ public sealed class ExitCodeTests
     /// <summary>Runs `script` in a shell inside a new user+mount namespace (root there, so it may mount a tmpfs).</summary>
     private static CliResult Namespaced(string script)
     {
-        var psi = new ProcessStartInfo("unshare", ["-rm", "sh", "-c", script]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        var psi = new ProcessStartInfo("unshare", ["-rm", "sh", "-c", script]) { RedirectStandardOutput = true,
+            RedirectStandardError = true };
         psi.Environment["NO_COLOR"] = "1";
         psi.Environment["COLUMNS"] = "200";
         using var p = Process.Start(psi)!;
@@ -45,7 +46,8 @@ public sealed class ExitCodeTests
     }
 
     private static string Export(string output, string extra = "") =>
-        $"dotnet {Support.Cli.Dll} export --arch deepencoder --checkpoint {TinyDir}/model.safetensors --config {TinyDir}/fixture.json --out {output} {extra}";
+        $"dotnet {Support.Cli.Dll} export --arch deepencoder --checkpoint {TinyDir}/model.safetensors --config {TinyDir}/fixture.json " +
+            $"--out {output} {extra}";
 
     private static void ShouldBeOneLine(CliResult r, params string[] mentions)
     {
@@ -62,7 +64,8 @@ public sealed class ExitCodeTests
         string mnt = tmp.File("small");
         Directory.CreateDirectory(mnt);
         // 256 KiB: the tiny export (~1.5 MB) cannot fit. After the run the folder is listed from inside the namespace.
-        var r = Namespaced($"mount -t tmpfs -o size=256k tmpfs {mnt} && {Export(mnt + "/out", "--external-data always")}; rc=$?; ls -A {mnt} >&2; exit $rc");
+        var r = Namespaced($"mount -t tmpfs -o size=256k tmpfs {mnt} && {Export(mnt + "/out", "--external-data always")}; rc=$?; ls -A " +
+            $"{mnt} >&2; exit $rc");
         ShouldBeOneLine(r, mnt + "/out", "no space");
     }
 
@@ -73,16 +76,19 @@ public sealed class ExitCodeTests
         string mnt = tmp.File("mnt");
         Directory.CreateDirectory(mnt);
         // An earlier export lives on its own file system mounted at --out: renaming a mount point fails (EBUSY).
-        Support.Cli.Run(["export", "--arch", "deepencoder", "--checkpoint", Path.Combine(TinyDir, "model.safetensors"), "--config", Path.Combine(TinyDir, "fixture.json"), "--out", tmp.File("art")])
+        Support.Cli.Run(["export", "--arch", "deepencoder", "--checkpoint", Path.Combine(TinyDir, "model.safetensors"), "--config",
+            Path.Combine(TinyDir, "fixture.json"), "--out", tmp.File("art")])
             .ExitCode.Should().Be(0);
-        var r = Namespaced($"mount -t tmpfs -o size=64m tmpfs {mnt} && cp {tmp.File("art")}/* {mnt}/ && {Export(mnt)} --force; rc=$?; test -f {mnt}/manifest.json || echo manifest-lost >&2; exit $rc");
+        var r = Namespaced($"mount -t tmpfs -o size=64m tmpfs {mnt} && cp {tmp.File("art")}/* {mnt}/ && {Export(mnt)} --force; rc=$?; " +
+            $"test -f {mnt}/manifest.json || echo manifest-lost >&2; exit $rc");
         ShouldBeOneLine(r, mnt);
     }
 
     [Fact]
     public void Batch_overflow_is_a_usage_error()
     {
-        var r = Support.Cli.Run(TimeSpan.FromSeconds(60), "validate", "--arch", "deepencoder", "--checkpoint", Path.Combine(TinyDir, "model.safetensors"),
+        var r = Support.Cli.Run(TimeSpan.FromSeconds(60), "validate", "--arch", "deepencoder", "--checkpoint",
+            Path.Combine(TinyDir, "model.safetensors"),
             "--config", Path.Combine(TinyDir, "fixture.json"), "--batch", "2000000000");
         ShouldBeOneLine(r, "--batch");
     }
@@ -92,8 +98,10 @@ public sealed class ExitCodeTests
     {
         using var tmp = new TempDir();
         ModelForge.Converters.Checkpoints.SafetensorsWriter.Write(tmp.File("in.safetensors"),
-            [new ModelForge.Converters.Checkpoints.WritableTensor("pixel_values", ModelForge.Graphs.Ir.DataType.Float32, [1, 3, 64, 64], () => new byte[3 * 64 * 64 * 4])]);
-        var r = Support.Cli.Run(TimeSpan.FromSeconds(90), "validate", "--arch", "deepencoder", "--checkpoint", Path.Combine(TinyDir, "model.safetensors"),
+            [new ModelForge.Converters.Checkpoints.WritableTensor("pixel_values", ModelForge.Graphs.Ir.DataType.Float32, [1, 3, 64, 64],
+                () => new byte[3 * 64 * 64 * 4])]);
+        var r = Support.Cli.Run(TimeSpan.FromSeconds(90), "validate", "--arch", "deepencoder", "--checkpoint",
+            Path.Combine(TinyDir, "model.safetensors"),
             "--config", Path.Combine(TinyDir, "fixture.json"), "--inputs", tmp.File("in.safetensors"));
         ShouldBeOneLine(r, "in.safetensors", "pixel_values");
         r.Stderr.Should().NotContain("Parameter '");
@@ -104,7 +112,8 @@ public sealed class ExitCodeTests
     {
         using var tmp = new TempDir();
         // A model with an initializer no node uses: ONNX Runtime logs a warning about removing it when it loads the model.
-        Support.Cli.Run("export", "--arch", "deepencoder", "--checkpoint", Path.Combine(TinyDir, "model.safetensors"), "--config", Path.Combine(TinyDir, "fixture.json"),
+        Support.Cli.Run("export", "--arch", "deepencoder", "--checkpoint", Path.Combine(TinyDir, "model.safetensors"), "--config",
+            Path.Combine(TinyDir, "fixture.json"),
             "--out", tmp.File("art")).ExitCode.Should().Be(0);
         var proto = ModelForge.Converters.Onnx.OnnxModelEditor.Read(tmp.File("art/model.onnx"));
         var unused = new ModelForge.Converters.Onnx.Proto.TensorProto { Name = "unused_initializer", DataType = 1 };

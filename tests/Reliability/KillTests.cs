@@ -138,7 +138,8 @@ public sealed class KillTests(ITestOutputHelper output)
         RunQuiet(ExportArgs(dest, force: true), tmpdir).ExitCode.Should().Be(0); // warm caches
         var phases = Phases(ExportArgs(dest, force: true), tmpdir, ["built", "writing", "parameters read"]);
         ShouldBeComplete(dest, input, golden, "uninterrupted export");
-        Counts.WriteLine(output, "export phases from its progress lines: " + string.Join(", ", phases.Select(p => $"{p.Marker} {p.At.TotalSeconds:F2} s")));
+        Counts.WriteLine(output, "export phases from its progress lines: "
+            + string.Join(", ", phases.Select(p => $"{p.Marker} {p.At.TotalSeconds:F2} s")));
 
         var random = new Random(20251124);
         int kills = 0, finished = 0, absent = 0, complete = 0, forced = 0;
@@ -154,7 +155,8 @@ public sealed class KillTests(ITestOutputHelper output)
             if (killed) kills++;
             else finished++;
             if (killed && force) forced++;
-            string where = $"run {i} ({(force ? "--force over a complete export" : "fresh")}, {(killed ? "killed" : "finished")} {delay.TotalSeconds:F2} s after '{trigger}')";
+            string where = $"run {i} ({(force ? "--force over a complete export" : "fresh")}, {(killed ? "killed" : "finished")} " +
+                $"{delay.TotalSeconds:F2} s after '{trigger}')";
             if (!Directory.Exists(dest))
             {
                 killed.Should().BeTrue($"{where}: a finished export must exist");
@@ -164,17 +166,20 @@ public sealed class KillTests(ITestOutputHelper output)
             ShouldBeComplete(dest, input, golden, where);
             complete++;
         }
-        var leftovers = Directory.GetFileSystemEntries(tmp.Path).Select(Path.GetFileName).Where(n => n is not ("artifact" or "tmpdir")).ToArray();
-        Counts.WriteLine(output, $"export: kills {kills} ({forced} during --force replacement), runs that finished first {finished}; after each run: " +
-            $"destination absent {absent}, complete {complete}, incomplete 0; stale siblings left now: {leftovers.Length}");
+        var leftovers = Directory.GetFileSystemEntries(tmp.Path).Select(Path.GetFileName).Where(n => n is not ("artifact" or "tmpdir"))
+            .ToArray();
+        Counts.WriteLine(output, $"export: kills {kills} ({forced} during --force replacement), runs that finished first {finished}; " +
+            $"after each run: destination absent {absent}, complete {complete}, incomplete 0; stale siblings left now: {leftovers.Length}");
         kills.Should().BeGreaterThanOrEqualTo(30);
         (absent + complete).Should().Be(runs);
-        leftovers.Where(n => !(n!.StartsWith("artifact.partial-") || n.StartsWith("artifact.replaced-"))).Should().BeEmpty("only the documented staging names");
+        leftovers.Where(n => !(n!.StartsWith("artifact.partial-") || n.StartsWith("artifact.replaced-")))
+            .Should().BeEmpty("only the documented staging names");
 
         // The next export clears stale staging folders and the killed runs' private temp folders.
         RunQuiet(ExportArgs(dest, force: true), tmpdir).ExitCode.Should().Be(0);
         Directory.GetDirectories(tmp.Path, "artifact.partial-*").Should().BeEmpty();
-        Directory.GetFileSystemEntries(tmpdir).Should().BeEmpty("killed children's temp folders are swept, and no runtime IPC files are left");
+        Directory.GetFileSystemEntries(tmpdir)
+            .Should().BeEmpty("killed children's temp folders are swept, and no runtime IPC files are left");
     }
 
     [Fact]
@@ -212,14 +217,17 @@ public sealed class KillTests(ITestOutputHelper output)
                     none++;
                     continue;
                 }
-                if (ext == ".json") JsonDocument.Parse(File.ReadAllText(path)).RootElement.GetProperty("cases").GetArrayLength().Should().Be(4);
+                if (ext == ".json") JsonDocument.Parse(File.ReadAllText(path)).RootElement.GetProperty("cases").GetArrayLength()
+                    .Should().Be(4);
                 else XDocument.Load(path).Root!.Elements("testsuite").Should().HaveCount(4);
                 complete++;
             }
         }
-        Counts.WriteLine(output, $"validate: {kills} kills in {runs} runs (kill points after 'case3' / the summary line); reports absent {none}, complete {complete}, partial 0");
+        Counts.WriteLine(output, $"validate: {kills} kills in {runs} runs (kill points after 'case3' / the summary line); reports absent " +
+            $"{none}, complete {complete}, partial 0");
         kills.Should().BeGreaterThanOrEqualTo(10);
         RunQuiet(Args("final"), tmpdir).ExitCode.Should().Be(0);
-        Directory.GetFileSystemEntries(tmpdir).Should().BeEmpty("killed children's temp folders are swept, and no runtime IPC files are left");
+        Directory.GetFileSystemEntries(tmpdir)
+            .Should().BeEmpty("killed children's temp folders are swept, and no runtime IPC files are left");
     }
 }

@@ -69,8 +69,10 @@ public static class MalformedSafetensors
         return ("{" + string.Join(",", parts) + "}", at);
     }
 
-    /// <summary>u64 length + header + data (random bytes from <paramref name="seed"/>); <paramref name="declared"/> overrides the length.</summary>
-    public static byte[] File(string json, long dataLength, int seed, ulong? declared = null) => File(Encoding.UTF8.GetBytes(json), dataLength, seed, declared);
+    /// <summary>u64 length + header + data (random bytes from <paramref name="seed"/>); <paramref name="declared"/> overrides the
+    /// length.</summary>
+    public static byte[] File(string json, long dataLength, int seed, ulong? declared = null)
+        => File(Encoding.UTF8.GetBytes(json), dataLength, seed, declared);
 
     public static byte[] File(byte[] header, long dataLength, int seed, ulong? declared = null)
     {
@@ -102,7 +104,8 @@ public static class MalformedSafetensors
 
     /// <summary>Random bytes, or random JSON punctuation, as the header. May by chance be "{}" (a valid empty file).</summary>
     public static Gen<FuzzCase> NotJson { get; } =
-        from header in Gen.OneOf(Gen.Byte.Array[1, 200], Gen.String[Gen.Char["{}[]\":,0123456789.eE+-truefalsn \\u\t"], 1, 80].Select(s => Encoding.UTF8.GetBytes(s)))
+        from header in Gen.OneOf(Gen.Byte.Array[1, 200],
+            Gen.String[Gen.Char["{}[]\":,0123456789.eE+-truefalsn \\u\t"], 1, 80].Select(s => Encoding.UTF8.GetBytes(s)))
         from data in Gen.Int[0, 64]
         from seed in Gen.Int
         select new FuzzCase("not JSON", File(header, data, seed), Defaults, MayOpen: true);
@@ -128,7 +131,8 @@ public static class MalformedSafetensors
     /// <summary>dtype names the reader does not know (other case, other widths, fp8, complex, not a string).</summary>
     public static Gen<FuzzCase> UnknownDType { get; } =
         from name in Gen.OneOf(
-            Gen.OneOf<string>("\"f32\"", "\"F8_E4M3\"", "\"F8_E5M2\"", "\"C64\"", "\"U16\"", "\"U32\"", "\"U64\"", "\"F128\"", "\"\"", "\"F32 \"", "\"BF16\\u0000\""),
+            Gen.OneOf<string>("\"f32\"", "\"F8_E4M3\"", "\"F8_E5M2\"", "\"C64\"", "\"U16\"", "\"U32\"", "\"U64\"", "\"F128\"", "\"\"",
+                "\"F32 \"", "\"BF16\\u0000\""),
             Gen.String[Gen.Char.AlphaNumeric, 0, 12].Where(s => !DTypes.Contains(s)).Select(s => "\"x" + s + "\""),
             Gen.OneOf<string>("32", "null", "[\"F32\"]", "{}", "true"))
         select new FuzzCase("unknown dtype " + name, File("{" + Entry("w", name, "[1]", "[0,4]") + "}", 4, 1), Defaults, MustSay: "dtype");
@@ -174,7 +178,8 @@ public static class MalformedSafetensors
         let lo = Math.Min(a, b)
         let hi = Math.Max(a, b)
         let second = Math.Min(hi, lo + len - 1)  // starts inside the first tensor's bytes
-        let json = "{" + Entry("a", "\"U8\"", $"[{len}]", $"[{lo},{lo + len}]") + "," + Entry("b", "\"U8\"", $"[{len}]", $"[{second},{second + len}]") + "}"
+        let json = "{" + Entry("a", "\"U8\"", $"[{len}]", $"[{lo},{lo + len}]") + ","
+            + Entry("b", "\"U8\"", $"[{len}]", $"[{second},{second + len}]") + "}"
         select new FuzzCase("overlapping", File(json, 64 + 2 * len, a), Defaults, MustSay: "overlaps");
 
     /// <summary>Duplicate tensor names, duplicate __metadata__, duplicate fields inside one entry.</summary>
@@ -202,7 +207,8 @@ public static class MalformedSafetensors
         let h = Header(ts)
         let size = Encoding.UTF8.GetByteCount(h.Json)
         where size > slack
-        select new FuzzCase("header over the cap", File(h.Json, h.DataLength, seed), Defaults with { MaxHeaderBytes = size - slack }, MustSay: "exceeds the limit");
+        select new FuzzCase("header over the cap", File(h.Json, h.DataLength, seed), Defaults with { MaxHeaderBytes = size - slack },
+            MustSay: "exceeds the limit");
 
     /// <summary>More tensors than MaxTensors, or a rank above MaxRank.</summary>
     public static Gen<FuzzCase> OverCountOrRank { get; } =
@@ -213,8 +219,10 @@ public static class MalformedSafetensors
         let maxRank = ts.Max(t => t.Shape.Length) - 1
         where !rank || maxRank >= 0
         select rank
-            ? new FuzzCase("rank over the limit", File(h.Json, h.DataLength, seed), Defaults with { MaxRank = maxRank }, MustSay: "rank exceeds")
-            : new FuzzCase("tensor count over the limit", File(h.Json, h.DataLength, seed), Defaults with { MaxTensors = ts.Length - 1 }, MustSay: "more than the limit");
+            ? new FuzzCase("rank over the limit", File(h.Json, h.DataLength, seed), Defaults with { MaxRank = maxRank },
+                MustSay: "rank exceeds")
+            : new FuzzCase("tensor count over the limit", File(h.Json, h.DataLength, seed), Defaults with { MaxTensors = ts.Length - 1 },
+                MustSay: "more than the limit");
 
     /// <summary>A valid header text with 1..4 random character edits (insert, delete, replace, swap); may stay valid.</summary>
     public static Gen<FuzzCase> MutatedJson { get; } =
@@ -272,7 +280,8 @@ public static class MalformedSafetensors
         return copy;
     }
 
-    /// <summary>Every generator above (declared last: static initializers run in textual order), weighted so the cheap structural defects dominate.</summary>
+    /// <summary>Every generator above (declared last: static initializers run in textual order), weighted so the cheap structural defects
+    /// dominate.</summary>
     public static Gen<FuzzCase> Any { get; } = Gen.Frequency(
         (3, Truncated), (2, HeaderLengthBeyondFile), (2, NotJson), (2, DeepNesting), (2, UnknownDType), (3, BadShape),
         (3, BadOffsets), (2, Overlapping), (2, Duplicates), (1, HeaderOverCap), (1, OverCountOrRank), (4, MutatedJson));

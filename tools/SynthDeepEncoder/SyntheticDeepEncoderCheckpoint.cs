@@ -45,28 +45,36 @@ public static class SyntheticDeepEncoderCheckpoint
         {
             var p = $"{S}blocks.{b}.";
             foreach (var n in new[] { "norm1", "norm2" }) { Add(p + n + ".weight", 768); Add(p + n + ".bias", 768); }
-            Add(p + "attn.qkv.weight", 2304, 768); Add(p + "attn.qkv.bias", 2304); Add(p + "attn.proj.weight", 768, 768); Add(p + "attn.proj.bias", 768);
+            Add(p + "attn.qkv.weight", 2304, 768); Add(p + "attn.qkv.bias", 2304); Add(p + "attn.proj.weight", 768, 768);
+            Add(p + "attn.proj.bias", 768);
             long r = b is 2 or 5 or 8 or 11 ? 127 : 27; // global-attention blocks have the 64x64 relative-position tables
             Add(p + "attn.rel_pos_h", r, 64); Add(p + "attn.rel_pos_w", r, 64);
-            Add(p + "mlp.lin1.weight", 3072, 768); Add(p + "mlp.lin1.bias", 3072); Add(p + "mlp.lin2.weight", 768, 3072); Add(p + "mlp.lin2.bias", 768);
+            Add(p + "mlp.lin1.weight", 3072, 768); Add(p + "mlp.lin1.bias", 3072); Add(p + "mlp.lin2.weight", 768, 3072);
+            Add(p + "mlp.lin2.bias", 768);
         }
-        Add(S + "neck.0.weight", 256, 768, 1, 1); Add(S + "neck.1.weight", 256); Add(S + "neck.1.bias", 256); Add(S + "neck.2.weight", 256, 256, 3, 3);
-        Add(S + "neck.3.weight", 256); Add(S + "neck.3.bias", 256); Add(S + "net_2.weight", 512, 256, 3, 3); Add(S + "net_3.weight", 1024, 512, 3, 3);
+        Add(S + "neck.0.weight", 256, 768, 1, 1); Add(S + "neck.1.weight", 256); Add(S + "neck.1.bias", 256);
+        Add(S + "neck.2.weight", 256, 256, 3, 3);
+        Add(S + "neck.3.weight", 256); Add(S + "neck.3.bias", 256); Add(S + "net_2.weight", 512, 256, 3, 3);
+        Add(S + "net_3.weight", 1024, 512, 3, 3);
         const string V = "model.vision_model.";
-        Add(V + "embeddings.class_embedding", 1024); Add(V + "embeddings.patch_embedding.weight", 1024, 3, 14, 14); Add(V + "embeddings.position_embedding.weight", 257, 1024);
+        Add(V + "embeddings.class_embedding", 1024); Add(V + "embeddings.patch_embedding.weight", 1024, 3, 14, 14);
+        Add(V + "embeddings.position_embedding.weight", 257, 1024);
         Add(V + "pre_layrnorm.weight", 1024); Add(V + "pre_layrnorm.bias", 1024);
         for (var l = 0; l < 24; l++)
         {
             var p = $"{V}transformer.layers.{l}.";
             foreach (var n in new[] { "layer_norm1", "layer_norm2" }) { Add(p + n + ".weight", 1024); Add(p + n + ".bias", 1024); }
-            Add(p + "self_attn.qkv_proj.weight", 3072, 1024); Add(p + "self_attn.qkv_proj.bias", 3072); Add(p + "self_attn.out_proj.weight", 1024, 1024); Add(p + "self_attn.out_proj.bias", 1024);
-            Add(p + "mlp.fc1.weight", 4096, 1024); Add(p + "mlp.fc1.bias", 4096); Add(p + "mlp.fc2.weight", 1024, 4096); Add(p + "mlp.fc2.bias", 1024);
+            Add(p + "self_attn.qkv_proj.weight", 3072, 1024); Add(p + "self_attn.qkv_proj.bias", 3072);
+            Add(p + "self_attn.out_proj.weight", 1024, 1024); Add(p + "self_attn.out_proj.bias", 1024);
+            Add(p + "mlp.fc1.weight", 4096, 1024); Add(p + "mlp.fc1.bias", 4096); Add(p + "mlp.fc2.weight", 1024, 4096);
+            Add(p + "mlp.fc2.bias", 1024);
         }
         Add("model.projector.layers.weight", 1280, 2048); Add("model.projector.layers.bias", 1280);
         Add("model.image_newline", 1280); Add("model.view_seperator", 1280); // sic: the real checkpoint's spelling
         if (!single)
         {
-            Add("model.embed_tokens.weight", 129280, 1280); Add("model.layers.0.self_attn.q_proj.weight", 1280, 1280); Add("lm_head.weight", 129280, 1280);
+            Add("model.embed_tokens.weight", 129280, 1280); Add("model.layers.0.self_attn.q_proj.weight", 1280, 1280);
+            Add("lm_head.weight", 129280, 1280);
         }
         return t;
     }
@@ -110,7 +118,8 @@ public static class SyntheticDeepEncoderCheckpoint
         shapes.Keys.OrderBy(k => k, StringComparer.Ordinal).ToList();
 
     /// <summary>One safetensors file; returns the data size (the Python write()'s return value, summed into total_size).</summary>
-    private static long WriteSafetensors(string path, IReadOnlyList<string> keys, IReadOnlyDictionary<string, long[]> shapes, BlockCache cache)
+    private static long WriteSafetensors(string path, IReadOnlyList<string> keys, IReadOnlyDictionary<string, long[]> shapes,
+        BlockCache cache)
     {
         var header = HeaderJson(keys, shapes, out var dataBytes);
         WriteAtomically(path, f =>
@@ -179,7 +188,8 @@ public static class SyntheticDeepEncoderCheckpoint
     {
         var last = k[(k.LastIndexOf('.') + 1)..];
         if ((k.Contains("norm", StringComparison.Ordinal) || k.Contains("layrnorm", StringComparison.Ordinal)
-             || k.EndsWith("neck.1.weight", StringComparison.Ordinal) || k.EndsWith("neck.3.weight", StringComparison.Ordinal)) && last == "weight")
+             || k.EndsWith("neck.1.weight", StringComparison.Ordinal) || k.EndsWith("neck.3.weight", StringComparison.Ordinal))
+                 && last == "weight")
             return (0.17, 1.0);
         if (last == "bias" || s.Length == 1) return (0.05, 0.0);
         if (k.Contains("pos", StringComparison.Ordinal) || k.Contains("embedding", StringComparison.Ordinal)) return (0.2, 0.0);
@@ -263,7 +273,8 @@ public static class SyntheticDeepEncoderCheckpoint
     private static string IndexJson(long totalSize, IReadOnlyList<(string Key, string File)> weightMap)
     {
         var sb = new StringBuilder();
-        sb.Append("{\n \"metadata\": {\n  \"total_size\": ").Append(totalSize.ToString(CultureInfo.InvariantCulture)).Append("\n },\n \"weight_map\": {");
+        sb.Append("{\n \"metadata\": {\n  \"total_size\": ").Append(totalSize.ToString(CultureInfo.InvariantCulture))
+            .Append("\n },\n \"weight_map\": {");
         for (var i = 0; i < weightMap.Count; i++)
             sb.Append(i == 0 ? "\n" : ",\n").Append("  \"").Append(weightMap[i].Key).Append("\": \"").Append(weightMap[i].File).Append('"');
         sb.Append(weightMap.Count == 0 ? "}" : "\n }").Append("\n}");
