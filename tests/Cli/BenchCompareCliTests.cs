@@ -18,15 +18,18 @@ public sealed class BenchCompareCliTests
         clock.Elapsed.Should().BeLessThan(TimeSpan.FromMinutes(1));
         r.ExitCode.Should().Be(0, r.ToString());
         r.Stdout.Should().Contain("qwen2vl").And.Contain("16,384").And.Contain("claim");
-        foreach (var f in new[] { "compare.md", "compare.json", "tokens.png", "tokens.svg", "flops.png", "flops.svg", "activation.png", "activation.svg" })
+        foreach (var f in new[] { "compare.md", "compare.json", "tokens.png", "tokens.svg", "flops.png", "flops.svg", "activation.png",
+            "activation.svg" })
             new FileInfo(Path.Combine(tmp.Path, f)).Length.Should().BeGreaterThan(1000, f);
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(tmp.Path, "compare.json")));
         var rows = doc.RootElement.GetProperty("rows").EnumerateArray().ToArray();
         rows.Should().HaveCount(20);   // 5 entries x 4 pages
         var q4096 = rows.Single(x => x.GetProperty("family").GetString() == "qwen2vl" && x.GetProperty("width").GetInt32() == 4096);
         q4096.GetProperty("tokens").GetInt64().Should().Be(16384);
-        q4096.GetProperty("activation_peak_bytes").GetInt64().Should().BeGreaterThan(q4096.GetProperty("activation_peak_efficient_bytes").GetInt64() * 100);
-        File.ReadAllText(Path.Combine(tmp.Path, "compare.md")).Should().Contain("| deepencoder-gundam | 4096 | 693 |").And.Contain("![activation](activation.png)");
+        q4096.GetProperty("activation_peak_bytes").GetInt64()
+            .Should().BeGreaterThan(q4096.GetProperty("activation_peak_efficient_bytes").GetInt64() * 100);
+        File.ReadAllText(Path.Combine(tmp.Path, "compare.md"))
+            .Should().Contain("| deepencoder-gundam | 4096 | 693 |").And.Contain("![activation](activation.png)");
         // PNG signature: the plots really are images.
         File.ReadAllBytes(Path.Combine(tmp.Path, "tokens.png")).Take(4).Should().Equal(0x89, 0x50, 0x4E, 0x47);
     }
@@ -74,7 +77,8 @@ public sealed class BenchCompareCliTests
             var seq = new[] { "min_ms", "median_ms", "p90_ms", "p99_ms", "max_ms" }.Select(k => l.GetProperty(k).GetDouble()).ToArray();
             seq.Should().BeInAscendingOrder().And.OnlyContain(v => v > 0);
             p.GetProperty("session_seconds").GetDouble().Should().BeGreaterThan(0);
-            p.GetProperty("memory").GetProperty("peak_during_runs").GetInt64().Should().BeGreaterThanOrEqualTo(p.GetProperty("memory").GetProperty("rss_before_runs").GetInt64());
+            p.GetProperty("memory").GetProperty("peak_during_runs").GetInt64()
+                .Should().BeGreaterThanOrEqualTo(p.GetProperty("memory").GetProperty("rss_before_runs").GetInt64());
         }
         parts.Single(p => p.GetProperty("model").GetString()!.EndsWith("local.onnx", StringComparison.Ordinal))
             .GetProperty("input_shapes").GetProperty("pixel_values").GetString().Should().StartWith("[3, 3,");
@@ -86,14 +90,16 @@ public sealed class BenchCompareCliTests
         using var tmp = new TempDir();
         string dir = Repo.Golden("deepencoder-tiny");
         string ckpt = Path.Combine(dir, "model.safetensors");
-        var export = Support.Cli.Run("export", "--arch", "deepencoder", "--checkpoint", ckpt, "--config", Path.Combine(dir, "fixture.json"), "--out", tmp.File("a"));
+        var export = Support.Cli.Run("export", "--arch", "deepencoder", "--checkpoint", ckpt, "--config", Path.Combine(dir, "fixture.json"),
+            "--out", tmp.File("a"));
         export.ExitCode.Should().Be(0, export.ToString());
         var r = Support.Cli.Run("bench", tmp.File("a"), "--reference", "--checkpoint", ckpt, "--json", "--iterations", "3", "--batch", "2");
         r.ExitCode.Should().Be(0, r.ToString());
         using var doc = JsonDocument.Parse(r.Stdout);
         var results = doc.RootElement.EnumerateArray().ToArray();
         results.Select(x => x.GetProperty("provider").GetString()).Should().Equal("cpu", "torchsharp-cpu");
-        results.Select(x => x.GetProperty("input_shapes").GetProperty("pixel_values").GetString()).Should().OnlyContain(s => s == "[2, 3, 256, 256]");
+        results.Select(x => x.GetProperty("input_shapes").GetProperty("pixel_values").GetString())
+            .Should().OnlyContain(s => s == "[2, 3, 256, 256]");
         results.Should().OnlyContain(x => x.GetProperty("latency").GetProperty("runs").GetInt32() == 3);
     }
 

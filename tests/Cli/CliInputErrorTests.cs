@@ -70,11 +70,14 @@ public sealed class CliInputErrorTests : IClassFixture<CliInputErrorTests.Artifa
     public void Typos_in_arch_precision_paths_and_run_mode()
     {
         using var tmp = new TempDir();
-        OneLine(Support.Cli.Run("export", "--arch", "deepencodr", "--checkpoint", TinyCkpt, "--out", tmp.File("out")), "deepencodr", "deepencoder");
+        OneLine(Support.Cli.Run("export", "--arch", "deepencodr", "--checkpoint", TinyCkpt, "--out", tmp.File("out")), "deepencodr",
+            "deepencoder");
         OneLine(Support.Cli.Run("validate", "--fixture", TinyDir, "--precision", "bf61"), "bf61");
         OneLine(Support.Cli.Run("validate", "--fixture", TinyDir, "--paths", "refrence"), "refrence");
-        OneLine(Support.Cli.Run("run", "--onnx", Path.Combine(_artifact.Path, "global.onnx"), "--image", Png, "--mode", "bse", "--out", tmp.File("t.safetensors")), "bse");
-        OneLine(Support.Cli.Run("validate", "--arch", "deepencoder", "--checkpoint", TinyCkpt, "--config", TinyConfig, "--paths", "exported"), "--paths");
+        OneLine(Support.Cli.Run("run", "--onnx", Path.Combine(_artifact.Path, "global.onnx"), "--image", Png, "--mode", "bse", "--out",
+            tmp.File("t.safetensors")), "bse");
+        OneLine(Support.Cli.Run("validate", "--arch", "deepencoder", "--checkpoint", TinyCkpt, "--config", TinyConfig, "--paths",
+            "exported"), "--paths");
     }
 
     [Fact]
@@ -83,8 +86,10 @@ public sealed class CliInputErrorTests : IClassFixture<CliInputErrorTests.Artifa
         using var tmp = new TempDir();
         OneLine(Export(tmp, "--checkpoint", tmp.File("nowhere.safetensors")), "nowhere.safetensors");
         OneLine(Export(tmp, "--checkpoint", TinyCkpt, "--config", tmp.File("missing.json")), "missing.json");
-        OneLine(Support.Cli.Run("run", "--onnx", _artifact.Path, "--image", tmp.File("missing.png"), "--out", tmp.File("t.safetensors")), "missing.png");
-        OneLine(Support.Cli.Run("run", "--onnx", tmp.File("no-artifact"), "--image", Png, "--out", tmp.File("t.safetensors")), "no-artifact");
+        OneLine(Support.Cli.Run("run", "--onnx", _artifact.Path, "--image", tmp.File("missing.png"), "--out", tmp.File("t.safetensors")),
+            "missing.png");
+        OneLine(Support.Cli.Run("run", "--onnx", tmp.File("no-artifact"), "--image", Png, "--out", tmp.File("t.safetensors")),
+            "no-artifact");
         OneLine(Support.Cli.Run("inspect", tmp.File("absent")), "absent");
     }
 
@@ -106,7 +111,8 @@ public sealed class CliInputErrorTests : IClassFixture<CliInputErrorTests.Artifa
             SafetensorsWriter.Write(tmp.File("edited.safetensors"), tensors);
         }
         OneLine(Export(tmp, "--checkpoint", tmp.File("edited.safetensors"), "--config", TinyConfig),
-            "1 missing: model.sam_model.blocks.0.attn.qkv.weight", "model.sam_model.blocks.1.attn.proj.weight is i64", "1 unexpected: model.sam_model.blocks.0.attn.extra");
+            "1 missing: model.sam_model.blocks.0.attn.qkv.weight", "model.sam_model.blocks.1.attn.proj.weight is i64",
+                "1 unexpected: model.sam_model.blocks.0.attn.extra");
     }
 
     [Fact]
@@ -115,7 +121,8 @@ public sealed class CliInputErrorTests : IClassFixture<CliInputErrorTests.Artifa
         using var tmp = new TempDir();
         // An image that is not one.
         File.WriteAllText(tmp.File("fake.png"), "not a png");
-        OneLine(Support.Cli.Run("run", "--onnx", _artifact.Path, "--image", tmp.File("fake.png"), "--out", tmp.File("t.safetensors")), "fake.png");
+        OneLine(Support.Cli.Run("run", "--onnx", _artifact.Path, "--image", tmp.File("fake.png"), "--out", tmp.File("t.safetensors")),
+            "fake.png");
 
         // A copy of the artifact with a truncated model file, then with a garbled manifest.
         string copy = tmp.File("copy");
@@ -143,7 +150,8 @@ public sealed class CliInputErrorTests : IClassFixture<CliInputErrorTests.Artifa
     public void Verbose_adds_the_stack_trace()
     {
         using var tmp = new TempDir();
-        var r = Support.Cli.Run("--verbose", "export", "--arch", "deepencoder", "--checkpoint", tmp.File("nowhere.safetensors"), "--out", tmp.File("out"));
+        var r = Support.Cli.Run("--verbose", "export", "--arch", "deepencoder", "--checkpoint", tmp.File("nowhere.safetensors"), "--out",
+            tmp.File("out"));
         r.ExitCode.Should().Be(2, r.ToString());
         r.Stderr.Should().Contain("nowhere.safetensors").And.Contain("   at ");
     }

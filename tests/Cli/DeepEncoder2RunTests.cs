@@ -17,7 +17,8 @@ namespace ModelForge.Tests.Cli;
 /// counts 9k + 17 (released: 144k + 257), and the host-assembled sequence equals the one-graph sequence whose layout the
 /// golden case2 checks against the original.
 /// </summary>
-public class DeepEncoder2RunTests(ITestOutputHelper output, DeepEncoder2RunTests.Exports exports) : IClassFixture<DeepEncoder2RunTests.Exports>
+public class DeepEncoder2RunTests(ITestOutputHelper output, DeepEncoder2RunTests.Exports exports)
+    : IClassFixture<DeepEncoder2RunTests.Exports>
 {
     /// <summary>The gundam and base exports, made once for the class.</summary>
     public sealed class Exports : IDisposable
@@ -37,7 +38,8 @@ public class DeepEncoder2RunTests(ITestOutputHelper output, DeepEncoder2RunTests
         private string Export(string mode)
         {
             string dir = Dir.File(mode);
-            var r = Support.Cli.Run("export", "--arch", "deepencoder2", "--checkpoint", Path.Combine(Repo.Golden("deepencoder2-tiny"), "model.safetensors"),
+            var r = Support.Cli.Run("export", "--arch", "deepencoder2", "--checkpoint",
+                Path.Combine(Repo.Golden("deepencoder2-tiny"), "model.safetensors"),
                 "--config", Path.Combine(Repo.Golden("deepencoder2-tiny"), "fixture.json"), "--mode", mode, "--out", dir);
             if (r.ExitCode != 0) throw new InvalidOperationException(r.ToString());
             return dir;
@@ -58,7 +60,8 @@ public class DeepEncoder2RunTests(ITestOutputHelper output, DeepEncoder2RunTests
     {
         using var tmp = new TempDir();
         string imagePath = Repo.Fixture("golden", "preprocess", image);
-        var r = Support.Cli.Run("run", "--onnx", mode == "gundam" ? _exports.Gundam : _exports.Base, "--image", imagePath, "--out", tmp.File("tokens.safetensors"));
+        var r = Support.Cli.Run("run", "--onnx", mode == "gundam" ? _exports.Gundam : _exports.Base, "--image", imagePath, "--out",
+            tmp.File("tokens.safetensors"));
         output.WriteLine(r.ToString());
         r.ExitCode.Should().Be(0, r.ToString());
         var pre = DeepSeekOcr2Preprocessor.Preprocess(ImageLoader.Load(imagePath), Tiny(DeepSeekOcr2Mode.Parse(mode)));
@@ -80,12 +83,15 @@ public class DeepEncoder2RunTests(ITestOutputHelper output, DeepEncoder2RunTests
 
         string dir = Repo.Golden("deepencoder2-tiny");
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "fixture.json")));
-        var graph = DeepEncoder2Builder.Build(DeepEncoder2Config.FromJson(doc.RootElement), new DeepEncoder2BuildOptions(64, Crops: pre.Tiles.Count));
+        var graph = DeepEncoder2Builder.Build(DeepEncoder2Config.FromJson(doc.RootElement),
+            new DeepEncoder2BuildOptions(64, Crops: pre.Tiles.Count));
         graph.PruneUnused();
         using var ckpt = Checkpoint.Open(Path.Combine(dir, "model.safetensors"));
-        var export = OnnxExporter.Export(graph, new CheckpointWeights(ckpt, new DeepEncoder2Adapter()), tmp.File("image.onnx"), new OnnxExportOptions());
+        var export = OnnxExporter.Export(graph, new CheckpointWeights(ckpt, new DeepEncoder2Adapter()), tmp.File("image.onnx"),
+            new OnnxExportOptions());
         using var runner = new OrtRunner(export.ModelPath);
-        var want = runner.Run(new Dictionary<string, HostTensor> { ["pixel_values"] = Stack([pre.Global]), ["images_crop"] = Stack(pre.Tiles) })["image_tokens"];
+        var want = runner.Run(new Dictionary<string, HostTensor> { ["pixel_values"] = Stack([pre.Global]),
+            ["images_crop"] = Stack(pre.Tiles) })["image_tokens"];
 
         using var tokens = SafetensorsFile.Open(tmp.File("tokens.safetensors"));
         tokens.Get("tokens").Shape.Should().Equal(want.Shape);
@@ -100,13 +106,15 @@ public class DeepEncoder2RunTests(ITestOutputHelper output, DeepEncoder2RunTests
     {
         using var tmp = new TempDir();
         string imagePath = Repo.Fixture("golden", "preprocess", "small_300x200.png");
-        var r = Support.Cli.Run("run", "--onnx", _exports.Gundam, "--image", imagePath, "--out", tmp.File("t.safetensors"), "--max-tiles", "9");
+        var r = Support.Cli.Run("run", "--onnx", _exports.Gundam, "--image", imagePath, "--out", tmp.File("t.safetensors"), "--max-tiles",
+            "9");
         r.ExitCode.Should().Be(2, r.ToString());
         r.Stderr.Trim().Should().Contain("--max-tiles 9").And.Contain("2..6").And.NotContain("\n");
         r = Support.Cli.Run("run", "--onnx", _exports.Base, "--image", imagePath, "--out", tmp.File("t.safetensors"), "--mode", "gundam");
         r.ExitCode.Should().Be(2, r.ToString());
         r.Stderr.Should().Contain("needs the local-crop model");
-        r = Support.Cli.Run("run", "--onnx", Path.Combine(_exports.Base, "global.onnx"), "--image", imagePath, "--out", tmp.File("t.safetensors"), "--mode", "base");
+        r = Support.Cli.Run("run", "--onnx", Path.Combine(_exports.Base, "global.onnx"), "--image", imagePath, "--out",
+            tmp.File("t.safetensors"), "--mode", "base");
         r.ExitCode.Should().Be(2, r.ToString());
         r.Stderr.Should().Contain("give its export folder");
         File.Exists(tmp.File("t.safetensors")).Should().BeFalse();

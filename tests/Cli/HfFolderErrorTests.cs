@@ -29,7 +29,8 @@ public class HfFolderErrorTests
         return pre.ToJsonString();
     }
 
-    private static CliResult Export(TempDir tmp, string config, string weightsOf = "qwen2vl-tiny", string? preprocessor = null, params string[] extra)
+    private static CliResult Export(TempDir tmp, string config, string weightsOf = "qwen2vl-tiny", string? preprocessor = null,
+        params string[] extra)
     {
         string dir = tmp.File("model");
         Directory.CreateDirectory(dir);
@@ -67,21 +68,24 @@ public class HfFolderErrorTests
     public void A_field_of_the_wrong_kind_names_file_and_field()
     {
         using var tmp = new TempDir();
-        RefusedWith(Export(tmp, With(Qwen, "vision_config.depth", "3")), tmp, "config.json: vision_config.depth must be an integer, got \"3\"");
+        RefusedWith(Export(tmp, With(Qwen, "vision_config.depth", "3")), tmp,
+            "config.json: vision_config.depth must be an integer, got \"3\"");
     }
 
     [Fact]
     public void A_layer_count_out_of_range_is_refused_before_any_graph_is_built()
     {
         using var tmp = new TempDir();
-        RefusedWith(Export(tmp, With(Qwen, "vision_config.depth", 2_000_000_000)), tmp, "config.json: vision_config.depth 2000000000 is out of range (at most 1024)");
+        RefusedWith(Export(tmp, With(Qwen, "vision_config.depth", 2_000_000_000)), tmp,
+            "config.json: vision_config.depth 2000000000 is out of range (at most 1024)");
     }
 
     [Fact]
     public void A_merger_that_does_not_feed_the_language_model_is_inconsistent()
     {
         using var tmp = new TempDir();
-        RefusedWith(Export(tmp, With(Qwen, "hidden_size", 1536)), tmp, "config.json: vision_config.hidden_size is 96", "hidden_size is 1536");
+        RefusedWith(Export(tmp, With(Qwen, "hidden_size", 1536)), tmp, "config.json: vision_config.hidden_size is 96",
+            "hidden_size is 1536");
     }
 
     [Fact]
@@ -123,14 +127,16 @@ public class HfFolderErrorTests
     public void Config_and_tensor_names_of_different_families_disagree_in_one_line()
     {
         using var tmp = new TempDir();
-        RefusedWith(Export(tmp, Qwen, weightsOf: "internvl2-tiny"), tmp, "tensor names are internvl2 names", "config.json model_type 'qwen2_vl' says qwen2vl");
+        RefusedWith(Export(tmp, Qwen, weightsOf: "internvl2-tiny"), tmp, "tensor names are internvl2 names",
+            "config.json model_type 'qwen2_vl' says qwen2vl");
     }
 
     [Fact]
     public void Arch_and_config_of_different_families_disagree_in_one_line()
     {
         using var tmp = new TempDir();
-        RefusedWith(Export(tmp, Qwen, extra: ["--arch", "internvl2"]), tmp, "config.json: model_type 'qwen2_vl' is a qwen2vl model, but --arch is internvl2");
+        RefusedWith(Export(tmp, Qwen, extra: ["--arch", "internvl2"]), tmp,
+            "config.json: model_type 'qwen2_vl' is a qwen2vl model, but --arch is internvl2");
     }
 
     [Fact]
@@ -162,7 +168,8 @@ public class HfFolderErrorTests
              "llm_config": {"architectures": ["Qwen2ForCausalLM"], "hidden_size": 96}}
             """;
         // ps_version absent: InternVLChatConfig's default "v1", as the original loader would use.
-        RefusedWith(Export(tmp, cfg, weightsOf: "internvl2-tiny"), tmp, "config.json: ps_version (default (InternVLChatConfig)) 'v1' is not supported");
+        RefusedWith(Export(tmp, cfg, weightsOf: "internvl2-tiny"), tmp,
+            "config.json: ps_version (default (InternVLChatConfig)) 'v1' is not supported");
     }
 
     [Fact]
@@ -189,7 +196,8 @@ public class ArchsVariantTests
         var r = Support.Cli.Run("archs");
         r.ExitCode.Should().Be(0, r.ToString());
         foreach (var v in ModelForge.Graphs.Architectures.HfConfig.ReleasedVariants.All)
-            r.Stdout.Should().Contain($"  {v.Name} ({v.Family}): {v.VisionParameters().ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} parameters read");
+            r.Stdout.Should().Contain($"  {v.Name} ({v.Family}): " +
+                $"{v.VisionParameters().ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} parameters read");
         r.Stdout.Should().Contain("OpenGVLab/InternVL2-Llama3-76B (internvl2): 5,708,504,448 parameters read");
     }
 }

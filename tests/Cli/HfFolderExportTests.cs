@@ -28,15 +28,20 @@ public class HfFolderExportTests
         return cfg;
     }
 
-    /// <summary>(shared dir, config file, processor file or null, cut, expected family, a field whose source must be config.json).</summary>
+    /// <summary>(shared dir, config file, processor file or null, cut, expected family, a field whose source must be
+    /// config.json).</summary>
     public static TheoryData<string, string, string?, string, string> Folders => new()
     {
-        { "deepseek-ai__DeepSeek-OCR", "config.json", "processor_config.partial.json", "deepencoder", "sam.embed_dim=config.json:vision_config.width.sam_vit_b.width" },
-        { "Qwen__Qwen2-VL-7B-Instruct", "config.json", "preprocessor_config.partial.json", "qwen2vl", "vit.hidden_size=config.json:vision_config.hidden_size" },
-        { "Qwen__Qwen2-VL-2B-Instruct", "config.partial.json", null, "qwen2vl", "vit.patch_size=config.json:vision_config.spatial_patch_size" },
+        { "deepseek-ai__DeepSeek-OCR", "config.json", "processor_config.partial.json", "deepencoder",
+            "sam.embed_dim=config.json:vision_config.width.sam_vit_b.width" },
+        { "Qwen__Qwen2-VL-7B-Instruct", "config.json", "preprocessor_config.partial.json", "qwen2vl",
+            "vit.hidden_size=config.json:vision_config.hidden_size" },
+        { "Qwen__Qwen2-VL-2B-Instruct", "config.partial.json", null, "qwen2vl",
+            "vit.patch_size=config.json:vision_config.spatial_patch_size" },
         { "Qwen__Qwen2-VL-72B-Instruct", "config.partial.json", null, "qwen2vl", "vit.embed_dim=default (Qwen2VLVisionConfig)" },
         { "OpenGVLab__InternVL2-2B", "config.partial.json", null, "internvl2", "mlp1.hidden=config.json:llm_config.hidden_size" },
-        { "OpenGVLab__InternVL2_5-8B", "config.partial.json", null, "internvl2", "mlp1.hidden=default (InternLM2Config via llm_config.architectures)" },
+        { "OpenGVLab__InternVL2_5-8B", "config.partial.json", null, "internvl2",
+            "mlp1.hidden=default (InternLM2Config via llm_config.architectures)" },
     };
 
     internal static void Cut(JsonObject cfg, string family)
@@ -59,7 +64,8 @@ public class HfFolderExportTests
         }
     }
 
-    private static (string Dir, Architecture Arch, JsonElement Config) Folder(TempDir tmp, string shared, string configFile, string? processor, string family)
+    private static (string Dir, Architecture Arch, JsonElement Config) Folder(TempDir tmp, string shared, string configFile,
+        string? processor, string family)
     {
         var cfg = JsonNode.Parse(File.ReadAllText(Shared(shared, configFile)))!.AsObject();
         if (family == "internvl2") CompleteInternVl(cfg);
@@ -67,7 +73,8 @@ public class HfFolderExportTests
         string dir = tmp.File("model");
         Directory.CreateDirectory(dir);
         File.WriteAllText(Path.Combine(dir, "config.json"), cfg.ToJsonString());
-        if (processor is not null) File.Copy(Shared(shared, processor), Path.Combine(dir, processor.Replace(".partial", "", StringComparison.Ordinal)));
+        if (processor is not null) File.Copy(Shared(shared, processor),
+            Path.Combine(dir, processor.Replace(".partial", "", StringComparison.Ordinal)));
         var resolved = HfConfigReaders.Read(HfFolder.Open(dir)!);
         var arch = ArchitectureRegistry.Get(family);
         var element = JsonSerializer.SerializeToElement(resolved.Config);
@@ -78,7 +85,8 @@ public class HfFolderExportTests
 
     [Theory]
     [MemberData(nameof(Folders))]
-    public void A_downloaded_folder_exports_with_no_arch_and_no_config(string shared, string configFile, string? processor, string family, string source)
+    public void A_downloaded_folder_exports_with_no_arch_and_no_config(string shared, string configFile, string? processor, string family,
+        string source)
     {
         using var tmp = new TempDir();
         var (dir, arch, config) = Folder(tmp, shared, configFile, processor, family);

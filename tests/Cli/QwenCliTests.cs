@@ -48,22 +48,28 @@ public class QwenCliTests(ITestOutputHelper output)
             var grid = c.Inputs["grid_thw"];
             SafetensorsWriter.Write(tmp.File("batch.safetensors"),
             [
-                new WritableTensor("pixel_values", DataType.Float32, px.Shape, () => System.Runtime.InteropServices.MemoryMarshal.AsBytes(px.Data.AsSpan()).ToArray()),
-                new WritableTensor("grid_thw", DataType.Int64, grid.Shape, () => System.Runtime.InteropServices.MemoryMarshal.AsBytes(grid.Longs!.AsSpan()).ToArray()),
+                new WritableTensor("pixel_values", DataType.Float32, px.Shape,
+                    () => System.Runtime.InteropServices.MemoryMarshal.AsBytes(px.Data.AsSpan()).ToArray()),
+                new WritableTensor("grid_thw", DataType.Int64, grid.Shape,
+                    () => System.Runtime.InteropServices.MemoryMarshal.AsBytes(grid.Longs!.AsSpan()).ToArray()),
             ]);
             var wrongGrid = new long[] { 1, 6, 6, 1, 4, 6 };
             SafetensorsWriter.Write(tmp.File("wrong.safetensors"),
             [
-                new WritableTensor("pixel_values", DataType.Float32, px.Shape, () => System.Runtime.InteropServices.MemoryMarshal.AsBytes(px.Data.AsSpan()).ToArray()),
-                new WritableTensor("grid_thw", DataType.Int64, [2, 3], () => System.Runtime.InteropServices.MemoryMarshal.AsBytes(wrongGrid.AsSpan()).ToArray()),
+                new WritableTensor("pixel_values", DataType.Float32, px.Shape,
+                    () => System.Runtime.InteropServices.MemoryMarshal.AsBytes(px.Data.AsSpan()).ToArray()),
+                new WritableTensor("grid_thw", DataType.Int64, [2, 3],
+                    () => System.Runtime.InteropServices.MemoryMarshal.AsBytes(wrongGrid.AsSpan()).ToArray()),
             ]);
         }
-        string[] common = ["validate", "--arch", "qwen25vl", "--checkpoint", Path.Combine(dir, "model.safetensors"), "--config", Path.Combine(dir, "fixture.json"), "--inputs"];
+        string[] common = ["validate", "--arch", "qwen25vl", "--checkpoint", Path.Combine(dir, "model.safetensors"), "--config",
+            Path.Combine(dir, "fixture.json"), "--inputs"];
         var ok = Support.Cli.Run([.. common, tmp.File("batch.safetensors")]);
         ok.ExitCode.Should().Be(0, ok.ToString());
         var bad = Support.Cli.Run([.. common, tmp.File("wrong.safetensors")]);
         bad.ExitCode.Should().Be(2, bad.ToString());
         // Progress goes to stderr as timestamped phase lines when it is not a terminal; the error itself is one line.
-        bad.Stderr.Split('\n').Where(l => l.StartsWith("modelforge:", StringComparison.Ordinal)).Should().ContainSingle().Which.Should().Contain("grid_thw");
+        bad.Stderr.Split('\n').Where(l => l.StartsWith("modelforge:", StringComparison.Ordinal))
+            .Should().ContainSingle().Which.Should().Contain("grid_thw");
     }
 }

@@ -93,19 +93,22 @@ public sealed class ScriptOutputTests : IClassFixture<ScriptOutputTests.Artifact
         var onnx = Support.Cli.Run("inspect", Path.Combine(_artifact.Path, "model.onnx"), "--json");
         using var o = OneDocument(onnx);
         o.RootElement.GetProperty("opset").GetInt32().Should().Be(17);
-        o.RootElement.GetProperty("outputs").EnumerateArray().Select(x => x.GetProperty("name").GetString()).Should().Contain("global_view_tokens");
+        o.RootElement.GetProperty("outputs").EnumerateArray().Select(x => x.GetProperty("name").GetString())
+            .Should().Contain("global_view_tokens");
     }
 
     [Fact]
     public void Export_json_goes_to_stdout_and_phase_lines_to_stderr()
     {
         using var tmp = new TempDir();
-        var r = Support.Cli.Run("export", "--arch", "deepencoder", "--checkpoint", TinyCkpt, "--config", TinyConfig, "--out", tmp.File("a"), "--json");
+        var r = Support.Cli.Run("export", "--arch", "deepencoder", "--checkpoint", TinyCkpt, "--config", TinyConfig, "--out", tmp.File("a"),
+            "--json");
         r.ExitCode.Should().Be(0, r.ToString());
         using var doc = OneDocument(r);
         doc.RootElement.GetProperty("parts")[0].GetProperty("name").GetString().Should().Be("model");
         doc.RootElement.GetProperty("bytes").GetInt64().Should().Be(Directory.GetFiles(tmp.File("a")).Sum(f => new FileInfo(f).Length));
-        doc.RootElement.GetProperty("phases").EnumerateObject().Select(p => p.Name).Should().Contain(["open", "build", "write", "manifest"]);
+        doc.RootElement.GetProperty("phases").EnumerateObject().Select(p => p.Name)
+            .Should().Contain(["open", "build", "write", "manifest"]);
         // Redirected stderr: one timestamped start line per phase.
         r.ProgressLines.Should().Contain(l => l.Contains("write: model.onnx"));
         r.ProgressLines.Should().Contain(l => l.Contains("open: checkpoint"));
@@ -121,7 +124,8 @@ public sealed class ScriptOutputTests : IClassFixture<ScriptOutputTests.Artifact
         {
             doc.RootElement.GetProperty("tokens").GetInt64().Should().Be(21);
             doc.RootElement.GetProperty("mode").GetString().Should().Be("base");
-            doc.RootElement.GetProperty("phases").EnumerateObject().Select(p => p.Name).Should().Contain(["preprocess", "session", "inference", "write"]);
+            doc.RootElement.GetProperty("phases").EnumerateObject().Select(p => p.Name)
+                .Should().Contain(["preprocess", "session", "inference", "write"]);
         }
 
         var v = Support.Cli.Run("validate", "--fixture", TinyDir, "--onnx", _artifact.Path, "--no-traces", "--json");
@@ -167,12 +171,14 @@ public sealed class ScriptOutputTests : IClassFixture<ScriptOutputTests.Artifact
     {
         using var tmp = new TempDir();
         // The checkpoint does not exist: an error about it would mean the work started before the cheap checks.
-        var opset = Support.Cli.Run("export", "--arch", "deepencoder", "--checkpoint", tmp.File("none.safetensors"), "--out", tmp.File("o"), "--opset", "12");
+        var opset = Support.Cli.Run("export", "--arch", "deepencoder", "--checkpoint", tmp.File("none.safetensors"), "--out", tmp.File("o"),
+            "--opset", "12");
         opset.ExitCode.Should().Be(2);
         opset.Errors.Should().Contain("--opset 12").And.NotContain("none.safetensors");
         opset.ProgressLines.Should().BeEmpty();
         Directory.CreateDirectory(tmp.File("exists"));
-        var exists = Support.Cli.Run("export", "--arch", "deepencoder", "--checkpoint", tmp.File("none.safetensors"), "--out", tmp.File("exists"));
+        var exists = Support.Cli.Run("export", "--arch", "deepencoder", "--checkpoint", tmp.File("none.safetensors"), "--out",
+            tmp.File("exists"));
         exists.ExitCode.Should().Be(2);
         exists.Errors.Should().Contain("already exists").And.Contain("--force").And.NotContain("none.safetensors");
         exists.ProgressLines.Should().BeEmpty();

@@ -22,7 +22,8 @@ public sealed class ValidateDailyUseTests(ITestOutputHelper output)
 
     private static CliResult Export(string dir, params string[] extra)
     {
-        var r = Support.Cli.Run(["export", "--arch", "deepencoder", "--checkpoint", TinyCkpt, "--config", TinyConfig, "--out", dir, .. extra]);
+        var r = Support.Cli.Run(["export", "--arch", "deepencoder", "--checkpoint", TinyCkpt, "--config", TinyConfig, "--out", dir,
+            .. extra]);
         r.ExitCode.Should().Be(0, r.ToString());
         return r;
     }
@@ -52,7 +53,8 @@ public sealed class ValidateDailyUseTests(ITestOutputHelper output)
             o.GetProperty("comparison").GetString() == "exported vs golden" && o.GetProperty("output").GetString() == "projected");
         cases["case2"].GetProperty("notes")[0].GetString().Should().Contain("local.onnx");
         cases["case3"].GetProperty("skipped").GetString().Should().Contain("global.onnx").And.Contain("local.onnx");
-        cases["case0"].GetProperty("outputs").EnumerateArray().Should().Contain(o => o.GetProperty("output").GetString()!.StartsWith("trace."),
+        cases["case0"].GetProperty("outputs").EnumerateArray()
+            .Should().Contain(o => o.GetProperty("output").GetString()!.StartsWith("trace."),
             "intermediates are compared through an in-memory copy of the model");
     }
 
@@ -72,7 +74,8 @@ public sealed class ValidateDailyUseTests(ITestOutputHelper output)
     {
         using var tmp = new TempDir();
         string[] common = ["validate", "--arch", "deepencoder", "--checkpoint", TinyCkpt, "--config", TinyConfig, "--image-size", "128"];
-        var first = Support.Cli.Run([.. common, "--seed", "7", "--save-inputs", tmp.File("in.safetensors"), "--save-outputs", tmp.File("out1.safetensors")]);
+        var first = Support.Cli.Run([.. common, "--seed", "7", "--save-inputs", tmp.File("in.safetensors"), "--save-outputs",
+            tmp.File("out1.safetensors")]);
         first.ExitCode.Should().Be(0, first.ToString());
         var second = Support.Cli.Run([.. common, "--inputs", tmp.File("in.safetensors"), "--save-outputs", tmp.File("out2.safetensors")]);
         second.ExitCode.Should().Be(0, second.ToString());
@@ -102,10 +105,12 @@ public sealed class ValidateDailyUseTests(ITestOutputHelper output)
             Outputs(report).Where(o => !o.GetProperty("passed").GetBoolean()).Select(o => o.GetProperty("output").GetString()).Distinct()
                 .Should().Equal("global_view_tokens");
         // The command line wins over the fixture, for that output only.
-        var loose = Support.Cli.Run("validate", "--fixture", fx, "--no-traces", "--atol", "global_view_tokens:1e-3", "--rtol", "global_view_tokens:0");
+        var loose = Support.Cli.Run("validate", "--fixture", fx, "--no-traces", "--atol", "global_view_tokens:1e-3", "--rtol",
+            "global_view_tokens:0");
         loose.ExitCode.Should().Be(0, loose.ToString());
         // And a per-output value on the command line alone makes that output fail.
-        var cli = Support.Cli.Run("validate", "--fixture", FixtureCopy.Make(TinyDir, tmp.File("plain"), ["case0"]), "--no-traces", "--atol", "sam:0", "--rtol", "sam:0");
+        var cli = Support.Cli.Run("validate", "--fixture", FixtureCopy.Make(TinyDir, tmp.File("plain"), ["case0"]), "--no-traces", "--atol",
+            "sam:0", "--rtol", "sam:0");
         cli.ExitCode.Should().Be(1, cli.ToString());
         cli.Stdout.Should().Contain("FAIL case0 exported vs golden sam").And.NotContain("FAIL case0 exported vs golden clip");
     }
@@ -115,8 +120,10 @@ public sealed class ValidateDailyUseTests(ITestOutputHelper output)
     {
         using var tmp = new TempDir();
         // One element of one golden output off by 1.0: elementwise and max fail, median and the 99% quantile do not.
-        string fx = FixtureCopy.Make(TinyDir, tmp.File("fx"), ["case0"], (name, v) => { if (name.EndsWith(".global_view_tokens")) v[7] += 1f; });
-        int Code(params string[] extra) => Support.Cli.Run(["validate", "--fixture", fx, "--no-traces", "--paths", "exported", .. extra]).ExitCode;
+        string fx = FixtureCopy.Make(TinyDir, tmp.File("fx"), ["case0"],
+            (name, v) => { if (name.EndsWith(".global_view_tokens")) v[7] += 1f; });
+        int Code(params string[] extra)
+            => Support.Cli.Run(["validate", "--fixture", fx, "--no-traces", "--paths", "exported", .. extra]).ExitCode;
         Code("--check-error-stat", "elementwise").Should().Be(1);
         Code("--check-error-stat", "max").Should().Be(1);
         Code("--check-error-stat", "median").Should().Be(0);

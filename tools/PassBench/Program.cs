@@ -18,7 +18,8 @@ using ModelForge.Validators.Onnx;
 // Run heavy: flock /tmp/modelforge-heavy.lock dotnet PassBench.dll ...
 var inv = CultureInfo.InvariantCulture;
 (string Label, string Passes, string Opset)[] Variants = [("A", "none", "17"), ("B", "default", "17"), ("C", "default", "23")];
-if (args.Length > 0 && args[0] == "--child-export") return ChildExport(args[1], args[2], args[3], int.Parse(args[4], inv), int.Parse(args[5], inv));
+if (args.Length > 0 && args[0] == "--child-export") return ChildExport(args[1], args[2], args[3], int.Parse(args[4], inv),
+    int.Parse(args[5], inv));
 if (args.Length > 0 && args[0] == "--child-run") return ChildRun(args[1], int.Parse(args[2], inv), int.Parse(args[3], inv));
 if (args.Length > 0 && args[0] == "--child-copy") return ChildCopy(args[1], args[2]);
 if (args.Length > 0 && args[0] == "--child-gemm") return ChildGemm(int.Parse(args[1], inv));
@@ -32,7 +33,8 @@ int size = Opt("--size", 1024), threads = Opt("--threads", 2), rounds = Opt("--r
 int Opt(string name, int dflt) => Array.IndexOf(args, name) is int i and >= 0 ? int.Parse(args[i + 1], inv) : dflt;
 Directory.CreateDirectory(work);
 
-Console.WriteLine($"PassBench: DeepEncoder {size} px, ORT CPU {threads} threads, fp32, {rounds} interleaved rounds; {Environment.ProcessorCount} cores");
+Console.WriteLine($"PassBench: DeepEncoder {size} px, ORT CPU {threads} threads, fp32, {rounds} interleaved rounds; " +
+    $"{Environment.ProcessorCount} cores");
 // Exports interleaved with a plain flushed copy of the same number of bytes: A B C copy, once per round.
 var exportRuns = new Dictionary<string, List<JsonElement>> { ["A"] = [], ["B"] = [], ["C"] = [] };
 var copies = new List<JsonElement>();
@@ -61,7 +63,9 @@ for (int r = 0; r < rounds; r++)
         var m = Child("--child-run", Path.Combine(work, label, "model.onnx"), threads.ToString(inv), size.ToString(inv));
         runs[label].Add(m);
         if (label == "C") gemms.Add(Child("--child-gemm", threads.ToString(inv)));
-        Console.WriteLine($"  round {r + 1} {label}: create {m.GetProperty("create_s").GetDouble():F2} s, runs {string.Join(" / ", m.GetProperty("run_s").EnumerateArray().Select(x => x.GetDouble().ToString("F2", inv)))} s, peak RSS {m.GetProperty("peak_rss_mb").GetDouble():F0} MB");
+        Console.WriteLine($"  round {r + 1} {label}: create {m.GetProperty("create_s").GetDouble():F2} s, runs " +
+            $"{string.Join(" / ", m.GetProperty("run_s").EnumerateArray().Select(x => x.GetDouble().ToString("F2", inv)))} s, peak RSS " +
+                $"{m.GetProperty("peak_rss_mb").GetDouble():F0} MB");
     }
 
 double Best(JsonElement m) => m.GetProperty("run_s").EnumerateArray().Min(x => x.GetDouble());
@@ -70,7 +74,8 @@ Console.WriteLine("| | A: passes off, opset 17 | B: onnx target's passes, opset 
     "C: passes on, opset 23 (Attention-23) | C / A |");
 Console.WriteLine("|---|---|---|---|---|---|");
 void Row(string what, Func<string, double> f, string fmt) =>
-    Console.WriteLine($"| {what} | {f("A").ToString(fmt, inv)} | {f("B").ToString(fmt, inv)} | {(f("B") / f("A")).ToString("F3", inv)} | {f("C").ToString(fmt, inv)} | {(f("C") / f("A")).ToString("F3", inv)} |");
+    Console.WriteLine($"| {what} | {f("A").ToString(fmt, inv)} | {f("B").ToString(fmt, inv)} | {(f("B") / f("A")).ToString("F3", inv)} | " +
+        $"{f("C").ToString(fmt, inv)} | {(f("C") / f("A")).ToString("F3", inv)} |");
 Row("latency min (s)", l => runs[l].Min(Best), "F2");
 Row("latency median (s)", l => Median(runs[l].Select(Best)), "F2");
 Row("session creation min (s)", l => runs[l].Min(m => m.GetProperty("create_s").GetDouble()), "F2");
@@ -94,7 +99,8 @@ foreach (var (label, passes, opset) in Variants)
     Child("--child-export", checkpoint, dir, passes, "640", opset);
     using var ort = new OrtRunner(Path.Combine(dir, "model.onnx"), new OrtRunnerOptions(IntraOpThreads: threads));
     var input = goldenFile.Tensors.Single(t => t.Name.StartsWith("case0.input.", StringComparison.Ordinal));
-    var got = ort.Run(new Dictionary<string, HostTensor> { [input.Name["case0.input.".Length..]] = new(input.Shape, goldenFile.ReadAsFloat32(input.Name)) });
+    var got = ort.Run(new Dictionary<string, HostTensor> { [input.Name["case0.input.".Length..]] = new(input.Shape,
+        goldenFile.ReadAsFloat32(input.Name)) });
     foreach (var o in goldenFile.Tensors.Where(t => t.Name.StartsWith("case0.output.", StringComparison.Ordinal)))
     {
         var want = goldenFile.ReadAsFloat32(o.Name);
@@ -135,7 +141,8 @@ static int ChildExport(string checkpoint, string outDir, string passes, int size
     var sw = Stopwatch.StartNew();
     var s = ExportPipeline.Run(new ExportRequest(arch, checkpoint, null, [new ArtifactPart("model", new BuildRequest(size))], outDir,
         new OnnxExportOptions(opset), Force: true, Passes: passes == "none" ? [] : null));
-    Console.WriteLine(JsonSerializer.Serialize(new { seconds = sw.Elapsed.TotalSeconds, peak_rss_mb = PeakRssMb(), nodes = OnnxModelReader.Read(s.Parts[0].ModelPath).OpCounts.Values.Sum(), bytes = s.TotalBytes }));
+    Console.WriteLine(JsonSerializer.Serialize(new { seconds = sw.Elapsed.TotalSeconds, peak_rss_mb = PeakRssMb(),
+        nodes = OnnxModelReader.Read(s.Parts[0].ModelPath).OpCounts.Values.Sum(), bytes = s.TotalBytes }));
     return 0;
 }
 

@@ -31,14 +31,17 @@ public sealed class ActivationVsOrtTests(ITestOutputHelper output)
     {
         using var tmp = new TempDir();
         string dir = Repo.Golden(fixture);
-        var args = new List<string> { "export", "--arch", archName, "--checkpoint", Path.Combine(dir, "model.safetensors"), "--config", Path.Combine(dir, "fixture.json"), "--out", tmp.File("a") };
+        var args = new List<string> { "export", "--arch", archName, "--checkpoint", Path.Combine(dir, "model.safetensors"), "--config",
+            Path.Combine(dir, "fixture.json"), "--out", tmp.File("a") };
         if (size.Length > 0) args.AddRange(["--image-size", size]);
         var export = Support.Cli.Run([.. args]);
         export.ExitCode.Should().Be(0, export.ToString());
         var onnx = Directory.GetFiles(tmp.File("a"), "*.onnx").Single();
 
-        var bindings = dims.Split(',').Select(d => d.Split('=')).ToDictionary(p => p[0], p => long.Parse(p[1], System.Globalization.CultureInfo.InvariantCulture));
-        var bench = Support.Cli.Run(["bench", onnx, "--no-arena", "--json", "--warmup", "1", "--iterations", "3", .. bindings.SelectMany(kv => new[] { "--dim", $"{kv.Key}={kv.Value}" })]);
+        var bindings = dims.Split(',').Select(d => d.Split('='))
+            .ToDictionary(p => p[0], p => long.Parse(p[1], System.Globalization.CultureInfo.InvariantCulture));
+        var bench = Support.Cli.Run(["bench", onnx, "--no-arena", "--json", "--warmup", "1", "--iterations", "3",
+            .. bindings.SelectMany(kv => new[] { "--dim", $"{kv.Key}={kv.Value}" })]);
         bench.ExitCode.Should().Be(0, bench.ToString());
         using var doc = JsonDocument.Parse(bench.Stdout);
         var mem = doc.RootElement[0].GetProperty("memory");
@@ -46,11 +49,13 @@ public sealed class ActivationVsOrtTests(ITestOutputHelper output)
 
         using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "fixture.json")));
         var arch = ArchitectureRegistry.Get(archName);
-        var graph = arch.Build(config.RootElement, new BuildRequest(size.Length > 0 ? int.Parse(size, System.Globalization.CultureInfo.InvariantCulture) : null));
+        var graph = arch.Build(config.RootElement,
+            new BuildRequest(size.Length > 0 ? int.Parse(size, System.Globalization.CultureInfo.InvariantCulture) : null));
         graph.PruneUnused();
         var model = ActivationModel.Simulate(graph, bindings, AttentionMemory.Materialized);
         double error = (model.PeakBytes - (double)measured) / measured;
-        output.WriteLine($"{fixture} {dims}: model {model.PeakBytes / 1048576.0:F1} MB (peak at {model.PeakNode}), ORT CPU measured {measured / 1048576.0:F1} MB, error {error:P0}");
+        output.WriteLine($"{fixture} {dims}: model {model.PeakBytes / 1048576.0:F1} MB (peak at {model.PeakNode}), ORT CPU measured " +
+            $"{measured / 1048576.0:F1} MB, error {error:P0}");
         Math.Abs(error).Should().BeLessThan(0.25, $"model {model.PeakBytes} B vs measured {measured} B");
     }
 }

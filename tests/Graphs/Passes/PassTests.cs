@@ -29,7 +29,8 @@ public class PassTests
             b.Output("y", b.Mlp(x, 8, 12, Activation.Gelu));
             return b.Graph;
         }
-        var r = PassCheck.Run(Build, w, new Dictionary<string, HostTensor> { ["x"] = PassCheck.Random(1, 1, 2, 5, 8) }, ["fold-weight-transposes"]);
+        var r = PassCheck.Run(Build, w, new Dictionary<string, HostTensor> { ["x"] = PassCheck.Random(1, 1, 2, 5, 8) },
+            ["fold-weight-transposes"]);
         r.Before("Transpose").Should().Be(2);
         r.AfterCount("Transpose").Should().Be(0);
         r.AfterCount("MatMul").Should().Be(2);
@@ -81,7 +82,8 @@ public class PassTests
             b.Output("y", b.Neg(y));
             return b.Graph;
         }
-        var r = PassCheck.Run(Build, new MemoryWeights(), new Dictionary<string, HostTensor> { ["x"] = PassCheck.Random(3, 2, 2, 4, 6) }, ["eliminate-identities", "eliminate-dead-code"]);
+        var r = PassCheck.Run(Build, new MemoryWeights(), new Dictionary<string, HostTensor> { ["x"] = PassCheck.Random(3, 2, 2, 4, 6) },
+            ["eliminate-identities", "eliminate-dead-code"]);
         r.Before("Identity").Should().Be(2, "one no-op, one naming the output");
         r.AfterCount("Identity").Should().Be(1, "the output's naming Identity stays");
         r.AfterCount("Transpose").Should().Be(0);
@@ -105,7 +107,8 @@ public class PassTests
             b.Output("y", b.Neg(x));
             return b.Graph;
         }
-        var r = PassCheck.Run(Build, w, new Dictionary<string, HostTensor> { ["x"] = PassCheck.Random(4, 1, 2, 3) }, ["eliminate-dead-code"], prune: false);
+        var r = PassCheck.Run(Build, w, new Dictionary<string, HostTensor> { ["x"] = PassCheck.Random(4, 1, 2, 3) },
+            ["eliminate-dead-code"], prune: false);
         r.Before("Sqrt").Should().Be(1);
         r.AfterCount("Sqrt").Should().Be(0);
         r.AfterCount("Add").Should().Be(0);
@@ -127,7 +130,8 @@ public class PassTests
             b.Output("z", b.Sub(t1, t2));
             return b.Graph;
         }
-        var r = PassCheck.Run(Build, new MemoryWeights(), new Dictionary<string, HostTensor> { ["x"] = PassCheck.Random(5, 3, 2, 5) }, ["merge-common-subexpressions"]);
+        var r = PassCheck.Run(Build, new MemoryWeights(), new Dictionary<string, HostTensor> { ["x"] = PassCheck.Random(5, 3, 2, 5) },
+            ["merge-common-subexpressions"]);
         r.Before("Sigmoid").Should().Be(2);
         r.AfterCount("Sigmoid").Should().Be(1);
         r.AfterCount("Mul").Should().Be(1);
@@ -232,7 +236,8 @@ public class PassTests
         b.Output("y", b.Add(b.Sigmoid(b.Op(new Identity(), x)), b.Sigmoid(x)));
         var report = PassManager.For(["merge-common-subexpressions", "eliminate-identities"]).Run(b.Graph);
         report.Converged.Should().BeTrue();
-        report.Steps.Select(s => s.Round).Max().Should().Be(3, "identity removal makes the two sigmoids equal: round 2 merges them, round 3 is quiet");
+        report.Steps.Select(s => s.Round).Max()
+            .Should().Be(3, "identity removal makes the two sigmoids equal: round 2 merges them, round 3 is quiet");
         b.Graph.Nodes.Count(n => n.Op is Sigmoid).Should().Be(1);
         report.Summary().Should().Contain(l => l.StartsWith("eliminate-identities", StringComparison.Ordinal));
         var unknown = () => PassManager.For(["no-such-pass"]);

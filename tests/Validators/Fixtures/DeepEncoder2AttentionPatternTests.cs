@@ -89,10 +89,12 @@ public class DeepEncoder2AttentionPatternTests(ITestOutputHelper output)
             foreach (var (key, shape) in graph.DeclaredWeights.OrderBy(k => k.Key, StringComparer.Ordinal))
             {
                 long[] dims = shape.ToLongs();
-                bool norm = key.EndsWith("layernorm.weight", StringComparison.Ordinal) || key.EndsWith("norm.weight", StringComparison.Ordinal);
+                bool norm = key.EndsWith("layernorm.weight", StringComparison.Ordinal)
+                    || key.EndsWith("norm.weight", StringComparison.Ordinal);
                 float scale = key.Contains("query", StringComparison.Ordinal) ? 1f : 1f / MathF.Sqrt(dims[^1]);
                 var data = new float[shape.ElementCount.Value];
-                for (int i = 0; i < data.Length; i++) data[i] = norm ? 1f + 0.1f * (float)(local.NextDouble() - 0.5) : scale * (float)(local.NextDouble() * 2 - 1);
+                for (int i = 0; i < data.Length; i++) data[i] = norm ? 1f + 0.1f * (float)(local.NextDouble() - 0.5)
+                    : scale * (float)(local.NextDouble() * 2 - 1);
                 if (patchRow is { } r && key == "qwen2_model.query_768.weight")
                     for (int i = 0; i < 896; i++) data[r * 896 + i] += 0.5f;
                 w.Add(key, data, dims);
@@ -119,7 +121,8 @@ public class DeepEncoder2AttentionPatternTests(ITestOutputHelper output)
         double parity = baseTorch.Data.Zip(baseOnnx.Data, (a, b) => Math.Abs(a - b)).Max();
         output.WriteLine($"released widths, 1 layer, n = {n}: max |torch - onnx| = {parity:E2}");
         parity.Should().BeLessThan(1e-4);
-        foreach (var (name, baseline, patched) in new[] { ("torch", baseTorch, Torch(patchedWeights)), ("onnx", baseOnnx, Onnx(patchedWeights)) })
+        foreach (var (name, baseline, patched) in new[] { ("torch", baseTorch, Torch(patchedWeights)),
+            ("onnx", baseOnnx, Onnx(patchedWeights)) })
             for (int q = 0; q < n; q++)
             {
                 double diff = RowDiff(baseline, patched, q);
@@ -154,7 +157,8 @@ public class DeepEncoder2AttentionPatternTests(ITestOutputHelper output)
         var cfg = DeepEncoder2Config.FromJson(doc.RootElement);
         var graph = DeepEncoder2Builder.BuildEncoder(cfg, N);
         using var ckpt = Checkpoint.Open(Path.Combine(dir, "model.safetensors"));
-        var weights = new PatchedWeights(new CheckpointWeights(ckpt, new DeepEncoder2Adapter()), "qwen2_model.query_1024.weight", patchQuery, 96);
+        var weights = new PatchedWeights(new CheckpointWeights(ckpt, new DeepEncoder2Adapter()), "qwen2_model.query_1024.weight",
+            patchQuery, 96);
         graph.PruneUnused();
         if (backend is Backend.TorchFused or Backend.OnnxFused)
             PassManager.For(PassRegistry.Default).Run(graph).Should().NotBeNull();
@@ -182,7 +186,8 @@ public class DeepEncoder2AttentionPatternTests(ITestOutputHelper output)
     /// <summary>A checkpoint with one row of one table shifted by 0.5 (the real tensors otherwise).</summary>
     private sealed class PatchedWeights(IWeightSource inner, string key, int? row, int width) : IWeightSource
     {
-        public TensorType? Describe(string k) => inner.Describe(k) is { } t && k == key && row is not null ? t with { DType = DataType.Float32 } : inner.Describe(k);
+        public TensorType? Describe(string k) => inner.Describe(k) is { } t && k == key && row is not null
+            ? t with { DType = DataType.Float32 } : inner.Describe(k);
 
         public float[] ReadFloat32(string k)
         {
