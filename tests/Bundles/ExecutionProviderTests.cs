@@ -37,7 +37,9 @@ public class ExecutionProviderTests(ITestOutputHelper output)
         {
             var r = Support.Cli.Run(args);
             r.ExitCode.Should().Be(2, r.ToString());
-            r.Stderr.Trim().Split('\n').Should().ContainSingle().Which.Should().Contain($"--ep {ep}").And.Contain(provider).And.Contain(library).And.Contain("-p:OrtFlavor=gpu");
+            r.Stderr.Trim().Split('\n')
+                .Should().ContainSingle().Which.Should().Contain($"--ep {ep}").And.Contain(provider).And.Contain(library)
+                .And.Contain("-p:OrtFlavor=gpu");
         }
     }
 
@@ -58,7 +60,9 @@ public class ExecutionProviderTests(ITestOutputHelper output)
         if (dll is null || NativeLibrary.TryLoad(lib1, out _))
         {
             // Nothing to refuse where the libraries exist; nothing to run without the GPU-flavour build.
-            output.WriteLine(dll is null ? "GPU-flavour build not present (.ci/run builds it): not checked" : $"{lib1} loads here: not a refusal case");
+            output.WriteLine(dll is null
+                ? "GPU-flavour build not present (.ci/run builds it): not checked"
+                : $"{lib1} loads here: not a refusal case");
             return;
         }
         foreach (var command in new[] { "validate", "bench" })
@@ -103,6 +107,7 @@ public class ExecutionProviderTests(ITestOutputHelper output)
             t.Shape.Should().Equal(plain[name].Shape);
             t.Floats.Should().Equal(plain[name].Floats, name);
         }
-        FluentActions.Invoking(() => OrtBoundRun.Create(runner, new Dictionary<string, ModelForge.Graphs.Ir.HostTensor>())).Should().Throw<ArgumentException>().WithMessage("*input 'pixel_values' not given*");
+        FluentActions.Invoking(() => OrtBoundRun.Create(runner, new Dictionary<string, ModelForge.Graphs.Ir.HostTensor>()))
+            .Should().Throw<ArgumentException>().WithMessage("*input 'pixel_values' not given*");
     }
 }

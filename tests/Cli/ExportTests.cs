@@ -12,7 +12,8 @@ public class ExportTests
     private static readonly string Tiny = Repo.Golden("deepencoder-tiny");
 
     private static CliResult Export(string checkpoint, string outDir, params string[] extra) =>
-        Support.Cli.Run(["export", "--arch", "deepencoder", "--checkpoint", checkpoint, "--config", Path.Combine(Tiny, "fixture.json"), "--out", outDir, .. extra]);
+        Support.Cli.Run(["export", "--arch", "deepencoder", "--checkpoint", checkpoint, "--config", Path.Combine(Tiny, "fixture.json"),
+            "--out", outDir, .. extra]);
 
     [Theory]
     [InlineData("never")]
@@ -57,11 +58,13 @@ public class ExportTests
                     var bytes = src.GetBytes(n).ToArray();
                     return new ModelForge.Converters.Checkpoints.WritableTensor(n, info.DType, info.Shape, () => bytes);
                 }).ToList();
-                if (s == 1) tensors.Add(new("model.layers.0.self_attn.q_proj.weight", ModelForge.Graphs.Ir.DataType.Float32, [4, 4], () => new byte[64]));
+                if (s == 1) tensors.Add(new("model.layers.0.self_attn.q_proj.weight", ModelForge.Graphs.Ir.DataType.Float32, [4, 4],
+                    () => new byte[64]));
                 ModelForge.Converters.Checkpoints.SafetensorsWriter.Write(tmp.File(file), tensors);
                 foreach (var t in tensors) map[t.Name] = file;
             }
-            File.WriteAllText(tmp.File("model.safetensors.index.json"), JsonSerializer.Serialize(new { metadata = new { total_size = 0 }, weight_map = map }));
+            File.WriteAllText(tmp.File("model.safetensors.index.json"),
+                JsonSerializer.Serialize(new { metadata = new { total_size = 0 }, weight_map = map }));
         }
         var sharded = Export(tmp.Path, tmp.File("from-shards"));
         sharded.ExitCode.Should().Be(0, sharded.ToString());

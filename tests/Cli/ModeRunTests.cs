@@ -28,7 +28,8 @@ public class ModeRunTests(ITestOutputHelper output, ModeRunTests.Exports exports
             {
                 if (_byMode.TryGetValue(mode, out var d)) return d;
                 string dir = Dir.File(mode);
-                var r = Support.Cli.Run("export", "--arch", "deepencoder", "--checkpoint", Repo.Golden("deepencoder-tiny") + "/model.safetensors",
+                var r = Support.Cli.Run("export", "--arch", "deepencoder", "--checkpoint",
+                    Repo.Golden("deepencoder-tiny") + "/model.safetensors",
                     "--config", Repo.Golden("deepencoder-tiny") + "/fixture.json", "--mode", mode, "--out", dir);
                 if (r.ExitCode != 0) throw new InvalidOperationException(r.ToString());
                 return _byMode[mode] = dir;
@@ -60,7 +61,8 @@ public class ModeRunTests(ITestOutputHelper output, ModeRunTests.Exports exports
         var cfg = DeepEncoderConfig.Default with { Sam = new SamConfig { ImageSize = 256 } };
         var picture = ImageLoader.Load(imagePath);
         var pre = DeepSeekOcrPreprocessor.Preprocess(picture, m);
-        int expected = DeepSeekOcrTokenLayout.TokenCount(cfg.Grids(m.BaseSize).ClipGrid, m.TileSize is { } t ? cfg.Grids(t).ClipGrid : 0, pre.Tiles.Count > 0 ? pre.TilesWide : 0, pre.Tiles.Count > 0 ? pre.TilesHigh : 0);
+        int expected = DeepSeekOcrTokenLayout.TokenCount(cfg.Grids(m.BaseSize).ClipGrid, m.TileSize is { } t ? cfg.Grids(t).ClipGrid : 0,
+            pre.Tiles.Count > 0 ? pre.TilesWide : 0, pre.Tiles.Count > 0 ? pre.TilesHigh : 0);
         using var tokens = SafetensorsFile.Open(tmp.File("tokens.safetensors"));
         tokens.Get("tokens").Shape.Should().Equal(expected, 96);
         r.Stdout.Should().Contain($"{expected} tokens");
@@ -77,7 +79,8 @@ public class ModeRunTests(ITestOutputHelper output, ModeRunTests.Exports exports
         {
             var data = new float[tiles * 3 * 160 * 160];
             for (int i = 0; i < data.Length; i++) data[i] = (float)(rng.NextDouble() * 2 - 1);
-            var outs = runner.Run(new Dictionary<string, ModelForge.Graphs.Ir.HostTensor> { ["pixel_values"] = new([tiles, 3, 160, 160], data) });
+            var outs = runner.Run(new Dictionary<string, ModelForge.Graphs.Ir.HostTensor> { ["pixel_values"] = new([tiles, 3, 160, 160],
+                data) });
             outs["projected"].Shape.Should().Equal(tiles, 9, 96);
         }
     }

@@ -13,7 +13,8 @@ public class HfConfigReaderTests
     private static HfResolved Read(string dir, string config, string? processor = null, string? processorName = null)
     {
         string Text(string f) => File.ReadAllText(Repo.Fixture("hf-configs", dir, f));
-        return HfConfigReaders.Read(HfFolder.FromText(Repo.Fixture("hf-configs", dir), Text(config), processorName, processor is null ? null : Text(processor)));
+        return HfConfigReaders.Read(HfFolder.FromText(Repo.Fixture("hf-configs", dir), Text(config), processorName,
+            processor is null ? null : Text(processor)));
     }
 
     private static JsonNode At(JsonObject o, string path) => path.Split('.').Aggregate((JsonNode)o, (n, p) => n[p]!);
@@ -38,7 +39,8 @@ public class HfConfigReaderTests
     {
         // Qwen2-VL-72B re-save: vision_config is {hidden_size 8192, in_chans 3, model_type, spatial_patch_size 14}.
         var r = Read("Qwen__Qwen2-VL-72B-Instruct", "config.partial.json");
-        (At(r.Config, "vit.depth").GetValue<int>(), At(r.Config, "vit.embed_dim").GetValue<int>(), At(r.Config, "vit.hidden_size").GetValue<int>())
+        (At(r.Config, "vit.depth").GetValue<int>(), At(r.Config, "vit.embed_dim").GetValue<int>(),
+            At(r.Config, "vit.hidden_size").GetValue<int>())
             .Should().Be((32, 1280, 8192));
         r.Sources["vit.depth"].Should().Be("default (Qwen2VLVisionConfig)");
         r.Sources["vit.hidden_size"].Should().Be("config.json:vision_config.hidden_size");
@@ -71,7 +73,8 @@ public class HfConfigReaderTests
     {
         // The partial InternVL2-2B file stops before vision_config: InternVisionConfig's own defaults are the 6B tower's.
         // (It also lacks ps_version, whose class default v1 is refused; the real file says v2.)
-        var cfg = JsonNode.Parse(File.ReadAllText(Repo.Fixture("hf-configs", "OpenGVLab__InternVL2-2B", "config.partial.json")))!.AsObject();
+        var cfg = JsonNode.Parse(File.ReadAllText(Repo.Fixture("hf-configs", "OpenGVLab__InternVL2-2B",
+            "config.partial.json")))!.AsObject();
         cfg["ps_version"] = "v2";
         var r = HfConfigReaders.Read(HfFolder.FromText("/x", cfg.ToJsonString()));
         At(r.Config, "vit.hidden_size").GetValue<int>().Should().Be(3200);
@@ -180,7 +183,8 @@ public class HfConfigReaderTests
     [Fact]
     public void Unknown_model_types_are_named()
     {
-        var read = () => HfConfigReaders.Read(HfFolder.FromText("/x", """{"model_type": "llama", "architectures": ["LlamaForCausalLM"]}"""));
+        var read = () => HfConfigReaders.Read(HfFolder.FromText("/x",
+            """{"model_type": "llama", "architectures": ["LlamaForCausalLM"]}"""));
         read.Should().Throw<GraphException>().WithMessage("/x/config.json: model_type 'llama' and architectures name no family*");
     }
 }

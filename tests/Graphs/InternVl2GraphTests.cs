@@ -30,7 +30,8 @@ public class InternVl2GraphTests
         long mlp1 = 2 * 4096 + 2 * (4096L * 4096 + 4096);
         g.ParameterCount.Should().Be(vit + mlp1);
         g.DeclaredWeights.Should().ContainKey("vision_model.encoder.layers.23.ls2").WhoseValue.Should().Be(Shape.Known(1024));
-        g.DeclaredWeights.Should().ContainKey("vision_model.embeddings.position_embedding").WhoseValue.Should().Be(Shape.Known(1, 1025, 1024));
+        g.DeclaredWeights.Should().ContainKey("vision_model.embeddings.position_embedding").WhoseValue.Should()
+            .Be(Shape.Known(1, 1025, 1024));
     }
 
     [Fact]
@@ -47,7 +48,8 @@ public class InternVl2GraphTests
     {
         var g = InternVl2Builder.Build(InternVl2Config.Default, 224);
         g.Outputs.Single(o => o.Name == "image_features").Shape.Should().Be(new Shape(Dim.Sym("B"), 64, 4096));
-        var resized = g.Initializers.Single(i => i.Value.Name.StartsWith("vision_model.embeddings.position_embedding.resized", StringComparison.Ordinal));
+        var resized = g.Initializers.Single(i
+            => i.Value.Name.StartsWith("vision_model.embeddings.position_embedding.resized", StringComparison.Ordinal));
         resized.Value.Shape.Should().Be(Shape.Known(1, 257, 1024));
         ((DerivedData)resized.Data).Description.Should().Be("bicubic 32x32 -> 16x16 (class row kept)");
     }
@@ -67,7 +69,8 @@ public class InternVl2GraphTests
     public void Registered_and_reads_fixture_json()
     {
         var arch = ArchitectureRegistry.Get("internvl2");
-        using var doc = JsonDocument.Parse("""{"vit": {"image_size": 56, "hidden_size": 64, "num_layers": 1, "num_heads": 4, "ffn_hidden_size": 256}, "mlp1": {"in": 256, "hidden": 96}}""");
+        using var doc = JsonDocument.Parse("""{"vit": {"image_size": 56, "hidden_size": 64, "num_layers": 1, "num_heads": """ +
+            """4, "ffn_hidden_size": 256}, "mlp1": {"in": 256, "hidden": 96}}""");
         var g = arch.Build(doc.RootElement, arch.RequestForCase(JsonDocument.Parse("""{"image_size": 84}""").RootElement));
         g.Outputs.Single(o => o.Name == "image_features").Shape.Should().Be(new Shape(Dim.Sym("B"), 9, 96));
     }

@@ -59,7 +59,8 @@ public sealed class ConfigBoundsTests(Xunit.Abstractions.ITestOutputHelper outpu
         var act = () => arch.Build(config, arch.RequestForCase(config.GetProperty("cases")[0]));
         act.Should().Throw<GraphException>().Which.Message.Should().Contain(field).And.Contain("limit");
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        Counts.WriteLine(output, $"config {fixture} {path}={value}: refused in {clock.Elapsed.TotalMilliseconds:F1} ms, {allocated / 1024.0:F0} KiB allocated");
+        Counts.WriteLine(output, $"config {fixture} {path}={value}: refused in {clock.Elapsed.TotalMilliseconds:F1} ms, " +
+            $"{allocated / 1024.0:F0} KiB allocated");
         clock.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(1));
         allocated.Should().BeLessThan(200L << 20);
     }
@@ -109,16 +110,19 @@ public sealed class ConfigBoundsTests(Xunit.Abstractions.ITestOutputHelper outpu
         using var tmp = new TempDir();
         string text = File.ReadAllText(Path.Combine(Repo.Golden("deepencoder-tiny"), "fixture.json"));
         // A second "sam" object: which one wins is up to the parser, so neither may be used.
-        File.WriteAllText(tmp.File("dup.json"), text.Replace("\"sam\": {", "\"sam\": {\"depth\": 2, \"depth\": 3, ", StringComparison.Ordinal));
+        File.WriteAllText(tmp.File("dup.json"),
+            text.Replace("\"sam\": {", "\"sam\": {\"depth\": 2, \"depth\": 3, ", StringComparison.Ordinal));
         var r = Support.Cli.Run(TimeSpan.FromSeconds(60), "export", "--arch", "deepencoder", "--checkpoint",
             Path.Combine(Repo.Golden("deepencoder-tiny"), "model.safetensors"), "--config", tmp.File("dup.json"), "--out", tmp.File("o"));
         r.ExitCode.Should().Be(2, r.ToString());
-        r.Errors.Trim().Split('\n').Should().ContainSingle().Which.Should().Contain("dup.json").And.ContainEquivalentOf("duplicate").And.Contain("depth");
+        r.Errors.Trim().Split('\n')
+            .Should().ContainSingle().Which.Should().Contain("dup.json").And.ContainEquivalentOf("duplicate").And.Contain("depth");
         // The same in a fixture folder's fixture.json.
         string fx = tmp.File("fx");
         Directory.CreateDirectory(fx);
         foreach (var f in Directory.GetFiles(Repo.Golden("deepencoder-tiny"))) File.Copy(f, Path.Combine(fx, Path.GetFileName(f)));
-        File.WriteAllText(Path.Combine(fx, "fixture.json"), text.Replace("\"architecture\":", "\"architecture\": \"vary\", \"architecture\":", StringComparison.Ordinal));
+        File.WriteAllText(Path.Combine(fx, "fixture.json"),
+            text.Replace("\"architecture\":", "\"architecture\": \"vary\", \"architecture\":", StringComparison.Ordinal));
         var v = Support.Cli.Run(TimeSpan.FromSeconds(60), "validate", "--fixture", fx, "--paths", "exported");
         v.ExitCode.Should().Be(2, v.ToString());
         v.Stderr.Should().Contain("fixture.json").And.ContainEquivalentOf("duplicate");

@@ -28,7 +28,8 @@ public sealed class DataLossTests
     }
 
     private static string[] Export(string checkpoint, string config, string output, bool force = true) =>
-        ["export", "--arch", "deepencoder", "--checkpoint", checkpoint, "--config", config, "--out", output, .. force ? new[] { "--force" } : []];
+        ["export", "--arch", "deepencoder", "--checkpoint", checkpoint, "--config", config, "--out", output,
+            .. force ? new[] { "--force" } : []];
 
     private static void ShouldRefuse(CliResult r, string mentions)
     {
@@ -159,7 +160,8 @@ public sealed class DataLossTests
     {
         using var tmp = new TempDir();
         var (ckpt, cfg) = CopyInputs(tmp);
-        Support.Cli.Run(["export", "--arch", "deepencoder", "--checkpoint", ckpt, "--config", cfg, "--mode", "tiny", "--out", tmp.File("art")])
+        Support.Cli.Run(["export", "--arch", "deepencoder", "--checkpoint", ckpt, "--config", cfg, "--mode", "tiny", "--out",
+            tmp.File("art")])
             .ExitCode.Should().Be(0);
         string image = tmp.File("page.png");
         File.Copy(Repo.Fixture("golden", "preprocess", "small_300x200.png"), image);
@@ -169,7 +171,8 @@ public sealed class DataLossTests
         string model = tmp.File("art/global.onnx");
         string modelHash = Hash(model);
         ShouldRefuse(Support.Cli.Run("run", "--onnx", tmp.File("art"), "--image", image, "--out", model), "global.onnx");
-        ShouldRefuse(Support.Cli.Run("run", "--onnx", tmp.File("art"), "--image", image, "--out", tmp.File("art/manifest.json")), "manifest.json");
+        ShouldRefuse(Support.Cli.Run("run", "--onnx", tmp.File("art"), "--image", image, "--out", tmp.File("art/manifest.json")),
+            "manifest.json");
         Hash(model).Should().Be(modelHash);
         // A folder as --out is named as such (not an internal error after the run).
         ShouldRefuse(Support.Cli.Run("run", "--onnx", tmp.File("art"), "--image", image, "--out", tmp.Path), tmp.Path);

@@ -138,7 +138,8 @@ public sealed class InputFuzzTests(ITestOutputHelper output)
                 refusedConfig++;
             }
         }
-        Counts.WriteLine(output, $"--config: {cases} cases, {refusedJson} refused as JSON (UsageException), {refusedConfig} refused as config (GraphException), {built} accepted");
+        Counts.WriteLine(output, $"--config: {cases} cases, {refusedJson} refused as JSON (UsageException), {refusedConfig} refused as " +
+            $"config (GraphException), {built} accepted");
         cases.Should().Be(1_500);
         refusedConfig.Should().BeGreaterThan(200);
     }
@@ -172,7 +173,8 @@ public sealed class InputFuzzTests(ITestOutputHelper output)
                         refused++;
                     }
                 }
-        Counts.WriteLine(output, $"--config exhaustive: {cases} documents ({nodes.Length} nodes), {refused} refused, {cases - refused} accepted");
+        Counts.WriteLine(output, $"--config exhaustive: {cases} documents ({nodes.Length} nodes), {refused} refused, {cases - refused} " +
+            "accepted");
         refused.Should().BeGreaterThan(100);
     }
 
@@ -239,7 +241,8 @@ public sealed class InputFuzzTests(ITestOutputHelper output)
             select ($"truncated {sources[s].Item1} at {cut}", sources[s].Item2[..cut], ImageLoader.DefaultMaxPixels),
             from s in Gen.Int[0, 1]
             from m in MalformedSafetensors.ByteMutation(Math.Min(600, sources[s].Item2.Length))
-            select ($"{sources[s].Item1} header mutation {m}", MalformedSafetensors.Mutate(sources[s].Item2, m), ImageLoader.DefaultMaxPixels),
+            select ($"{sources[s].Item1} header mutation {m}", MalformedSafetensors.Mutate(sources[s].Item2, m),
+                ImageLoader.DefaultMaxPixels),
             from w in Gen.OneOf(Gen.Int[0, 3], Gen.Int[1, int.MaxValue])
             from h in Gen.OneOf(Gen.Int[0, 3], Gen.Int[1, int.MaxValue])
             from limit in Gen.OneOf(Gen.Const(ImageLoader.DefaultMaxPixels), Gen.Long[1, 100])

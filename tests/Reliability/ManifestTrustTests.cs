@@ -24,8 +24,10 @@ public sealed class ManifestTrustTests : IClassFixture<ManifestTrustTests.Artifa
 
         public Artifact()
         {
-            var r = Support.Cli.Run("export", "--arch", "deepencoder", "--checkpoint", Repo.Golden("deepencoder-tiny") + "/model.safetensors",
-                "--config", Repo.Golden("deepencoder-tiny") + "/fixture.json", "--mode", "tiny", "--external-data", "always", "--out", Path);
+            var r = Support.Cli.Run("export", "--arch", "deepencoder", "--checkpoint",
+                Repo.Golden("deepencoder-tiny") + "/model.safetensors",
+                "--config", Repo.Golden("deepencoder-tiny") + "/fixture.json", "--mode", "tiny", "--external-data", "always", "--out",
+                    Path);
             if (r.ExitCode != 0) throw new InvalidOperationException(r.ToString());
         }
 
@@ -131,7 +133,8 @@ public sealed class ManifestTrustTests : IClassFixture<ManifestTrustTests.Artifa
         EditManifest(other, m => m["format"] = "something/1");
         ShouldRefuse(Run(other, tmp), "manifest.json", "format");
         string dup = Copy(tmp, "dupkey");
-        File.WriteAllText(System.IO.Path.Combine(dup, "manifest.json"), File.ReadAllText(System.IO.Path.Combine(dup, "manifest.json")).Replace("\"mode\":", "\"mode\": \"gundam\", \"mode\":"));
+        File.WriteAllText(System.IO.Path.Combine(dup, "manifest.json"),
+            File.ReadAllText(System.IO.Path.Combine(dup, "manifest.json")).Replace("\"mode\":", "\"mode\": \"gundam\", \"mode\":"));
         ShouldRefuse(Run(dup, tmp), "manifest.json", "mode");
     }
 }

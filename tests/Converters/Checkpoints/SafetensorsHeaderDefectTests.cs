@@ -87,7 +87,8 @@ public sealed class SafetensorsHeaderDefectTests : IDisposable
     [Fact]
     public void Json_nesting_deeper_than_the_limit()
     {
-        string deep = "{\"x\":{\"dtype\":\"U8\",\"shape\":[],\"data_offsets\":[0,1],\"extra\":" + new string('[', 80) + new string(']', 80) + "}}";
+        string deep = "{\"x\":{\"dtype\":\"U8\",\"shape\":[],\"data_offsets\":[0,1],\"extra\":" + new string('[', 80) + new string(']', 80)
+            + "}}";
         ShouldRefuse(Raw(deep, 1), "*bad.safetensors: header JSON nesting is deeper than the limit of 64 levels");
     }
 
@@ -170,17 +171,20 @@ public sealed class SafetensorsHeaderDefectTests : IDisposable
 
     [Fact]
     public void Overlapping_tensors() => ShouldRefuse(
-        Raw("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[2,6]}}", 8),
+        Raw("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"b\":{\"dtype\":\"F32\",\"shape\":[1]," +
+            "\"data_offsets\":[2,6]}}", 8),
         "*tensor 'b': data overlaps tensor 'a'*");
 
     [Fact]
     public void Duplicate_tensor_names() => ShouldRefuse(
-        Raw("{\"w\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},\"w\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,2]}}", 2),
+        Raw("{\"w\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},\"w\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,2]}}",
+            2),
         "*tensor 'w': duplicate tensor name in the header");
 
     [Fact]
     public void More_tensors_than_the_limit() => ShouldRefuse(
-        Raw("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},\"b\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,2]},\"c\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[2,3]}}", 3),
+        Raw("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},\"b\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1," +
+            "2]},\"c\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[2,3]}}", 3),
         "*header has more than the limit of 2 tensors", new SafetensorsLimits(MaxTensors: 2));
 
     [Theory]

@@ -18,12 +18,16 @@ public sealed class SafetensorsRoundTripTests : IDisposable
     /// <summary>Per dtype: raw bytes of 6 elements and the float32 values they must read as.</summary>
     public static TheoryData<DataType, byte[], float[]> EveryDType() => new()
     {
-        { DataType.Float32, Bytes(1f, -2.5f, 65504f, float.NaN, float.NegativeInfinity, 1e-40f), [1f, -2.5f, 65504f, float.NaN, float.NegativeInfinity, 1e-40f] },
+        { DataType.Float32, Bytes(1f, -2.5f, 65504f, float.NaN, float.NegativeInfinity, 1e-40f),
+            [1f, -2.5f, 65504f, float.NaN, float.NegativeInfinity, 1e-40f] },
         // f16 bits: 1.0 = 0x3C00, -2.5 = 0xC100, 65504 (max) = 0x7BFF, NaN = 0x7E00, -inf = 0xFC00, 2^-24 (min subnormal) = 0x0001
-        { DataType.Float16, Bytes<ushort>(0x3C00, 0xC100, 0x7BFF, 0x7E00, 0xFC00, 0x0001), [1f, -2.5f, 65504f, QuietNaN, float.NegativeInfinity, MathF.Pow(2, -24)] },
+        { DataType.Float16, Bytes<ushort>(0x3C00, 0xC100, 0x7BFF, 0x7E00, 0xFC00, 0x0001),
+            [1f, -2.5f, 65504f, QuietNaN, float.NegativeInfinity, MathF.Pow(2, -24)] },
         // bf16 bits: 1.0 = 0x3F80, -2.5 = 0xC020, 65280 = 0x477F (65504 is not representable), NaN = 0x7FC0, -inf = 0xFF80, -0 = 0x8000
-        { DataType.BFloat16, Bytes<ushort>(0x3F80, 0xC020, 0x477F, 0x7FC0, 0xFF80, 0x8000), [1f, -2.5f, 65280f, QuietNaN, float.NegativeInfinity, -0f] },
-        { DataType.Float64, Bytes(1d, -2.5d, 65504d, double.NaN, 1e300, 0.1), [1f, -2.5f, 65504f, float.NaN, float.PositiveInfinity, 0.1f] },
+        { DataType.BFloat16, Bytes<ushort>(0x3F80, 0xC020, 0x477F, 0x7FC0, 0xFF80, 0x8000),
+            [1f, -2.5f, 65280f, QuietNaN, float.NegativeInfinity, -0f] },
+        { DataType.Float64, Bytes(1d, -2.5d, 65504d, double.NaN, 1e300, 0.1),
+            [1f, -2.5f, 65504f, float.NaN, float.PositiveInfinity, 0.1f] },
         { DataType.Int64, Bytes(1L, -2L, 65504L, long.MinValue, 0L, 7L), [1f, -2f, 65504f, -9.223372E+18f, 0f, 7f] },
         { DataType.Int32, Bytes(1, -2, 65504, int.MaxValue, 0, 7), [1f, -2f, 65504f, 2.147483648E+9f, 0f, 7f] },
         { DataType.Int16, Bytes<short>(1, -2, 32767, -32768, 0, 7), [1f, -2f, 32767f, -32768f, 0f, 7f] },

@@ -26,7 +26,8 @@ public class OnnxExporterTests
         m.IrVersion.Should().Be(9);
         m.Producer.Should().Be("ModelForge");
         m.Metadata.Should().Contain("architecture", "test");
-        m.Inputs.Select(i => i.ToString()).Should().Equal(s.Graph.Inputs.Select(i => $"{i.Name}: {i.DType.ShortName()}[{string.Join(", ", i.Shape.Dims)}]"));
+        m.Inputs.Select(i => i.ToString())
+            .Should().Equal(s.Graph.Inputs.Select(i => $"{i.Name}: {i.DType.ShortName()}[{string.Join(", ", i.Shape.Dims)}]"));
         m.Outputs.Select(o => o.Name).Should().Equal(s.Graph.Outputs.Select(o => o.Name));
         m.OpCounts.Should().ContainKey("Conv");
         foreach (var init in s.Graph.Initializers)
@@ -44,7 +45,8 @@ public class OnnxExporterTests
     {
         var s = Sample("matmul_weight");
         using var tmp = new TempDir();
-        var inline = OnnxExporter.Export(s.Graph, s.Weights, tmp.File("inline.onnx"), new OnnxExportOptions(ExternalDataThreshold: long.MaxValue));
+        var inline = OnnxExporter.Export(s.Graph, s.Weights, tmp.File("inline.onnx"),
+            new OnnxExportOptions(ExternalDataThreshold: long.MaxValue));
         var ext1 = OnnxExporter.Export(s.Graph, s.Weights, tmp.File("external.onnx"), new OnnxExportOptions(ExternalDataThreshold: 0));
         inline.ExternalDataPath.Should().BeNull();
         ext1.ExternalDataPath.Should().NotBeNull();
@@ -52,7 +54,8 @@ public class OnnxExporterTests
         var ext2 = OnnxExporter.Export(s.Graph, s.Weights, ext1.ModelPath, new OnnxExportOptions(ExternalDataThreshold: 0));
         File.ReadAllBytes(ext2.ModelPath).Should().Equal(bytes1.Item1);
         File.ReadAllBytes(ext2.ExternalDataPath!).Should().Equal(bytes1.Item2);
-        OnnxModelReader.Read(ext1.ModelPath).Initializers.Where(i => i.Location is not null).Should().OnlyContain(i => i.Offset % 4096 == 0).And.NotBeEmpty();
+        OnnxModelReader.Read(ext1.ModelPath).Initializers.Where(i => i.Location is not null)
+            .Should().OnlyContain(i => i.Offset % 4096 == 0).And.NotBeEmpty();
 
         var inputs = s.Inputs(2);
         using var a = new OrtRunner(inline.ModelPath);
@@ -83,7 +86,8 @@ public class OnnxExporterTests
         cut.Should().Throw<OnnxFormatException>().WithMessage("*cut.onnx*");
 
         var model = OnnxModelEditor.Read(ok.ModelPath);
-        model.Graph.Initializer.First(i => i.DataLocation == TensorProto.Types.DataLocation.External).ExternalData.Single(e => e.Key == "location").Value = "../../etc/passwd";
+        model.Graph.Initializer.First(i => i.DataLocation == TensorProto.Types.DataLocation.External)
+            .ExternalData.Single(e => e.Key == "location").Value = "../../etc/passwd";
         File.WriteAllBytes(tmp.File("escape.onnx"), model.ToByteArray());
         var escape = () => OnnxModelReader.Read(tmp.File("escape.onnx"));
         escape.Should().Throw<OnnxFormatException>().WithMessage("*escape.onnx*leaves the model's folder*");

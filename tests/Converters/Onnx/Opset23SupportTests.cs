@@ -16,7 +16,8 @@ namespace ModelForge.Tests.Converters.Onnx;
 /// </summary>
 public class Opset23SupportTests
 {
-    private static string OneNode(TempDir tmp, string op, (string Name, long[] Shape)[] inputs, long[] outShape, params AttributeProto[] attrs)
+    private static string OneNode(TempDir tmp, string op, (string Name, long[] Shape)[] inputs, long[] outShape,
+        params AttributeProto[] attrs)
     {
         var g = new GraphProto { Name = op };
         var n = new NodeProto { OpType = op, Name = op };
@@ -36,7 +37,8 @@ public class Opset23SupportTests
     private static HostTensor Seq(int seed, params long[] shape)
     {
         var rng = new Random(seed);
-        return new HostTensor(shape, Enumerable.Range(0, (int)shape.Aggregate(1L, (a, d) => a * d)).Select(_ => (float)(rng.NextDouble() * 4 - 2)).ToArray());
+        return new HostTensor(shape,
+            Enumerable.Range(0, (int)shape.Aggregate(1L, (a, d) => a * d)).Select(_ => (float)(rng.NextDouble() * 4 - 2)).ToArray());
     }
 
     [Fact]
@@ -46,7 +48,8 @@ public class Opset23SupportTests
     public void RMSNormalization_23_runs_natively()
     {
         using var tmp = new TempDir();
-        var path = OneNode(tmp, "RMSNormalization", [("x", [2, 3, 8]), ("scale", [8])], [2, 3, 8], OnnxTypes.Int("axis", -1), OnnxTypes.Float("epsilon", 1e-6f));
+        var path = OneNode(tmp, "RMSNormalization", [("x", [2, 3, 8]), ("scale", [8])], [2, 3, 8], OnnxTypes.Int("axis", -1),
+            OnnxTypes.Float("epsilon", 1e-6f));
         var x = Seq(1, 2, 3, 8);
         var scale = Seq(2, 8);
         using var ort = new OrtRunner(path);

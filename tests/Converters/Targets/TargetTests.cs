@@ -53,10 +53,12 @@ public class TargetTests
         string dir = Repo.Golden(fixture);
         using var cfg = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "fixture.json")));
         var arch = ArchitectureRegistry.Get(cfg.RootElement.GetProperty("architecture").GetString()!);
-        var parts = mode is null ? [new ArtifactPart("model", arch.RequestForCase(cfg.RootElement.GetProperty("cases")[0]))] : arch.PlanMode(cfg.RootElement, mode);
+        var parts = mode is null ? [new ArtifactPart("model", arch.RequestForCase(cfg.RootElement.GetProperty("cases")[0]))]
+            : arch.PlanMode(cfg.RootElement, mode);
         var target = ModelForge.Converters.Targets.Targets.TensorRt(version);
         using var tmp = new TempDir();
-        var summary = ExportPipeline.Run(new ExportRequest(arch, Path.Combine(dir, "model.safetensors"), cfg.RootElement, parts, tmp.File("out"),
+        var summary = ExportPipeline.Run(new ExportRequest(arch, Path.Combine(dir, "model.safetensors"), cfg.RootElement, parts,
+            tmp.File("out"),
             new OnnxExportOptions(), Target: target, Precision: target.Precision.Plan(DataType.Float16)));
 
         var allowed = ParserOps(version);
@@ -88,7 +90,8 @@ public class TargetTests
 
         var rms = OpSamples.All.First(s => s.Graph.Nodes.Any(n => n.Op is ModelForge.Graphs.Ops.RmsNorm));
         var trt = ModelForge.Converters.Targets.Targets.TensorRt("11");
-        var e = OnnxExporter.Export(rms.Graph, rms.Weights, tmp.File("r.onnx"), new OnnxExportOptions(trt.Opset) { AllowedOps = trt.AllowedOps });
+        var e = OnnxExporter.Export(rms.Graph, rms.Weights, tmp.File("r.onnx"),
+            new OnnxExportOptions(trt.Opset) { AllowedOps = trt.AllowedOps });
         OnnxModelReader.Read(e.ModelPath).OpCounts.Should().NotContainKey("RMSNormalization").And.ContainKey("ReduceMean");
         var native = OnnxExporter.Export(rms.Graph, rms.Weights, tmp.File("n.onnx"), new OnnxExportOptions(23));
         OnnxModelReader.Read(native.ModelPath).OpCounts.Should().ContainKey("RMSNormalization");

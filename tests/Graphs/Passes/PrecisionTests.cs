@@ -53,14 +53,16 @@ public class PrecisionTests(Xunit.Abstractions.ITestOutputHelper log)
         var m = OnnxModelReader.Read(tmp.File("fp16/model.onnx"));
         m.Metadata["precision"].Should().Be("f16");
         m.Initializers.Should().Contain(i => i.Name == "sam_model.blocks.0.attn.qkv.weight.T" && i.DType == DataType.Float16);
-        m.Initializers.Should().Contain(i => i.Name == "sam_model.blocks.0.norm1.weight" && i.DType == DataType.Float32, "LayerNorm is an fp32 island");
+        m.Initializers.Should().Contain(i => i.Name == "sam_model.blocks.0.norm1.weight"
+            && i.DType == DataType.Float32, "LayerNorm is an fp32 island");
         m.OpCounts["Cast"].Should().BeGreaterThan(0);
         m.Inputs.Single().DType.Should().Be(DataType.Float32, "io stays fp32 by default");
         using (var manifest = JsonDocument.Parse(File.ReadAllText(tmp.File("fp16/manifest.json"))))
         {
             var plan = manifest.RootElement.GetProperty("precision_plan");
             plan.GetProperty("precision").GetString().Should().Be("f16");
-            plan.GetProperty("fp32_ops").EnumerateArray().Select(e => e.GetString()).Should().Contain(["LayerNorm", "Softmax", "ScaledDotProductAttention"]);
+            plan.GetProperty("fp32_ops").EnumerateArray().Select(e => e.GetString())
+                .Should().Contain(["LayerNorm", "Softmax", "ScaledDotProductAttention"]);
         }
         var v = Support.Cli.Run("validate", "--fixture", Tiny, "--onnx", tmp.File("fp16/model.onnx"));
         log.WriteLine(v.ToString());
@@ -98,7 +100,8 @@ public class PrecisionTests(Xunit.Abstractions.ITestOutputHelper log)
         PassManager.For(PassRegistry.Default).Run(graph);
         var plan = PrecisionRewriter.Apply(graph, new PrecisionPlan { Precision = DataType.BFloat16 });
         plan.Nodes.Any(n => n.Op is Cast { To: DataType.Float32 }).Should().BeTrue("islands are entered through explicit Casts");
-        plan.Initializers.Where(i => i.Value.Name.EndsWith(".weight.T", StringComparison.Ordinal)).Should().OnlyContain(i => i.Value.DType == DataType.BFloat16);
+        plan.Initializers.Where(i => i.Value.Name.EndsWith(".weight.T", StringComparison.Ordinal))
+            .Should().OnlyContain(i => i.Value.DType == DataType.BFloat16);
         using var ev = new TorchEvaluator(plan, new CheckpointWeights(fixture.Checkpoint, fixture.Architecture.Adapter));
         var got = ev.Run(c.Inputs);
         foreach (var (name, want) in c.Outputs)
@@ -145,6 +148,7 @@ public class PrecisionTests(Xunit.Abstractions.ITestOutputHelper log)
         foreach (var c in noIsland) log.WriteLine($"{c.Name}: {c.Failure}");
         noIsland[1].Passed.Should().BeFalse("on TorchSharp the fp16 statistics overflow and the parity comparison catches it");
         noIsland[0].Passed.Should().BeTrue(
-            "ONNX Runtime CPU has no x86 fp16 kernels for Sub/Mul/ReduceMean and computes them in f32 behind inserted Casts, so it cannot show fp16 overflow");
+            "ONNX Runtime CPU has no x86 fp16 kernels for Sub/Mul/ReduceMean and computes them in f32 behind inserted Casts, so it " +
+                "cannot show fp16 overflow");
     }
 }

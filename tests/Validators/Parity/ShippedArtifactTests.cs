@@ -30,7 +30,8 @@ public class ShippedArtifactTests(ITestOutputHelper output)
     {
         using var tmp = new TempDir();
         string model = Export(tmp);
-        var r = Support.Cli.Run("validate", "--fixture", Tiny, "--onnx", model, "--junit", tmp.File("j.xml"), "--report", tmp.File("r.json"));
+        var r = Support.Cli.Run("validate", "--fixture", Tiny, "--onnx", model, "--junit", tmp.File("j.xml"), "--report",
+            tmp.File("r.json"));
         output.WriteLine(r.ToString());
         r.ExitCode.Should().Be(0, r.ToString());
         r.Stdout.Should().Contain("case2: skipped").And.Contain("case3: skipped");
@@ -48,14 +49,16 @@ public class ShippedArtifactTests(ITestOutputHelper output)
         using var tmp = new TempDir();
         string model = Export(tmp);
         var proto = OnnxModelEditor.Read(model);
-        var w = proto.Graph.Initializer.Single(i => i.Name.StartsWith("sam_model.blocks.1.attn.proj.weight", StringComparison.Ordinal)); // ".T" once transposes are folded
+        // ".T" once transposes are folded
+        var w = proto.Graph.Initializer.Single(i => i.Name.StartsWith("sam_model.blocks.1.attn.proj.weight", StringComparison.Ordinal));
         var bytes = w.RawData.ToByteArray();
         BitConverter.GetBytes(BitConverter.ToSingle(bytes, 0) + 0.5f).CopyTo(bytes, 0);
         w.RawData = ByteString.CopyFrom(bytes);
         string broken = tmp.File("artifact/broken.onnx");
         File.WriteAllBytes(broken, proto.ToByteArray());
 
-        var r = Support.Cli.Run("validate", "--fixture", Tiny, "--onnx", broken, "--junit", tmp.File("j.xml"), "--report", tmp.File("r.json"));
+        var r = Support.Cli.Run("validate", "--fixture", Tiny, "--onnx", broken, "--junit", tmp.File("j.xml"), "--report",
+            tmp.File("r.json"));
         output.WriteLine(r.ToString());
         r.ExitCode.Should().Be(1, r.ToString());
         r.Stdout.Should().Contain("first divergence (exported vs golden): sam.blocks.1");
@@ -67,6 +70,7 @@ public class ShippedArtifactTests(ITestOutputHelper output)
         junit.Descendants("failure").Should().HaveCount(failures);
         using var json = JsonDocument.Parse(File.ReadAllText(tmp.File("r.json")));
         json.RootElement.GetProperty("passed").GetBoolean().Should().BeFalse();
-        json.RootElement.GetProperty("cases")[0].GetProperty("first_divergence").GetProperty("exported vs golden").GetString().Should().Be("sam.blocks.1");
+        json.RootElement.GetProperty("cases")[0].GetProperty("first_divergence").GetProperty("exported vs golden").GetString()
+            .Should().Be("sam.blocks.1");
     }
 }
