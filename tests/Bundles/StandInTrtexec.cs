@@ -34,7 +34,8 @@ public sealed class StandInTrtexec : IDisposable
             echo "&&&& PASSED TensorRT.trtexec [TensorRT v100300]"
             """.Replace("\r\n", "\n"));
         if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(Path, (UnixFileMode)0b111_101_101);
-        File.WriteAllText(Outputs, "[\n  { \"name\" : \"global_view_tokens\"\n  , \"dimensions\" : \"1x2x2\"\n  , \"values\" : [ 0, 0.5, 1, 1.5 ]\n  }\n]\n");
+        File.WriteAllText(Outputs,
+            "[\n  { \"name\" : \"global_view_tokens\"\n  , \"dimensions\" : \"1x2x2\"\n  , \"values\" : [ 0, 0.5, 1, 1.5 ]\n  }\n]\n");
     }
 
     public string Path => _dir.File("trtexec");
@@ -45,7 +46,8 @@ public sealed class StandInTrtexec : IDisposable
 
     /// <summary>The argument lists of every call, in order.</summary>
     public IReadOnlyList<string[]> Calls() => !File.Exists(Log) ? [] :
-        File.ReadAllText(Log).Split("--- end of call\n", StringSplitOptions.RemoveEmptyEntries).Select(c => c.Split('\n', StringSplitOptions.RemoveEmptyEntries)).ToArray();
+        File.ReadAllText(Log).Split("--- end of call\n", StringSplitOptions.RemoveEmptyEntries)
+            .Select(c => c.Split('\n', StringSplitOptions.RemoveEmptyEntries)).ToArray();
 
     /// <summary>Runs the real modelforge CLI with this stand-in's environment.</summary>
     public CliResult Run(params string[] args)

@@ -58,7 +58,8 @@ public class CliErrorTests
         // The released (full-size) config against the tiny checkpoint: every weight has the wrong shape.
         using var tmp = new TempDir();
         var r = Export(tmp, "--checkpoint", TinyCkpt);
-        ShouldBeOneLineError(r, "376 missing", "99 wrongly shaped", "model.sam_model.blocks.0.attn.qkv.weight is [192, 64], expected [2304, 768]", "and 91 more");
+        ShouldBeOneLineError(r, "376 missing", "99 wrongly shaped",
+            "model.sam_model.blocks.0.attn.qkv.weight is [192, 64], expected [2304, 768]", "and 91 more");
     }
 
     [Fact]
@@ -117,6 +118,7 @@ public class CliErrorTests
     {
         // Without --require-engine the bundle is written and the engine reported "not built" (tests/Bundles).
         using var tmp = new TempDir();
-        ShouldBeOneLineError(Export(tmp, "--checkpoint", TinyCkpt, "--config", TinyConfig, "--target", "tensorrt", "--require-engine"), "TensorRT");
+        ShouldBeOneLineError(Export(tmp, "--checkpoint", TinyCkpt, "--config", TinyConfig, "--target", "tensorrt", "--require-engine"),
+            "TensorRT");
     }
 }

@@ -23,10 +23,12 @@ public class FullSizeRunTests(ITestOutputHelper output)
         foreach (var (mode, tokens) in new[] { ("tiny", 73), ("gundam", 903) })
         {
             string dir = tmp.File(mode);
-            var export = Support.Cli.Run(TimeSpan.FromMinutes(10), "export", "--arch", "deepencoder", "--checkpoint", ckpt, "--mode", mode, "--out", dir);
+            var export = Support.Cli.Run(TimeSpan.FromMinutes(10), "export", "--arch", "deepencoder", "--checkpoint", ckpt, "--mode", mode,
+                "--out", dir);
             output.WriteLine(export.Stdout);
             export.ExitCode.Should().Be(0, export.ToString());
-            var run = Support.Cli.Run(TimeSpan.FromMinutes(10), "run", "--onnx", dir, "--image", page, "--out", tmp.File($"{mode}.safetensors"));
+            var run = Support.Cli.Run(TimeSpan.FromMinutes(10), "run", "--onnx", dir, "--image", page, "--out",
+                tmp.File($"{mode}.safetensors"));
             output.WriteLine(run.Stdout);
             run.ExitCode.Should().Be(0, run.ToString());
             using var file = SafetensorsFile.Open(tmp.File($"{mode}.safetensors"));

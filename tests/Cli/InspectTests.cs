@@ -24,10 +24,12 @@ public class InspectTests
     {
         using var tmp = new TempDir();
         var tiny = Repo.Golden("deepencoder-tiny");
-        Support.Cli.Run("export", "--arch", "deepencoder", "--checkpoint", Path.Combine(tiny, "model.safetensors"), "--config", Path.Combine(tiny, "fixture.json"),
+        Support.Cli.Run("export", "--arch", "deepencoder", "--checkpoint", Path.Combine(tiny, "model.safetensors"), "--config",
+            Path.Combine(tiny, "fixture.json"),
             "--out", tmp.File("a"), "--opset", "20").ExitCode.Should().Be(0);
         var r = Support.Cli.Run("inspect", tmp.File("a/model.onnx"));
         r.ExitCode.Should().Be(0, r.ToString());
-        r.Stdout.Should().Contain("opset 20").And.Contain("input  pixel_values: f32[B, 3, 256, 256]").And.Contain("global_view_tokens").And.Contain("Gelu");
+        r.Stdout.Should().Contain("opset 20").And.Contain("input  pixel_values: f32[B, 3, 256, 256]").And.Contain("global_view_tokens")
+            .And.Contain("Gelu");
     }
 }

@@ -26,11 +26,13 @@ public class ValidateCliTests(ITestOutputHelper output)
         using var json = JsonDocument.Parse(File.ReadAllText(tmp.File("r.json")));
         json.RootElement.GetProperty("precision").GetString().Should().Be(precision == "bf16" ? "bf16" : "f16");
         var cosines = json.RootElement.GetProperty("cases").EnumerateArray().SelectMany(c => c.GetProperty("outputs").EnumerateArray())
-            .Where(o => o.GetProperty("comparison").GetString() == "reference vs golden").Select(o => o.GetProperty("cosine").GetDouble()).ToArray();
+            .Where(o => o.GetProperty("comparison").GetString() == "reference vs golden").Select(o => o.GetProperty("cosine").GetDouble())
+            .ToArray();
         cosines.Should().NotBeEmpty().And.OnlyContain(c => c > 0.999);
 
         // The same run held to fp32 tolerances must fail: the reduced precision is really used.
-        var strict = Support.Cli.Run("validate", "--fixture", Tiny, "--precision", precision, "--no-traces", "--atol", "1e-4", "--rtol", "1e-4");
+        var strict = Support.Cli.Run("validate", "--fixture", Tiny, "--precision", precision, "--no-traces", "--atol", "1e-4", "--rtol",
+            "1e-4");
         strict.ExitCode.Should().Be(1, strict.ToString());
     }
 

@@ -107,14 +107,17 @@ public class ReleasedVariantTests
         var adapter = arch.AdapterFor(doc.RootElement);
         using var tmp = new TempDir();
         File.WriteAllText(tmp.File("config.json"), v.ConfigJson);
-        HeaderOnlyCheckpoint.Write(tmp.Path, HeaderOnlyCheckpoint.ReleasedLayout(graph, adapter, v.Family).Where(e => !e.Name.StartsWith("language_model", StringComparison.Ordinal)).ToList());
+        HeaderOnlyCheckpoint.Write(tmp.Path,
+            HeaderOnlyCheckpoint.ReleasedLayout(graph, adapter, v.Family)
+            .Where(e => !e.Name.StartsWith("language_model", StringComparison.Ordinal)).ToList());
         using (var ckpt = Checkpoint.Open(tmp.Path))
         {
             var names = ckpt.Tensors.Select(t => t.Name).ToArray();
             if (v.Family == "internvl2")
             {
                 string p = layout == "hf-model" ? "model." : "";
-                names.Should().Contain([$"{p}vision_tower.encoder.layer.0.attention.q_proj.weight", $"{p}vision_tower.encoder.layer.0.lambda_1",
+                names.Should().Contain([$"{p}vision_tower.encoder.layer.0.attention.q_proj.weight",
+                    $"{p}vision_tower.encoder.layer.0.lambda_1",
                     $"{p}vision_tower.encoder.layer.0.layernorm_before.weight", $"{p}vision_tower.embeddings.cls_token",
                     $"{p}vision_tower.embeddings.patch_embeddings.projection.weight", $"{p}multi_modal_projector.linear_2.weight"]);
                 names.Should().NotContain(n => n.Contains(".qkv.", StringComparison.Ordinal));

@@ -83,7 +83,8 @@ public sealed class SafetensorsFuzzTests(ITestOutputHelper output)
                 string path = dir.File($"mutant{i % 4}.safetensors");
                 File.WriteAllBytes(path, MalformedSafetensors.Mutate(original, m));
                 string kind = m.Op switch { 0 => "bit flip", 1 => "byte set", 2 => "insert", 3 => "delete", _ => "truncate" };
-                Check(tally, i, kind, path, SafetensorsLimits.Default, mayOpen: true, mustSay: null, () => $"fixture {i % originals.Length}, mutation {m}");
+                Check(tally, i, kind, path, SafetensorsLimits.Default, mayOpen: true, mustSay: null,
+                    () => $"fixture {i % originals.Length}, mutation {m}");
             }
         });
         Counts.WriteLine(output, "fixture mutations: " + tally);
@@ -160,7 +161,8 @@ public sealed class SafetensorsFuzzTests(ITestOutputHelper output)
     }
 
     /// <summary>Opens one file and checks the outcome; the allocation is measured on this thread around Open alone.</summary>
-    private static void Check(Tally tally, int index, string kind, string path, SafetensorsLimits limits, bool mayOpen, string? mustSay, Func<string> describe)
+    private static void Check(Tally tally, int index, string kind, string path, SafetensorsLimits limits, bool mayOpen, string? mustSay,
+        Func<string> describe)
     {
         tally.Cases++;
         string group = Groups.FirstOrDefault(kind.StartsWith) ?? kind;

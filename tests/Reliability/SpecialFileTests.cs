@@ -91,7 +91,8 @@ public sealed class SpecialFileTests
         {
             string dir = tmp.File(name + "-case");
             Directory.CreateDirectory(dir);
-            foreach (var f in Directory.GetFiles(TinyDir).Where(f => Path.GetFileName(f) != name)) File.Copy(f, Path.Combine(dir, Path.GetFileName(f)));
+            foreach (var f in Directory.GetFiles(TinyDir).Where(f => Path.GetFileName(f) != name)) File.Copy(f,
+                Path.Combine(dir, Path.GetFileName(f)));
             MkFifo(Path.Combine(dir, name));
             ShouldRefuse(Run("validate", "--fixture", dir, "--paths", "exported"), name);
         }
@@ -102,7 +103,8 @@ public sealed class SpecialFileTests
     {
         using var tmp = new TempDir();
         MkFifo(tmp.File("inputs.safetensors"));
-        ShouldRefuse(Run("validate", "--arch", "deepencoder", "--checkpoint", TinyCkpt, "--config", TinyConfig, "--inputs", tmp.File("inputs.safetensors")), "inputs.safetensors");
+        ShouldRefuse(Run("validate", "--arch", "deepencoder", "--checkpoint", TinyCkpt, "--config", TinyConfig, "--inputs",
+            tmp.File("inputs.safetensors")), "inputs.safetensors");
     }
 
     [Fact]
@@ -118,7 +120,8 @@ public sealed class SpecialFileTests
         ShouldRefuse(Run("run", "--onnx", art, "--image", "/dev/zero", "--out", tmp.File("t.safetensors")), "/dev/zero");
 
         MkFifo(tmp.File("lone.onnx"));
-        ShouldRefuse(Run("run", "--onnx", tmp.File("lone.onnx"), "--mode", "tiny", "--image", image, "--out", tmp.File("t.safetensors")), "lone.onnx");
+        ShouldRefuse(Run("run", "--onnx", tmp.File("lone.onnx"), "--mode", "tiny", "--image", image, "--out", tmp.File("t.safetensors")),
+            "lone.onnx");
 
         // External data replaced by a FIFO.
         string withPipe = tmp.File("art-pipe-data");

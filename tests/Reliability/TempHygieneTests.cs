@@ -40,7 +40,8 @@ public sealed class TempHygieneTests
     private static string ExportTo(TempDir tmp, string name, string extra = "always")
     {
         string dir = tmp.File(name);
-        Support.Cli.Run("export", "--arch", "deepencoder", "--checkpoint", Path.Combine(TinyDir, "model.safetensors"), "--config", Path.Combine(TinyDir, "fixture.json"),
+        Support.Cli.Run("export", "--arch", "deepencoder", "--checkpoint", Path.Combine(TinyDir, "model.safetensors"), "--config",
+            Path.Combine(TinyDir, "fixture.json"),
             "--external-data", extra, "--out", dir).ExitCode.Should().Be(0);
         return dir;
     }
@@ -54,8 +55,8 @@ public sealed class TempHygieneTests
         Directory.CreateDirectory(tmp.File("t"));
         // A real read-only file system: the artifact folder bind-mounted read-only inside a private mount namespace.
         var psi = new ProcessStartInfo("unshare", ["-rm", "sh", "-c",
-            $"mount --bind {art} {art} && mount -o remount,ro,bind {art} && TMPDIR={tmp.File("t")} DOTNET_EnableDiagnostics=0 dotnet {Support.Cli.Dll} " +
-            $"validate --fixture {TinyDir} --paths exported --onnx {art}/model.onnx"])
+            $"mount --bind {art} {art} && mount -o remount,ro,bind {art} && TMPDIR={tmp.File("t")} DOTNET_EnableDiagnostics=0 dotnet " +
+            $"{Support.Cli.Dll} validate --fixture {TinyDir} --paths exported --onnx {art}/model.onnx"])
         { RedirectStandardOutput = true, RedirectStandardError = true };
         psi.Environment["NO_COLOR"] = "1";
         var r = Run(psi);
@@ -96,7 +97,8 @@ public sealed class TempHygieneTests
             clock.Elapsed.Should().BeLessThan(TimeSpan.FromMinutes(2));
         line.Should().NotBeNull("validate prints a line per case");
         Directory.GetDirectories(t).Should().NotBeEmpty("the private temp folder exists while validate runs");
-        using (var kill = Process.Start("kill", ["-TERM", p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!) kill.WaitForExit(10_000);
+        using (var kill = Process.Start("kill",
+            ["-TERM", p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!) kill.WaitForExit(10_000);
         _ = p.StandardOutput.ReadToEndAsync();
         p.WaitForExit(60_000).Should().BeTrue();
         Directory.GetFileSystemEntries(t).Should().BeEmpty(await err);

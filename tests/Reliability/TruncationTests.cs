@@ -25,7 +25,8 @@ public sealed class TruncationTests(ITestOutputHelper output)
             string ckpt = tmp.File($"model{attempt}.safetensors");
             File.Copy(Path.Combine(TinyDir, "model.safetensors"), ckpt);
             string dest = tmp.File($"out{attempt}");
-            var psi = Support.Cli.StartInfo("export", "--arch", "deepencoder", "--checkpoint", ckpt, "--config", Path.Combine(TinyDir, "fixture.json"),
+            var psi = Support.Cli.StartInfo("export", "--arch", "deepencoder", "--checkpoint", ckpt, "--config",
+                Path.Combine(TinyDir, "fixture.json"),
                 "--external-data", "always", "--out", dest);
             psi.Environment["DOTNET_DbgEnableMiniDump"] = "0";
             psi.Environment["DOTNET_EnableDiagnostics"] = "0";
@@ -47,7 +48,8 @@ public sealed class TruncationTests(ITestOutputHelper output)
             output.WriteLine($"attempt {attempt}: exit {p.ExitCode}: {stderr.Trim()}");
             if (p.ExitCode == 0) continue; // the export finished before the truncation landed
             p.ExitCode.Should().Be(2, stderr);
-            new Support.CliResult(p.ExitCode, "", stderr).Errors.Trim().Split('\n').Should().ContainSingle().Which.Should().Contain(ckpt).And.Contain("shrank");
+            new Support.CliResult(p.ExitCode, "", stderr).Errors.Trim().Split('\n')
+                .Should().ContainSingle().Which.Should().Contain(ckpt).And.Contain("shrank");
             Directory.Exists(dest).Should().BeFalse();
             Directory.GetDirectories(tmp.Path, $"out{attempt}.*").Should().BeEmpty("the staging folder is removed");
             landed++;

@@ -15,14 +15,16 @@ public static class FixtureCopy
     /// <param name="cases">Case names to keep (null: all).</param>
     /// <param name="editOutput">Called with (tensor name "caseN.output.X", values) for every golden output; edits in place.</param>
     /// <param name="editJson">Edits fixture.json (e.g. adds "tolerances").</param>
-    public static string Make(string source, string dest, string[]? cases = null, Action<string, float[]>? editOutput = null, Action<JsonObject>? editJson = null)
+    public static string Make(string source, string dest, string[]? cases = null, Action<string, float[]>? editOutput = null,
+        Action<JsonObject>? editJson = null)
     {
         Directory.CreateDirectory(dest);
         File.Copy(Path.Combine(source, "model.safetensors"), Path.Combine(dest, "model.safetensors"));
         var json = JsonNode.Parse(File.ReadAllText(Path.Combine(source, "fixture.json")))!.AsObject();
         if (cases is not null)
         {
-            var kept = new JsonArray(json["cases"]!.AsArray().Where(c => cases.Contains(c!["name"]!.GetValue<string>())).Select(c => c!.DeepClone()).ToArray());
+            var kept = new JsonArray(json["cases"]!.AsArray().Where(c => cases.Contains(c!["name"]!.GetValue<string>()))
+                .Select(c => c!.DeepClone()).ToArray());
             json["cases"] = kept;
         }
         editJson?.Invoke(json);

@@ -39,8 +39,10 @@ public class SyntheticQwen2VlCheckpointTests
             .Should().NotEqual(SyntheticQwen2VlCheckpoint.Values("visual.blocks.0.mlp.fc1.weight", [4]), "each tensor has its own stream");
         // bf16 rounding: nearest, ties to even.
         SyntheticQwen2VlCheckpoint.ToBf16(1f).Should().Be(0x3F80);
-        SyntheticQwen2VlCheckpoint.ToBf16(BitConverter.UInt32BitsToSingle(0x3F808000)).Should().Be(0x3F80, "a tie rounds to the even 0x3F80");
-        SyntheticQwen2VlCheckpoint.ToBf16(BitConverter.UInt32BitsToSingle(0x3F818000)).Should().Be(0x3F82, "a tie rounds to the even 0x3F82");
+        SyntheticQwen2VlCheckpoint.ToBf16(BitConverter.UInt32BitsToSingle(0x3F808000))
+            .Should().Be(0x3F80, "a tie rounds to the even 0x3F80");
+        SyntheticQwen2VlCheckpoint.ToBf16(BitConverter.UInt32BitsToSingle(0x3F818000))
+            .Should().Be(0x3F82, "a tie rounds to the even 0x3F82");
         SyntheticQwen2VlCheckpoint.ToBf16(BitConverter.UInt32BitsToSingle(0x3F808001)).Should().Be(0x3F81);
     }
 }

@@ -17,12 +17,14 @@ using ModelForge.Validators.Torch;
 var opts = new Dictionary<string, string>();
 for (int i = 0; i + 1 < args.Length; i += 2)
 {
-    if (!args[i].StartsWith("--", StringComparison.Ordinal)) { Console.Error.WriteLine($"GpuBench: unexpected argument {args[i]}"); return 2; }
+    if (!args[i].StartsWith("--",
+        StringComparison.Ordinal)) { Console.Error.WriteLine($"GpuBench: unexpected argument {args[i]}"); return 2; }
     opts[args[i][2..]] = args[i + 1];
 }
 if (args.Length % 2 != 0 || !opts.ContainsKey("checkpoint") || !opts.ContainsKey("out"))
 {
-    Console.Error.WriteLine("usage: GpuBench --checkpoint CKPT --out FILE.json [--device cuda|cpu] [--libtorch DIR] [--sizes 1024] [--batches 1,8] [--precisions fp32,bf16,fp16] [--warmup 5] [--iters 20]");
+    Console.Error.WriteLine("usage: GpuBench --checkpoint CKPT --out FILE.json [--device cuda|cpu] [--libtorch DIR] [--sizes 1024] " +
+        "[--batches 1,8] [--precisions fp32,bf16,fp16] [--warmup 5] [--iters 20]");
     return 2;
 }
 string O(string k, string d) => opts.TryGetValue(k, out var v) ? v : d;
@@ -60,7 +62,8 @@ foreach (var precision in precisions)
     WeightBinder.Verify(graph, checkpoint, arch.Adapter);
     graph.PruneUnused();
     var load = Stopwatch.StartNew();
-    using var evaluator = new TorchEvaluator(graph, weights, new TorchEvalOptions(device, precision == DataType.Float32 ? null : precision));
+    using var evaluator = new TorchEvaluator(graph, weights,
+        new TorchEvalOptions(device, precision == DataType.Float32 ? null : precision));
     double loadSeconds = load.Elapsed.TotalSeconds;
     foreach (int batch in Ints("batches", "1,8"))
     {

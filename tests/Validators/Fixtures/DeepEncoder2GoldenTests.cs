@@ -26,10 +26,12 @@ public class DeepEncoder2GoldenTests(ITestOutputHelper output)
         foreach (var comparison in new[] { "exported vs golden", "reference vs golden" })
             foreach (var c in f.Cases)
             {
-                var compared = report.AllOutputs.Where(o => o.Case == c.Name && o.Comparison == comparison).Select(o => o.Output).ToHashSet();
+                var compared = report.AllOutputs.Where(o => o.Case == c.Name && o.Comparison == comparison).Select(o => o.Output)
+                    .ToHashSet();
                 compared.Should().Contain(c.Outputs.Keys, $"{comparison} must compare every golden output of {c.Name}");
                 if (c.Traces.Count > 0)
-                    compared.Should().Contain(c.Traces.Keys.Select(t => "trace." + t), $"{comparison} must compare every golden trace of {c.Name}");
+                    compared.Should().Contain(c.Traces.Keys.Select(t => "trace." + t),
+                        $"{comparison} must compare every golden trace of {c.Name}");
             }
         report.AllOutputs.Where(o => o.Comparison == "exported vs reference").Should().NotBeEmpty();
         report.AllOutputs.Where(o => !o.Result.Passed).Should().BeEmpty();

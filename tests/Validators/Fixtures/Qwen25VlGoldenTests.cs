@@ -29,9 +29,11 @@ public class Qwen25VlGoldenTests(ITestOutputHelper output)
         var report = run.Parity();
         foreach (var g in report.AllOutputs.GroupBy(o => (o.Case, o.Comparison)))
             output.WriteLine($"{g.Key.Case} {g.Key.Comparison,-22} {g.Count()} tensors, max_abs={g.Max(o => o.Result.MaxAbs):E2} "
-                + $"(image_features {g.Single(o => o.Output == "image_features").Result.MaxAbs:E2}) {(g.All(o => o.Result.Passed) ? "ok" : "FAIL")}");
+                + $"(image_features {g.Single(o => o.Output == "image_features").Result.MaxAbs:E2}) " +
+                    $"{(g.All(o => o.Result.Passed) ? "ok" : "FAIL")}");
         report.Cases.Select(c => c.Case).Should().Equal("case0", "case1", "case2");
-        string[] expected = ["image_features", "trace.patch_embed", "trace.blocks.0", "trace.blocks.1", "trace.blocks.2", "trace.blocks.3", "trace.merger"];
+        string[] expected = ["image_features", "trace.patch_embed", "trace.blocks.0", "trace.blocks.1", "trace.blocks.2", "trace.blocks.3",
+            "trace.merger"];
         foreach (var c in f.Cases)
             foreach (var comparison in new[] { "exported vs golden", "reference vs golden", "exported vs reference" })
                 report.AllOutputs.Where(o => o.Case == c.Name && o.Comparison == comparison).Select(o => o.Output)

@@ -22,12 +22,14 @@ public class Qwen2VlGoldenTests(ITestOutputHelper output)
         var f = run.Fixture;
         var report = run.Parity();
         foreach (var o in report.AllOutputs.Where(o => !o.Output.StartsWith("trace.", StringComparison.Ordinal)))
-            output.WriteLine($"{o.Case} {o.Comparison,-22} {o.Output,-18} max_abs={o.Result.MaxAbs:E2} max_rel={o.Result.MaxRel:E2} cos={o.Result.Cosine:F7} {(o.Result.Passed ? "ok" : o.Result.Failure)}");
+            output.WriteLine($"{o.Case} {o.Comparison,-22} {o.Output,-18} max_abs={o.Result.MaxAbs:E2} max_rel={o.Result.MaxRel:E2} " +
+                $"cos={o.Result.Cosine:F7} {(o.Result.Passed ? "ok" : o.Result.Failure)}");
         report.Cases.Select(c => c.Case).Should().Equal("case0", "case1", "case2");
         foreach (var c in f.Cases)
             foreach (var comparison in new[] { "exported vs golden", "reference vs golden" })
                 report.AllOutputs.Where(o => o.Case == c.Name && o.Comparison == comparison).Select(o => o.Output)
-                    .Should().BeEquivalentTo(new[] { "image_features", "last_hidden_state" }, $"{c.Name}: {comparison} covers both golden outputs");
+                    .Should().BeEquivalentTo(new[] { "image_features", "last_hidden_state" },
+                        $"{c.Name}: {comparison} covers both golden outputs");
         report.AllOutputs.Where(o => o.Comparison == "exported vs reference").Should().NotBeEmpty();
         report.AllOutputs.Where(o => !o.Result.Passed).Should().BeEmpty();
         report.Passed.Should().BeTrue();

@@ -93,14 +93,16 @@ public sealed class ReportPassTests
     private static CaseReport Case(string? skipped = null, params OutputReport[] outputs) =>
         new("c", outputs, new Dictionary<string, string>(), new Dictionary<string, double>(), skipped);
 
-    private static ValidationReport Report(params CaseReport[] cases) => new("s", "a", "cpu", "fp32", new Dictionary<string, string>(), cases);
+    private static ValidationReport Report(params CaseReport[] cases)
+        => new("s", "a", "cpu", "fp32", new Dictionary<string, string>(), cases);
 
     [Fact]
     public void A_case_with_no_comparisons_fails_and_all_skipped_fails()
     {
         Report(Case()).Passed.Should().BeFalse("a case that compared nothing proves nothing");
         Report(Case("skipped: other size")).Passed.Should().BeFalse("nothing ran");
-        var ok = new OutputReport("c", "y", "exported vs golden", TensorComparator.Compare("y", new HostTensor([1], [1f]), new HostTensor([1], [1f]), Tolerance.Fp32));
+        var ok = new OutputReport("c", "y", "exported vs golden",
+            TensorComparator.Compare("y", new HostTensor([1], [1f]), new HostTensor([1], [1f]), Tolerance.Fp32));
         Report(Case(null, ok), Case("skipped: other size")).Passed.Should().BeTrue();
     }
 }

@@ -104,7 +104,8 @@ public partial class TorchEvaluatorTests
         double err = Math.Sqrt(reference.Data.Zip(low.Data, (a, b) => (double)(a - b) * (a - b)).Sum());
         double norm = Math.Sqrt(reference.Data.Sum(a => (double)a * a));
         double maxAbs = reference.Data.Zip(low.Data, (a, b) => Math.Abs(a - b)).Max();
-        output.WriteLine($"{precision.ShortName()}: |y - y_f32| / |y_f32| = {err / norm:E2}, max abs diff {maxAbs:E2}, max |y_f32| {reference.Data.Max(MathF.Abs):E2}");
+        output.WriteLine($"{precision.ShortName()}: |y - y_f32| / |y_f32| = {err / norm:E2}, max abs diff {maxAbs:E2}, max |y_f32| " +
+            $"{reference.Data.Max(MathF.Abs):E2}");
         // 8 unit roundoffs of the type (bf16 2^-8 -> 3.1e-2, f16 2^-11 -> 3.9e-3): the MLP's sums cancel, so its
         // output error is a few roundoffs (seen: bf16 1.4e-2, f16 1.6e-3); a wrong island or cast is far larger.
         double tol = 8 * (precision == DataType.BFloat16 ? Math.Pow(2, -8) : Math.Pow(2, -11));
@@ -212,7 +213,8 @@ public partial class TorchEvaluatorTests
     {
         var (b, w) = New();
         var x = b.Input("x", 2, 8, 16);
-        var ln = b.LayerNorm(x, W(b, w, "ln.weight", Enumerable.Repeat(1f, 16).ToArray(), 16), W(b, w, "ln.bias", Enumerable.Repeat(LnBiasMean, 16).ToArray(), 16), 1e-6);
+        var ln = b.LayerNorm(x, W(b, w, "ln.weight", Enumerable.Repeat(1f, 16).ToArray(), 16),
+            W(b, w, "ln.bias", Enumerable.Repeat(LnBiasMean, 16).ToArray(), 16), 1e-6);
         var h = b.Add(b.MatMul(ln, W(b, w, "fc1.weight", Seq(16 * 32, 0.25f), 16, 32)), W(b, w, "fc1.bias", Seq(32, 0.1f), 32));
         h = b.Gelu(h);
         var y = b.Add(b.MatMul(h, W(b, w, "fc2.weight", Seq(32 * 16, 0.1f, 0.2f), 32, 16)), W(b, w, "fc2.bias", Seq(16, 0.1f), 16));

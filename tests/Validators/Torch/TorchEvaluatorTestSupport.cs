@@ -20,7 +20,8 @@ public partial class TorchEvaluatorTests
         return b.Weight(key, shape);
     }
 
-    private static IReadOnlyDictionary<string, HostTensor> Run(GraphBuilder b, MemoryWeights w, params (string Name, HostTensor Tensor)[] inputs)
+    private static IReadOnlyDictionary<string, HostTensor> Run(GraphBuilder b, MemoryWeights w,
+        params (string Name, HostTensor Tensor)[] inputs)
     {
         using var ev = new TorchEvaluator(b.Graph, w);
         return ev.Run(inputs.ToDictionary(i => i.Name, i => i.Tensor));
@@ -48,7 +49,8 @@ public partial class TorchEvaluatorTests
         long[] pa = Pad(sa), pb = Pad(sb), so = pa.Zip(pb, Math.Max).ToArray();
         var result = new List<float>();
         foreach (var idx in Indices(so))
-            result.Add(f(a[Flat(pa, idx.Select((v, i) => pa[i] == 1 ? 0 : v).ToArray())], b[Flat(pb, idx.Select((v, i) => pb[i] == 1 ? 0 : v).ToArray())]));
+            result.Add(f(a[Flat(pa, idx.Select((v, i) => pa[i] == 1 ? 0 : v).ToArray())],
+                b[Flat(pb, idx.Select((v, i) => pb[i] == 1 ? 0 : v).ToArray())]));
         return result.ToArray();
     }
 
@@ -111,7 +113,8 @@ public partial class TorchEvaluatorTests
         var cat = b.Concat(1, cls, h);                                          // [B,17,8]
         var s = b.Softmax(b.Slice(cat, 1, 1, 17), -1);                          // [B,16,8]
         s = b.RmsNorm(s, W(b, w, "rms.w", Seq(8, 0.1f, 1f), 8), 1e-6);
-        var order = b.Graph.AddInitializer("order", DataType.Int64, Shape.Known(16), LiteralData.OfLongs([.. Enumerable.Range(0, 16).Select(i => (long)(15 - i))]));
+        var order = b.Graph.AddInitializer("order", DataType.Int64, Shape.Known(16),
+            LiteralData.OfLongs([.. Enumerable.Range(0, 16).Select(i => (long)(15 - i))]));
         s = b.Gather(s, order, 1);                                              // [B,16,8] rows reversed
         var heads = b.Transpose(b.Reshape(s, B, 16, 2, 4), 0, 2, 1, 3);         // [B,2,16,4]
         var att = b.Attention(heads, heads, heads, 0.5);                        // [B,2,16,4]

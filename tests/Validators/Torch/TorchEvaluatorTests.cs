@@ -52,7 +52,8 @@ public partial class TorchEvaluatorTests(ITestOutputHelper output)
         Check(r["sqrt"], [2, 5], xd.Select(MathF.Abs).ToArray());
         Check(r["sigmoid"], [2, 5], xd.Select(v => (float)(1 / (1 + Math.Exp(-v)))).ToArray());
         Check(r["gelu"], [2, 5], xd.Select(v => (float)(0.5 * v * (1 + Erf(v / Math.Sqrt(2))))).ToArray());
-        Check(r["gelu_tanh"], [2, 5], xd.Select(v => (float)(0.5 * v * (1 + Math.Tanh(Math.Sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v))))).ToArray());
+        Check(r["gelu_tanh"], [2, 5],
+            xd.Select(v => (float)(0.5 * v * (1 + Math.Tanh(Math.Sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v))))).ToArray());
         Check(r["identity"], [2, 5], xd);
     }
 
@@ -104,7 +105,8 @@ public partial class TorchEvaluatorTests(ITestOutputHelper output)
         var (b, w) = New();
         float[] xd = Seq(n * cin * h * wd), kd = Seq(cout * (cin / groups) * k * k, 0.2f, 0.1f), bias = Seq(cout, 1f, 0.5f);
         var x = b.Input("x", n, cin, h, wd);
-        var y = b.Op(new Conv2d(strideH, strideW, padH, padW, groups), x, W(b, w, "k", kd, cout, cin / groups, k, k), W(b, w, "b", bias, cout));
+        var y = b.Op(new Conv2d(strideH, strideW, padH, padW, groups), x, W(b, w, "k", kd, cout, cin / groups, k, k),
+            W(b, w, "b", bias, cout));
         b.Output("y", y);
         var r = Run(b, w, ("x", new HostTensor([n, cin, h, wd], xd)));
 
