@@ -72,7 +72,8 @@ public sealed class ArbiterTests(ITestOutputHelper output)
             var waived = d2.RootElement.GetProperty("report").GetProperty("cases")[0].GetProperty("outputs").EnumerateArray()
                 .Where(o => o.GetProperty("waived").ValueKind == JsonValueKind.String).ToArray();
             waived.Should().NotBeEmpty();
-            waived.Should().OnlyContain(o => o.GetProperty("comparison").GetString()!.EndsWith(" vs golden") && o.GetProperty("waived").GetString()!.Contains("outlier"));
+            waived.Should().OnlyContain(o => o.GetProperty("comparison").GetString()!.EndsWith(" vs golden")
+                && o.GetProperty("waived").GetString()!.Contains("outlier"));
         }
     }
 

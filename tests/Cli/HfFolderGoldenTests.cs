@@ -86,7 +86,8 @@ public class HfFolderValidateTests
         using var tmp = new TempDir();
         string dir = tmp.File("model");
         Directory.CreateDirectory(dir);
-        File.WriteAllText(Path.Combine(dir, "config.json"), (string)HfFolderGoldenTests.Cases.Single(c => (string)c[0] == "internvit6b-tiny-hf")[1]);
+        File.WriteAllText(Path.Combine(dir, "config.json"),
+            (string)HfFolderGoldenTests.Cases.Single(c => (string)c[0] == "internvit6b-tiny-hf")[1]);
         File.Copy(Path.Combine(Repo.Golden("internvit6b-tiny-hf"), "model.safetensors"), Path.Combine(dir, "model.safetensors"));
         var r = Support.Cli.Run("validate", "--checkpoint", dir, "--inputs", "random", "--batch", "2");
         r.ExitCode.Should().Be(0, r.ToString());

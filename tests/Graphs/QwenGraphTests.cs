@@ -19,7 +19,8 @@ public class QwenGraphTests
         var g = ArchitectureRegistry.Get("qwen2vl").Build(null, new BuildRequest());
         // patch 1280*1176; per block 2 LayerNorms, qkv, proj, fc1 1280->5120, fc2 (all with bias); merger ln_q, 5120->5120, 5120->3584.
         long block = 2 * 2 * 1280 + (1280L * 3840 + 3840) + (1280L * 1280 + 1280) + (1280L * 5120 + 5120) + (5120L * 1280 + 1280);
-        g.ParameterCount.Should().Be(1280L * 1176 + 32 * block + 2 * 1280 + (5120L * 5120 + 5120) + (5120L * 3584 + 3584)).And.Be(675_759_104);
+        g.ParameterCount.Should().Be(1280L * 1176 + 32 * block + 2 * 1280 + (5120L * 5120 + 5120) + (5120L * 3584 + 3584))
+            .And.Be(675_759_104);
     }
 
     [Fact]

@@ -28,7 +28,8 @@ public class VaryGraphTests
         // mm_projector and mm_projector_vary: 2 * (1024*2048 + 2048).
         g.ParameterCount.Should().Be(95_569_152 + 303_179_776 - 2048 + 2 * (1024L * 2048 + 2048));
         g.DeclaredWeights.Should().ContainKey("vision_tower.vision_model.encoder.layers.23.self_attn.q_proj.weight");
-        g.DeclaredWeights.Keys.Should().NotContain(k => k.Contains("qkv_proj"), "packed qkv is an export-time constant, not a checkpoint key");
+        g.DeclaredWeights.Keys.Should()
+            .NotContain(k => k.Contains("qkv_proj"), "packed qkv is an export-time constant, not a checkpoint key");
     }
 
     [Fact]

@@ -75,7 +75,8 @@ public sealed class OnnxFuzzTests(ITestOutputHelper output)
                 }
             }
         }
-        Counts.WriteLine(output, $"onnx: {cases} cases, {refusedByOrt} refused by OrtRunner (ArgumentException), {refusedByParser} by OnnxModelEditor.Read (OnnxFormatException), {loaded} loaded, {ran} ran");
+        Counts.WriteLine(output, $"onnx: {cases} cases, {refusedByOrt} refused by OrtRunner (ArgumentException), {refusedByParser} by " +
+            $"OnnxModelEditor.Read (OnnxFormatException), {loaded} loaded, {ran} ran");
         refusedByOrt.Should().BeGreaterThan(100);
     }
 }

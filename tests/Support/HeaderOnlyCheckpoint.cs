@@ -17,7 +17,8 @@ public static class HeaderOnlyCheckpoint
     /// <summary>One tensor of the layout.</summary>
     public sealed record Entry(string Name, long[] Shape, DataType DType = DataType.BFloat16);
 
-    /// <summary>Writes <paramref name="shards"/> sparse shards + index into <paramref name="dir"/>; returns the logical byte total.</summary>
+    /// <summary>Writes <paramref name="shards"/> sparse shards + index into <paramref name="dir"/>; returns the logical byte
+    /// total.</summary>
     public static long Write(string dir, IReadOnlyList<Entry> tensors, int shards = 2)
     {
         Directory.CreateDirectory(dir);

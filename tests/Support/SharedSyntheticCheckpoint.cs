@@ -66,7 +66,8 @@ public static class SharedSyntheticCheckpoint
         {
             string md5 = Convert.ToHexStringLower(MD5.HashData(f));
             if (md5 != SyntheticDeepEncoderCheckpoint.SingleFileMd5)
-                throw new InvalidOperationException($"synthetic checkpoint md5 {md5}, expected {SyntheticDeepEncoderCheckpoint.SingleFileMd5}");
+                throw new InvalidOperationException($"synthetic checkpoint md5 {md5}, expected " +
+                    $"{SyntheticDeepEncoderCheckpoint.SingleFileMd5}");
         }
         return dir;
     }

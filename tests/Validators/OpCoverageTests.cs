@@ -25,7 +25,8 @@ public class OpCoverageTests
     public void Every_op_kind_has_a_sample()
     {
         var covered = OpSamples.All.Select(s => s.Op).ToHashSet();
-        OpCatalog.All.Where(t => !covered.Contains(t)).Select(t => t.Name).Should().BeEmpty("every op kind needs a sample that runs on every back-end");
+        OpCatalog.All.Where(t => !covered.Contains(t)).Select(t => t.Name)
+            .Should().BeEmpty("every op kind needs a sample that runs on every back-end");
         foreach (var s in OpSamples.All) s.Graph.Nodes.Should().Contain(n => n.Op.GetType() == s.Op, s.Name);
     }
 

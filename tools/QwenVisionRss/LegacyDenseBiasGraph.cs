@@ -32,7 +32,8 @@ internal static class LegacyDenseBiasGraph
         var opts = new VitBlockOptions(e, c.NumHeads, (long)(e * c.MlpRatio), Activations.Parse(c.Activation), c.LayerNormEps);
         for (int i = 0; i < c.Depth; i++)
             using (b.Scope($"blocks.{i}"))
-                x = VitBlock.Apply(b, x, opts, normed => b.SelfAttention(normed, opts.AttentionOptions, _ => bias, qk => Qwen2VlBuilder.Rotate(b, qk, cos, sin, d)));
+                x = VitBlock.Apply(b, x, opts,
+                    normed => b.SelfAttention(normed, opts.AttentionOptions, _ => bias, qk => Qwen2VlBuilder.Rotate(b, qk, cos, sin, d)));
         var hidden = b.Reshape(x, n, e);
         b.Output("last_hidden_state", hidden);
         using (b.Scope("merger"))

@@ -16,7 +16,8 @@ using ModelForge.Tools;
 using ModelForge.Validators.Onnx;
 
 // Positional arguments: everything that is neither an option nor the value of --frames / --threads.
-var pos = args.Where((a, i) => !a.StartsWith("--", StringComparison.Ordinal) && (i == 0 || args[i - 1] is not ("--frames" or "--threads"))).ToList();
+var pos = args.Where((a, i) => !a.StartsWith("--", StringComparison.Ordinal) && (i == 0 || args[i - 1] is not ("--frames" or "--threads")))
+    .ToList();
 string? Opt(string name) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault();
 bool legacy = args.Contains("--legacy");
 var arch = ArchitectureRegistry.Get("qwen2vl");
@@ -76,7 +77,8 @@ switch (pos.FirstOrDefault())
         return 0;
     }
     default:
-        Console.Error.WriteLine("usage: QwenVisionRss synth DIR | export CKPT OUT.onnx [--legacy] | measure OUT.onnx PX [--frames T] [--legacy] [--threads N]");
+        Console.Error.WriteLine("usage: QwenVisionRss synth DIR | export CKPT OUT.onnx [--legacy] | measure OUT.onnx PX [--frames T] " +
+            "[--legacy] [--threads N]");
         return 2;
 }
 

@@ -45,7 +45,8 @@ internal static class SyntheticQwen2VlCheckpoint
         return t;
     }
 
-    internal static long ParameterCount(IReadOnlyDictionary<string, long[]> shapes) => shapes.Values.Sum(s => s.Aggregate(1L, (a, d) => a * d));
+    internal static long ParameterCount(IReadOnlyDictionary<string, long[]> shapes)
+        => shapes.Values.Sum(s => s.Aggregate(1L, (a, d) => a * d));
 
     /// <summary>The f32 values of one tensor (before rounding to bf16).</summary>
     internal static float[] Values(string name, long[] shape)
@@ -89,7 +90,9 @@ internal static class SyntheticQwen2VlCheckpoint
             for (int i = 0; i < values.Length; i++) bf[i] = ToBf16(values[i]);
             return MemoryMarshal.AsBytes(bf.AsSpan()).ToArray();
         }));
-        SafetensorsWriter.Write(path, tensors, new Dictionary<string, string> { ["format"] = "pt", ["synthetic"] = "Qwen2-VL-7B vision tower layout (ModelForge tools/QwenVisionRss)" });
+        SafetensorsWriter.Write(path, tensors,
+            new Dictionary<string, string> { ["format"] = "pt",
+            ["synthetic"] = "Qwen2-VL-7B vision tower layout (ModelForge tools/QwenVisionRss)" });
         return path;
     }
 }

@@ -12,5 +12,6 @@ if (positional.Length != 1)
 var single = args.Contains("--single");
 if (single) SyntheticDeepEncoderCheckpoint.WriteSingle(positional[0]);
 else SyntheticDeepEncoderCheckpoint.WriteSharded(positional[0]);
-Console.WriteLine($"vision params {SyntheticDeepEncoderCheckpoint.VisionParameterCount(SyntheticDeepEncoderCheckpoint.TensorShapes(single))}");
+Console.WriteLine("vision params " +
+    $"{SyntheticDeepEncoderCheckpoint.VisionParameterCount(SyntheticDeepEncoderCheckpoint.TensorShapes(single))}");
 return 0;

@@ -43,7 +43,8 @@ public sealed class SafetensorsPropertyTests
         GenFile.Sample(sample =>
         {
             string path = dir.File($"p{Interlocked.Increment(ref n)}.safetensors");
-            SafetensorsWriter.Write(path, sample.Tensors.Select(t => new WritableTensor(t.Name, t.DType, t.Shape, () => t.Data)), sample.Meta);
+            SafetensorsWriter.Write(path, sample.Tensors.Select(t => new WritableTensor(t.Name, t.DType, t.Shape, () => t.Data)),
+                sample.Meta);
             using var f = SafetensorsFile.Open(path);
             f.Tensors.Select(t => t.Name).Should().Equal(sample.Tensors.Select(t => t.Name).Order(StringComparer.Ordinal));
             f.Metadata.Should().BeEquivalentTo(sample.Meta);

@@ -105,7 +105,8 @@ public sealed class ShardedCheckpointTests : IDisposable
             string index = WriteIndex(GoodMap());
             var act = () => Checkpoint.Open(_dir.Root);
             act.Should().Throw<CheckpointFormatException>()
-                .WithMessage($"{index}: shard '{Shard2}' (holding tensor 'b.w') is a link to {outside}, outside the index's folder (refused)");
+                .WithMessage($"{index}: shard '{Shard2}' (holding tensor 'b.w') is a link to {outside}, outside the index's folder " +
+                    "(refused)");
         }
         finally
         {

@@ -50,7 +50,8 @@ public class DeepSeekOcrGoldenTests(ITestOutputHelper output)
                 var file = tiles[t].GetString()!;
                 var golden = PreprocessGolden.Image(file);
                 int diff = PreprocessGolden.MaxDifference(result.Tiles[t], golden);
-                output.WriteLine($"{file}: max |diff| = {diff}, values differing = {PreprocessGolden.CountDifferent(result.Tiles[t], golden)}");
+                output.WriteLine($"{file}: max |diff| = {diff}, values differing = " +
+                    $"{PreprocessGolden.CountDifferent(result.Tiles[t], golden)}");
                 diff.Should().BeLessThanOrEqualTo(1, file);
             }
         }

@@ -39,7 +39,8 @@ public class SharedWeightsTests
         sharedBytes.Should().BeLessThan(single * 6 / 5).And.BeGreaterThanOrEqualTo(single * 9 / 10);
 
         foreach (var f in new[] { "global.onnx", "local.onnx", ExportPipeline.SharedDataFile })
-            File.ReadAllBytes(tmp.File("a/" + f)).Should().Equal(File.ReadAllBytes(tmp.File("b/" + f)), f + " is byte-identical on re-export");
+            File.ReadAllBytes(tmp.File("a/" + f))
+                .Should().Equal(File.ReadAllBytes(tmp.File("b/" + f)), f + " is byte-identical on re-export");
         // The data file's hash in the manifest (computed while writing) is the file's hash.
         using (var manifest = System.Text.Json.JsonDocument.Parse(File.ReadAllText(tmp.File("a/manifest.json"))))
         {

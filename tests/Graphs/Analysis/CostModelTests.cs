@@ -95,7 +95,8 @@ public sealed class CostModelTests
         var bindings = new Dictionary<string, long> { ["B"] = 1 };
         var full = ActivationModel.Simulate(b.Graph, bindings, AttentionMemory.Materialized);
         var eff = ActivationModel.Simulate(b.Graph, bindings, AttentionMemory.MemoryEfficient);
-        long qkv = 3L * h * s * d * 4, sq = (long)h * s * s * 4, maskBytes = (long)s * s * 4, kT = (long)h * d * s * 4, ctx = (long)h * s * d * 4;
+        long qkv = 3L * h * s * d * 4, sq = (long)h * s * s * 4, maskBytes = (long)s * s * 4, kT = (long)h * d * s * 4,
+            ctx = (long)h * s * d * 4;
         // Materialized: inputs + mask throughout; the largest step holds two [h, S, S] tensors (the in-place Mul and Add keep
         // one buffer; the softmax reads it and writes a second one).
         full.PeakBytes.Should().Be(qkv + maskBytes + 2 * sq);

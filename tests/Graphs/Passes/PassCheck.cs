@@ -10,7 +10,8 @@ using ModelForge.Validators.Torch;
 namespace ModelForge.Tests.Graphs.Passes;
 
 /// <summary>What a pass did to a graph and how far the outputs moved on each back-end.</summary>
-public sealed record PassOutcome(PassReport Report, IReadOnlyDictionary<string, int> OpsBefore, IReadOnlyDictionary<string, int> OpsAfter, Graph After)
+public sealed record PassOutcome(PassReport Report, IReadOnlyDictionary<string, int> OpsBefore, IReadOnlyDictionary<string, int> OpsAfter,
+    Graph After)
 {
     public int Before(string kind) => OpsBefore.GetValueOrDefault(kind);
 

@@ -20,7 +20,8 @@ public class DeepEncoderGoldenTests(ITestOutputHelper output)
         var f = run.Fixture;
         var report = run.Parity();
         foreach (var o in report.AllOutputs.Where(o => !o.Output.StartsWith("trace.", StringComparison.Ordinal)))
-            output.WriteLine($"{o.Case} {o.Comparison,-22} {o.Output,-20} max_abs={o.Result.MaxAbs:E2} max_rel={o.Result.MaxRel:E2} cos={o.Result.Cosine:F7} {(o.Result.Passed ? "ok" : o.Result.Failure)}");
+            output.WriteLine($"{o.Case} {o.Comparison,-22} {o.Output,-20} max_abs={o.Result.MaxAbs:E2} max_rel={o.Result.MaxRel:E2} " +
+                $"cos={o.Result.Cosine:F7} {(o.Result.Passed ? "ok" : o.Result.Failure)}");
         report.Cases.Select(c => c.Case).Should().Equal(f.Cases.Select(c => c.Name));
         foreach (var comparison in new[] { "exported vs golden", "reference vs golden", "exported vs reference" })
             report.AllOutputs.Where(o => o.Comparison == comparison).Should().NotBeEmpty($"{comparison} must be compared");

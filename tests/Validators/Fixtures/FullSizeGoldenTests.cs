@@ -30,7 +30,8 @@ public class FullSizeGoldenTests(ITestOutputHelper output)
         using var fixture = GoldenFixture.Load(dir.Path);
         var report = new ParityRunner(new ValidationOptions()).RunFixture(fixture);
         foreach (var o in report.AllOutputs)
-            output.WriteLine($"{o.Comparison,-22} {o.Output,-20} max_abs={o.Result.MaxAbs:E2} cos={o.Result.Cosine:F7} {(o.Result.Passed ? "ok" : o.Result.Failure)}");
+            output.WriteLine($"{o.Comparison,-22} {o.Output,-20} max_abs={o.Result.MaxAbs:E2} cos={o.Result.Cosine:F7} " +
+                $"{(o.Result.Passed ? "ok" : o.Result.Failure)}");
         foreach (var (k, v) in report.Cases[0].Seconds) output.WriteLine($"{k}: {v:F1} s");
         report.AllOutputs.Should().Contain(o => o.Comparison == "exported vs golden" && o.Output == "global_view_tokens");
         report.AllOutputs.Should().Contain(o => o.Comparison == "reference vs golden" && o.Output == "global_view_tokens");

@@ -39,7 +39,8 @@ public sealed class ParityRunnerMissingOutputTests
             ]);
         }
         using var fixture = GoldenFixture.Load(tmp.Path);
-        var report = new ParityRunner(new ValidationOptions { Paths = new HashSet<ValidationPath> { ValidationPath.Exported }, Traces = false })
+        var report = new ParityRunner(new ValidationOptions { Paths = new HashSet<ValidationPath> { ValidationPath.Exported },
+            Traces = false })
             .RunFixture(fixture);
         report.Passed.Should().BeFalse();
         var results = report.Cases.Single().Outputs.ToDictionary(o => o.Output, o => o.Result);
